@@ -1,0 +1,66 @@
+"""Shared input validation: every public function validates in a ``_<name>_iv`` step
+that calls these helpers, so bad input always raises ``ValueError`` naming the
+parameter and its valid range (never ``assert``, never a silent NaN)."""
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+
+
+def real_scalar(name: str, value, *, low=None, high=None, low_open=True, high_open=False) -> float:
+    """Return ``value`` as a finite float inside the stated interval, else raise ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
+        raise ValueError(f"`{name}` must be a real number, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"`{name}` must be finite, got {value!r}")
+    _check_range(name, x, low, high, low_open, high_open)
+    return x
+
+
+def real_array(name: str, value, *, low=None, high=None, low_open=True, high_open=False) -> np.ndarray:
+    """Return ``value`` as a float64 array of finite entries inside the interval."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"`{name}` must be real numbers, got {value!r}") from exc
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` must be finite (no NaN/inf)")
+    if arr.size:
+        _check_range(name, arr, low, high, low_open, high_open)
+    return arr
+
+
+def positive_int(name: str, value, *, minimum: int = 1) -> int:
+    """Return ``value`` as a Python int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
+    if int(value) < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def choice(name: str, value, options) -> str:
+    """Return ``value`` if it is one of ``options``."""
+    if value not in options:
+        raise ValueError(f"`{name}` must be one of {sorted(options)}, got {value!r}")
+    return value
+
+
+def _check_range(name, x, low, high, low_open, high_open):
+    bad = np.zeros(np.shape(x), dtype=bool)
+    if low is not None:
+        bad |= (x <= low) if low_open else (x < low)
+    if high is not None:
+        bad |= (x >= high) if high_open else (x > high)
+    if np.any(bad):
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+        shown = x if np.ndim(x) == 0 else np.asarray(x)[bad][:3]
+        raise ValueError(f"`{name}` must lie in {interval}, got {shown}")

@@ -1,0 +1,58 @@
+"""Command-line entry point ``wzbounds``.
+
+Each sub-command lives in its own module exposing ``register(subparsers)``, which adds a
+parser whose ``func(args) -> int`` runs it. Empirical commands register from
+``wzbounds.empirical.cli``; that module imports torch only inside ``func``, so
+``wzbounds window`` works on a core-only install. User errors (``ValueError``,
+``FileNotFoundError``) print one line and exit 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Modules contributing sub-commands, in help order.
+COMMAND_MODULES = (
+    "wzbounds.commands.window",
+    "wzbounds.commands.simulate",
+    "wzbounds.empirical.cli",
+)
+
+
+class UserError(Exception):
+    """An error caused by the user's input; reported in one line with exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wzbounds",
+        description="Memory-distortion limits of KV-cache compression (sequential Wyner-Ziv bounds).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # command module not present in this install
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, ValueError, FileNotFoundError) as exc:
+        print(f"wzbounds {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
