@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "wzbounds.commands.window",
     "wzbounds.commands.simulate",
     "wzbounds.empirical.cli",
+    "wzbounds.empirical.policies.cli",
 )
 
 

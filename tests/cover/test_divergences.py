@@ -1,0 +1,181 @@
+"""Properties of wzbounds.divergences: one theorem per test, its statement in the docstring."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wzbounds import divergences as dv
+from wzbounds.profiles.power_law import PowerLaw
+from wzbounds.testing import distribution_pairs, distributions
+
+# Float64 slack for inequalities between computed KL/TV values: each is a sum of <= 20 terms
+# of size <= ~25 (log of 1e-9 ratios), so rounding is below 1e-12.
+SLACK = 1e-12
+
+
+@given(distribution_pairs())
+def test_pinsker(pair):
+    """pinsker: TV(p, q) <= sqrt(KL_nats(p‖q) / 2) for any two laws."""
+    p, q = pair
+    assert dv.tv(p, q) <= dv.pinsker(dv.kl(p, q)).tv_upper + SLACK
+    assert dv.kl(p, q) >= dv.pinsker_kl_lower(dv.tv(p, q)) - SLACK
+
+
+@given(distribution_pairs(q_positive=True))
+def test_reverse_pinsker(pair):
+    """reverse_pinsker: with q_min = min q > 0, KL(p‖q) <= log(1 + 2·TV(p, q)²/q_min)."""
+    p, q = pair
+    bound = dv.reverse_pinsker(dv.tv(p, q), q.min())
+    assert bound.theorem == "reverse_pinsker"
+    # relative slack: the bound can be ~log(1e9) and KL ~ the same size
+    assert dv.kl(p, q) <= bound.kl_upper_nats * (1 + 1e-12) + SLACK
+    assert bound.kl_upper_bits == pytest.approx(bound.kl_upper_nats / math.log(2), rel=1e-15)
+
+
+@given(distribution_pairs(q_positive=True))
+def test_pinsker_sandwich(pair):
+    """pinsker + reverse_pinsker: 2·TV² <= KL(p‖q) <= log(1 + 2·TV²/q_min)."""
+    p, q = pair
+    t = dv.tv(p, q)
+    k = dv.kl(p, q)
+    assert dv.pinsker_kl_lower(t) - SLACK <= k <= dv.reverse_pinsker(t, q.min()).kl_upper_nats * (1 + 1e-12) + SLACK
+
+
+def test_reverse_pinsker_constant_two_is_attained_by_its_sign_split_step():
+    """reverse_pinsker step 3: Σ(p−q)² = 2·TV² when p − q = (t, −t, 0, ...), so the 2 is sharp."""
+    q = np.full(4, 0.25)
+    p = q + np.array([0.1, -0.1, 0.0, 0.0])
+    assert np.sum((p - q) ** 2) == pytest.approx(2 * dv.tv(p, q) ** 2, rel=1e-12)  # rounding only
+
+
+@given(distribution_pairs(), st.floats(1e-6, 1.0))
+def test_smoothing_bias_and_floor(pair, mu):
+    """smoothing parts 1-4: min q_μ >= μ/V; TV(q_μ, q) = μ·TV(q, u) <= μ(1 − 1/V);
+    TV(p, q_μ) <= (1 − μ)TV(p, q) + μ(1 − 1/V); KL(p‖q_μ) <= log(1 + 2V·that²/μ)."""
+    p, q = pair
+    v = q.size
+    q_mu = dv.smooth(q, mu)
+    bound = dv.smoothing_bound(dv.tv(p, q), mu, v)
+    u = np.full(v, 1.0 / v)
+    assert q_mu.min() >= bound.q_min_floor * (1 - 1e-12)
+    assert dv.tv(q_mu, q) == pytest.approx(mu * dv.tv(q, u), rel=1e-9, abs=1e-15)  # rounding of μ(u−q)
+    assert dv.tv(q_mu, q) <= bound.tv_bias_max + SLACK
+    assert dv.tv(p, q_mu) <= bound.tv_after + SLACK
+    assert dv.kl(p, q_mu) <= bound.kl_upper_nats * (1 + 1e-12) + SLACK
+
+
+@given(st.floats(1e-9, 1.0), st.integers(2, 100_000))
+def test_optimal_smoothing_beats_grid(tau, vocab_size):
+    """smoothing part 5: μ* = optimal_smoothing(τ, V).mu minimises the KL bound over μ ∈ (0, 1]."""
+    opt = dv.optimal_smoothing(tau, vocab_size)
+    assert 0 < opt.mu <= 1
+    assert opt.kl_bound_nats == pytest.approx(dv.smoothing_bound(tau, opt.mu, vocab_size).kl_upper_nats, rel=1e-12)
+    grid = np.geomspace(1e-12, 1.0, 400)
+    # relative slack for the float evaluation of the same formula at two points
+    assert np.all(opt.kl_bound_nats <= dv.smoothing_bound(tau, grid, vocab_size).kl_upper_nats * (1 + 1e-12))
+
+
+@given(distribution_pairs(), st.floats(0.0, 2.0))
+def test_smoothed_profile_almost_sure(pair, looseness):
+    """smoothing part 6a: if TV(p, q) <= U then with μ = optimal_smoothing(min(U, 1), V).mu,
+    KL(p‖q_μ) <= 8(V − 1)·U."""
+    p, q = pair
+    env = min(1.0, dv.tv(p, q) * (1 + looseness)) or 1e-9
+    mu = dv.optimal_smoothing(env, q.size).mu
+    assert dv.kl(p, dv.smooth(q, mu)) <= 8 * (q.size - 1) * env + SLACK
+
+
+@given(st.integers(2, 30).flatmap(lambda v: st.lists(distribution_pairs(min_size=v, max_size=v), min_size=1,
+                                                      max_size=8)))
+def test_smoothed_profile_mean(pairs):
+    """smoothing part 6b: if E TV(p, q) <= U then with μ = min(1, sqrt(U)/(1 − 1/V)),
+    E KL(p‖q_μ) <= 4(V − 1)·sqrt(U) (here E is the empirical law of a batch of pairs)."""
+    v = pairs[0][0].size
+    U = max(np.mean([dv.tv(p, q) for p, q in pairs]), 1e-12)
+    mu = min(1.0, math.sqrt(U) / (1 - 1 / v))
+    mean_kl = np.mean([dv.kl(p, dv.smooth(q, mu)) for p, q in pairs])
+    assert mean_kl <= 4 * (v - 1) * math.sqrt(U) + SLACK
+
+
+@given(distributions())
+def test_kl_bits_is_nats_over_ln2(p):
+    """Units: KL in bits is KL in nats divided by ln 2, and KL(p‖p) = 0 = TV(p, p)."""
+    q = dv.smooth(p, 0.5)
+    assert dv.kl(p, q, "kl_bits") == pytest.approx(dv.kl(p, q) / math.log(2), rel=1e-12)
+    assert dv.kl(p, p) == 0.0 and dv.tv(p, p) == 0.0
+
+
+def test_vectorised_over_leading_axes():
+    """kl and tv reduce the last axis only and broadcast the leading ones."""
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(6), size=(3, 4))
+    q = rng.dirichlet(np.ones(6), size=(4,))
+    k, t = dv.kl(p, q), dv.tv(p, q)
+    assert k.shape == t.shape == (3, 4)
+    assert k[2, 1] == pytest.approx(dv.kl(p[2, 1], q[1]), rel=1e-15)
+
+
+def test_kl_profile_to_tv():
+    """pinsker, envelope form: KL envelope C·w^-α (bits) -> TV envelope sqrt(C ln2 / 2)·w^(-α/2),
+    and the resulting TV envelope dominates sqrt(KL envelope/2) at every window."""
+    kl_profile = PowerLaw(alpha=1.2, C=3.0, c=1.0, divergence="kl_bits", alpha_ci=(1.0, 1.4), C_ci=(2.0, 4.0))
+    tv_profile = dv.kl_profile_to_tv(kl_profile)
+    assert tv_profile.divergence == "tv" and tv_profile.c is None
+    assert tv_profile.alpha == 0.6 and tv_profile.C == pytest.approx(math.sqrt(3.0 * math.log(2) / 2), rel=1e-15)
+    assert tv_profile.alpha_ci == (0.5, 0.7)
+    assert tv_profile.provenance["theorem"] == "pinsker"
+    w = np.arange(1, 1000)
+    assert np.allclose(tv_profile.upper(w), np.sqrt(kl_profile.upper(w) * math.log(2) / 2), rtol=1e-12)
+
+
+def test_smoothed_kl_profile_constants():
+    """smoothing part 6: mean envelope -> (β/2, 4(V−1)sqrt(C)); almost-sure -> (β, 8(V−1)C)."""
+    tv_profile = PowerLaw(alpha=0.8, C=0.5, divergence="tv")
+    mean = dv.smoothed_kl_profile(tv_profile, 1000)
+    sure = dv.smoothed_kl_profile(tv_profile, 1000, tv_envelope="almost_sure")
+    assert (mean.alpha, mean.C) == (0.4, pytest.approx(4 * 999 * math.sqrt(0.5), rel=1e-15))
+    assert (sure.alpha, sure.C) == (0.8, pytest.approx(8 * 999 * 0.5, rel=1e-15))
+    assert mean.divergence == sure.divergence == "kl_nats"
+    assert mean.provenance["theorem"] == sure.provenance["theorem"] == "smoothing"
+
+
+def test_locally_quadratic_is_flagged_empirical():
+    """locally-quadratic (EMPIRICAL ASSUMPTION): TV (β, C, c) -> KL (2β, κC², κc²), never a theorem."""
+    from wzbounds.theorems import ASSUMPTIONS, THEOREMS
+
+    out = dv.locally_quadratic_kl_profile(PowerLaw(alpha=0.5, C=0.3, c=0.1, divergence="tv"), 3.0)
+    assert (out.alpha, out.C, out.c) == (1.0, pytest.approx(0.27), pytest.approx(0.03))
+    assert out.provenance["assumption"] == "locally-quadratic" and out.provenance["theorem"] is None
+    assert "locally-quadratic" in ASSUMPTIONS and "locally-quadratic" not in THEOREMS
+    assert "EMPIRICAL" in out.provenance["status"]
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: dv.kl([0.5, 0.6], [0.5, 0.5]), "`p`"),
+    (lambda: dv.kl([0.5, 0.5], [-0.5, 1.5]), "`q`"),
+    (lambda: dv.kl([0.5, 0.5], [1.0, 0.0]), "`q`"),
+    (lambda: dv.kl([0.5, 0.5], [0.5, 0.5], unit="tv"), "`unit`"),
+    (lambda: dv.tv([0.5, 0.5], [0.2, 0.3, 0.5]), "`p` and `q`"),
+    (lambda: dv.tv([np.nan, 1.0], [0.5, 0.5]), "`p`"),
+    (lambda: dv.tv(0.5, 0.5), "`p`"),
+    (lambda: dv.pinsker(-1.0), "`kl_value`"),
+    (lambda: dv.reverse_pinsker(1.5, 0.1), "`tv_value`"),
+    (lambda: dv.reverse_pinsker(0.1, 0.0), "`q_min`"),
+    (lambda: dv.smoothing_bound(0.1, 0.0, 10), "`mu`"),
+    (lambda: dv.smoothing_bound(0.1, 1.5, 10), "`mu`"),
+    (lambda: dv.smoothing_bound(0.1, 0.5, 1), "`vocab_size`"),
+    (lambda: dv.smooth([1.0], 0.5), "`vocab_size`"),
+    (lambda: dv.optimal_smoothing(0.0, 10), "`tv_value`"),
+    (lambda: dv.optimal_smoothing(0.1, 2.5), "`vocab_size`"),
+    (lambda: dv.kl_profile_to_tv(PowerLaw(alpha=1.0, C=1.0, divergence="tv")), "`profile.divergence`"),
+    (lambda: dv.kl_profile_to_tv("not a profile"), "`profile`"),
+    (lambda: dv.smoothed_kl_profile(PowerLaw(alpha=1.0, C=1.0, divergence="tv"), 10, tv_envelope="x"),
+     "`tv_envelope`"),
+    (lambda: dv.locally_quadratic_kl_profile(PowerLaw(alpha=1.0, C=1.0, divergence="tv"), -1.0), "`kappa`"),
+])
+def test_bad_inputs_raise_naming_the_parameter(call, name):
+    """Validation: bad input raises ValueError naming the parameter."""
+    with pytest.raises(ValueError, match=name):
+        call()

@@ -1,0 +1,91 @@
+"""Common base of the synthetic sources.
+
+A source is a stationary process over a finite (or countable) alphabet with a known
+**Bayes truncation risk** I_w = E KL(p_t || pbar_w) = I(X_t ; X_{<t-w} | X_{t-w}^{t-1})
+(proofs/CONVENTIONS.md). Every source exposes ``sample(n, rng)``, ``bayes_risk(w, unit)``
+and ``profile(divergence)``; the window validation and unit conversion live here once.
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from .._validation import choice
+
+#: Units accepted by ``bayes_risk``.
+RISK_UNITS = ("nats", "bits")
+
+
+def windows_iv(w) -> tuple[np.ndarray, bool]:
+    """Validate window sizes: integers >= 0 (int or integral float), scalar or array.
+
+    Returns ``(int64 array, is_scalar)``; raises ``ValueError`` naming ``w`` otherwise.
+    """
+    arr = np.asarray(w)
+    if arr.dtype == bool or arr.dtype == object or not (
+            np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"`w` must be integer window sizes >= 0, got {w!r}")
+    if np.issubdtype(arr.dtype, np.floating):
+        if arr.size and not (np.all(np.isfinite(arr)) and np.all(arr == np.floor(arr))):
+            raise ValueError(f"`w` must be integer window sizes >= 0, got {w!r}")
+        if arr.size and np.max(arr) >= 2.0 ** 62:
+            raise ValueError(f"`w` must be < 2**62, got {w!r}")
+    arr = arr.astype(np.int64)
+    if arr.size and np.min(arr) < 0:
+        raise ValueError(f"`w` must be integer window sizes >= 0, got {w!r}")
+    return arr, arr.ndim == 0
+
+
+def nats_to(values: np.ndarray, unit: str) -> np.ndarray:
+    """Convert a risk in nats to ``unit`` ("nats" or "bits")."""
+    choice("unit", unit, RISK_UNITS)
+    return values if unit == "nats" else values / math.log(2.0)
+
+
+def shaped(values: np.ndarray, is_scalar: bool):
+    """Return a Python float for scalar input, else the array."""
+    return float(values) if is_scalar else values
+
+
+class Source(ABC):
+    """A stationary source with an exactly known truncation risk.
+
+    Subclasses implement ``_bayes_risk_nats(w)`` for an int64 array ``w >= 0`` (same shape out,
+    float64 nats), ``sample(n, rng)`` and ``profile(divergence)``; ``theorem_id`` names the proof.
+    """
+
+    theorem_id: str = ""
+
+    def bayes_risk(self, w, unit: str = "nats"):
+        """I_w = I(X_t ; X_{<t-w} | X_{t-w}^{t-1}) for integer windows ``w >= 0``.
+
+        ``w``: scalar or array of shape S; returns a float (scalar input) or float64 array of
+        shape S in ``unit`` ("nats" or "bits").
+        """
+        choice("unit", unit, RISK_UNITS)
+        arr, is_scalar = windows_iv(w)
+        values = np.asarray(self._bayes_risk_nats(arr), dtype=np.float64).reshape(arr.shape)
+        if values.size and not np.all(np.isfinite(values)):
+            raise FloatingPointError(f"{type(self).__name__}.bayes_risk produced a non-finite value")
+        return shaped(nats_to(values, unit), is_scalar)
+
+    @abstractmethod
+    def _bayes_risk_nats(self, w: np.ndarray) -> np.ndarray:
+        """Risk in nats for an int64 array of windows (any shape)."""
+
+    @abstractmethod
+    def sample(self, n: int, rng: np.random.Generator):
+        """Draw a length-``n`` sample path from the stationary law using ``rng``."""
+
+    @abstractmethod
+    def profile(self, divergence: str = "kl_nats"):
+        """A calculator profile (``wzbounds.profiles``) with proved constants for this source."""
+
+
+def generator_iv(rng) -> np.random.Generator:
+    """Validate that ``rng`` is a ``numpy.random.Generator``."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"`rng` must be a numpy.random.Generator, got {type(rng).__name__}")
+    return rng

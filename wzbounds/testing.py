@@ -1,0 +1,134 @@
+"""Hypothesis strategies for wzbounds objects, shipped for users writing their own property
+tests (like ``dit.utils.testing``). Each section belongs to one module; append, do not reorder."""
+
+
+# ----------------------------------------------------------------------------- fitting
+# Strategies for wzbounds.fitting: exact and noisy decay curves with known parameters.
+
+import numpy as _np
+from hypothesis import strategies as _st
+
+
+@_st.composite
+def window_grids(draw, min_size=4, max_size=12):
+    """Strictly increasing integer windows (tokens) on a roughly geometric grid, as float64."""
+    w_min = draw(_st.integers(1, 16))
+    growth = draw(_st.floats(1.3, 3.0))
+    n = draw(_st.integers(min_size, max_size))
+    # 4n grid points always leave >= n distinct integers after rounding, since growth >= 1.3
+    grid = _np.unique(_np.round(w_min * growth ** _np.arange(4 * n)))
+    return grid[:n].astype(_np.float64)
+
+
+@_st.composite
+def power_law_curves(draw):
+    """``(windows, values, alpha, C)`` with ``values = C * windows**-alpha`` exactly."""
+    windows = draw(window_grids())
+    alpha = draw(_st.floats(0.1, 3.0))
+    C = draw(_st.floats(1e-3, 1e3))
+    return windows, C * windows ** -alpha, alpha, C
+
+
+@_st.composite
+def exponential_curves(draw):
+    """``(windows, values, rho, C)`` with ``values = C * rho**windows`` exactly.
+
+    Windows are an arithmetic integer grid short enough that ``rho**w`` stays far from
+    float64 underflow.
+    """
+    rho = draw(_st.floats(0.5, 0.97))
+    n = draw(_st.integers(4, 12))
+    step = draw(_st.integers(1, 8))
+    start = draw(_st.integers(1, 16))
+    windows = (start + step * _np.arange(n)).astype(_np.float64)
+    C = draw(_st.floats(1e-3, 1e3))
+    return windows, C * rho ** windows, rho, C
+
+
+@_st.composite
+def per_prefix_tables(draw, max_prefixes=60):
+    """``(per_prefix_values, windows, alpha, C)``: a noisy per-prefix sensitivity table.
+
+    Row i is ``a_i * C * w**-alpha * exp(sigma z_ij - sigma**2 / 2)`` with a per-prefix scale
+    ``a_i`` (log-normal, mean 1) and independent log-normal noise (mean 1), so the expected
+    mean curve is exactly ``C w^-alpha``. Shape (n_prefixes, n_windows).
+    """
+    windows = draw(window_grids())
+    alpha = draw(_st.floats(0.2, 2.0))
+    C = draw(_st.floats(1e-2, 1e2))
+    n_prefixes = draw(_st.integers(5, max_prefixes))
+    sigma = draw(_st.floats(0.0, 0.6))
+    rng = _np.random.default_rng(draw(_st.integers(0, 2 ** 32 - 1)))
+    scale = _np.exp(sigma * rng.standard_normal((n_prefixes, 1)) - sigma ** 2 / 2)
+    noise = _np.exp(sigma * rng.standard_normal((n_prefixes, windows.size)) - sigma ** 2 / 2)
+    return scale * noise * C * windows ** -alpha, windows, alpha, C
+
+
+# ----------------------------------------------------------------------------- divergences
+# Strategies for wzbounds.divergences: next-token laws on a finite vocabulary.
+
+def _normalised(weights):
+    w = _np.asarray(weights, dtype=_np.float64)
+    return w / w.sum()
+
+
+@_st.composite
+def distributions(draw, size=None, *, min_size=2, max_size=20, positive=False):
+    """A law on ``size`` symbols (drawn in [min_size, max_size] if None): a float64 array of
+    shape (size,) summing to 1 up to rounding. Weights span 1e-9..1 (so some entries are tiny,
+    as in a softmax); unless ``positive``, some entries may be exactly 0."""
+    n = draw(_st.integers(min_size, max_size)) if size is None else size
+    low = 1e-9 if positive else 0.0
+    weights = draw(_st.lists(_st.one_of(_st.just(low), _st.floats(1e-9, 1.0)), min_size=n, max_size=n)
+                   .filter(lambda ws: sum(ws) > 0))
+    return _normalised(weights)
+
+
+@_st.composite
+def distribution_pairs(draw, *, min_size=2, max_size=20, q_positive=True):
+    """``(p, q)``: two laws on the same alphabet. With ``q_positive`` (default) every q_i > 0,
+    so KL(p‖q) is finite and q_min > 0 (reverse Pinsker applies); p may have zeros."""
+    n = draw(_st.integers(min_size, max_size))
+    return draw(distributions(n)), draw(distributions(n, positive=q_positive))
+
+
+# ----------------------------------------------------------------------------- wz
+# Strategies for wzbounds.wz: finite sequence sources, joint laws and distortion matrices.
+
+@_st.composite
+def _laws(draw, size, min_mass=0.0):
+    """A probability vector of ``size`` entries drawn from integer weights (some may be 0)."""
+    weights = _np.array(draw(_st.lists(_st.integers(0 if min_mass == 0 else 1, 20), min_size=size,
+                                       max_size=size)), dtype=_np.float64)
+    if weights.sum() == 0:
+        weights[draw(_st.integers(0, size - 1))] = 1.0
+    return weights / weights.sum()
+
+
+@_st.composite
+def finite_sources(draw, max_alphabet=3, max_length=4):
+    """A ``wzbounds.wz.setup.FiniteSequenceSource`` with V ≤ ``max_alphabet`` symbols and
+    2 ≤ T ≤ ``max_length`` tokens; the joint law may have zeros (impossible sequences)."""
+    from wzbounds.wz.setup import FiniteSequenceSource
+    V = draw(_st.integers(2, max_alphabet))
+    T = draw(_st.integers(2, max_length))
+    return FiniteSequenceSource(draw(_laws(V ** T)).reshape((V,) * T))
+
+
+@_st.composite
+def joint_distributions(draw, max_x=3, max_y=3):
+    """``p_xy`` of shape (X, Y), 2 ≤ X ≤ ``max_x``, 1 ≤ Y ≤ ``max_y``, every x with positive mass."""
+    X = draw(_st.integers(2, max_x))
+    Y = draw(_st.integers(1, max_y))
+    p = draw(_laws(X * Y)).reshape(X, Y)
+    while _np.any(p.sum(axis=1) == 0):  # keep every source letter possible
+        p = (p + draw(_laws(X * Y, min_mass=1)).reshape(X, Y)) / 2
+    return p
+
+
+@_st.composite
+def distortion_matrices(draw, n_source, max_reconstruction=3):
+    """``d`` of shape (n_source, X̂) with integer entries in [0, 4], X̂ ≤ ``max_reconstruction``."""
+    n_h = draw(_st.integers(2, max_reconstruction))
+    entries = draw(_st.lists(_st.integers(0, 4), min_size=n_source * n_h, max_size=n_source * n_h))
+    return _np.array(entries, dtype=_np.float64).reshape(n_source, n_h)
