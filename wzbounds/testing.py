@@ -132,3 +132,67 @@ def distortion_matrices(draw, n_source, max_reconstruction=3):
     n_h = draw(_st.integers(2, max_reconstruction))
     entries = draw(_st.lists(_st.integers(0, 4), min_size=n_source * n_h, max_size=n_source * n_h))
     return _np.array(entries, dtype=_np.float64).reshape(n_source, n_h)
+
+
+# ----------------------------------------------------------------------------- sources
+# Strategies for wzbounds.sources: synthetic sources with exactly known truncation risk.
+
+@_st.composite
+def santa_fe_sources(draw, min_beta=1.05, max_beta=5.0):
+    """A ``SantaFe(beta)`` with beta in [min_beta, max_beta] (the range the evaluator is verified on)."""
+    from wzbounds.sources import SantaFe
+    return SantaFe(draw(_st.floats(min_beta, max_beta)))
+
+
+@_st.composite
+def bayes_mixtures(draw, max_alphabet=6):
+    """A ``BayesMixture(V, a)`` with V in [2, max_alphabet] and concentration a in [0.1, 5]."""
+    from wzbounds.sources import BayesMixture
+    return BayesMixture(draw(_st.integers(2, max_alphabet)), draw(_st.floats(0.1, 5.0)))
+
+
+def _stochastic(draw, shape, floor=0.0):
+    """Row-stochastic float64 array of ``shape`` (last axis sums to 1), entries >= floor / V."""
+    rows = int(_np.prod(shape[:-1]))
+    seed = draw(_st.integers(0, 2 ** 32 - 1))
+    conc = draw(_st.sampled_from([0.3, 1.0, 5.0]))
+    raw = _np.random.default_rng(seed).dirichlet(_np.full(shape[-1], conc), size=rows)
+    raw = (1.0 - floor) * raw + floor / shape[-1]
+    return raw.reshape(shape)
+
+
+@_st.composite
+def markov_chains(draw, max_order=3, max_alphabet=3):
+    """A ``MarkovChain`` of order k in [1, max_order] on V in [2, max_alphabet] symbols, with every
+    transition probability >= 0.01 / V (so the stationary law is unique)."""
+    from wzbounds.sources import MarkovChain
+    k, V = draw(_st.integers(1, max_order)), draw(_st.integers(2, max_alphabet))
+    return MarkovChain(_stochastic(draw, (V,) * (k + 1), floor=0.01))
+
+
+@_st.composite
+def hmms(draw, max_states=3, max_alphabet=3):
+    """An ``HMM`` with S in [2, max_states] states and V in [2, max_alphabet] symbols; the
+    transition matrix is entrywise >= 0.05 / S (so the Birkhoff envelope applies)."""
+    from wzbounds.sources import HMM
+    S, V = draw(_st.integers(2, max_states)), draw(_st.integers(2, max_alphabet))
+    return HMM(_stochastic(draw, (S, S), floor=0.05), _stochastic(draw, (S, V)))
+
+
+# ----------------------------------------------------------------------------- caches
+# Strategies for wzbounds.caches: memory grids and seeds for the beyond-suffix simulations.
+# Santa Fe sources themselves come from ``santa_fe_sources`` above.
+
+@_st.composite
+def cache_memory_grids(draw, min_size=3, max_size=5, max_memory=256):
+    """Strictly increasing cache memories (tokens or bits), roughly geometric, as a tuple of ints ≥ 1."""
+    start = draw(_st.integers(1, 4))
+    growth = draw(_st.integers(2, 4))
+    n = draw(_st.integers(min_size, max_size))
+    grid = [start * growth ** i for i in range(n)]
+    return tuple(m for m in grid if m <= max_memory) or (start,)
+
+
+def seeds():
+    """Seeds for ``numpy.random.default_rng``."""
+    return _st.integers(0, 2 ** 32 - 1)

@@ -114,13 +114,13 @@ class CachePolicy:
 
         ``budget`` counts the query token, so ``1 <= budget <= K + 1``.
         """
-        return top_k_mask(self.score(ctx), budget - 1)
+        return top_k_mask(self.score(ctx), check_budget(budget, ctx.n_cached) - 1)
 
     def token_keep(self, ctx: ScoreContext, budget: int):
         """Token-level keep-set ``(B, K)``: top-``(budget-1)`` of the scores averaged over layers
         and heads (what truncation, which drops whole tokens, can apply)."""
-        scores = self.score(ctx)
-        return top_k_mask(scores.float().mean(dim=(0, 2)), budget - 1)
+        budget = check_budget(budget, ctx.n_cached)
+        return top_k_mask(self.score(ctx).float().mean(dim=(0, 2)), budget - 1)
 
 
 def check_budget(budget, n_cached: int) -> int:

@@ -199,6 +199,8 @@ def truncation_logits(model, ids, token_keep, position_mode="preserve"):
     """
     import torch
 
+    from ..masks import causal_keep, model_masks
+
     if position_mode not in POSITION_MODES:
         raise ValueError(f"`position_mode` must be one of {list(POSITION_MODES)}, got {position_mode!r}")
     b, t = ids.shape
@@ -207,8 +209,11 @@ def truncation_logits(model, ids, token_keep, position_mode="preserve"):
     index = torch.argsort((~full).to(torch.int8), dim=-1, stable=True)[:, :n]
     tokens = ids.gather(1, index)
     pos = index if position_mode == "preserve" else torch.arange(n, device=ids.device).expand(b, n)
+    # an explicit causal mask: with gaps in position_ids and no mask, transformers would treat
+    # the row as packed sequences and split it at every gap
+    mask = model_masks(model, causal_keep(b, n, device=ids.device))
     with torch.no_grad():
-        out = model(input_ids=tokens, position_ids=pos, use_cache=False, logits_to_keep=1)
+        out = model(input_ids=tokens, attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=1)
     return out.logits[:, -1].float()
 
 

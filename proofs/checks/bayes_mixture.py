@@ -56,9 +56,10 @@ def _numeric():
     ph = _phi(xs)
     assert np.all(np.diff(ph) < 0)
     for x, v in zip(xs[::10], ph[::10]):
-        exact = mpmath.digamma(x + 1) - mpmath.log(x)
-        assert abs(v - exact) <= 1e-13 * exact
-        assert 1 / (2 * x) - 1 / (12 * x ** 2) <= exact <= 1 / (2 * x)
+        xm = mpmath.mpf(x)
+        exact = mpmath.digamma(xm + 1) - mpmath.log(xm)
+        assert abs(v - exact) <= 1e-13 * exact, (x, v, exact)
+        assert 1 / (2 * xm) - 1 / (12 * xm ** 2) <= exact <= 1 / (2 * xm)
     for V, a in ((2, 0.5), (2, 2.0), (3, 0.3), (4, 1.0)):
         src = BayesMixture(V, a)
         for w in (0, 1, 3, 7):

@@ -188,7 +188,8 @@ def _suffix_guess(eps_bits: float, source, start: float, exponent: float) -> int
     return int(round(w))
 
 
-def memory_for_epsilon(eps, source, policy_class: str, *, divergence: str = "kl_bits") -> ClassMemoryResult:
+def window_for_epsilon_by_class(eps, source, policy_class: str, *,
+                                divergence: str = "kl_bits") -> ClassMemoryResult:
     """Smallest memory (tokens or bits, see ``MEMORY_UNITS``) at which ``policy_class`` reaches ``eps``.
 
     Selective/summary memories are exact integers of any size (mpmath, precision grown with the
@@ -224,8 +225,8 @@ def memory_ratio(eps, source, *, divergence: str = "kl_bits") -> MemoryRatio:
 
     The summary memory in bits equals the selective memory in tokens (same tail Σ_{k>x} p_k).
     """
-    suffix = memory_for_epsilon(eps, source, "suffix", divergence=divergence)
-    selective = memory_for_epsilon(eps, source, "selective", divergence=divergence)
+    suffix = window_for_epsilon_by_class(eps, source, "suffix", divergence=divergence)
+    selective = window_for_epsilon_by_class(eps, source, "selective", divergence=divergence)
     if selective.memory == 0:
         raise ValueError(f"`eps` = {eps} is at least 1 bit: no memory is needed and the ratio is undefined")
     consts = asymptotic_constants(source)

@@ -374,8 +374,10 @@ def _dsbs_g(p0, D):
 
 
 def dsbs_tangent_point(p0) -> float:
-    """β_c ∈ (0, p0): the point where the line through (p0, 0) touches g(D) = h(p0 ∗ D) − h(D)."""
+    """β_c ∈ (0, p0) (β_c = p0 = 1/2 when Y is independent of X): the point where the line through (p0, 0) touches g(D) = h(p0 ∗ D) − h(D)."""
     p0 = real_scalar("p0", p0, low=0.0, high=0.5, high_open=False)
+    if p0 == 0.5:  # Y independent of X: g = 1 − h is already convex down to g(1/2) = 0
+        return 0.5
 
     def slope(b):  # g'(b) in bits
         conv = p0 * (1 - b) + b * (1 - p0)

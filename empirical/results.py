@@ -1,0 +1,123 @@
+"""Result storage: an append-only JSONL row store, typed JSON artifacts, and the result schema.
+
+* :class:`JsonlStore` — one JSON object per line, each with a unique ``key``; a row is flushed
+  and fsync'ed when appended, so a killed run loses at most the row in flight, and a truncated
+  last line (a kill mid-write) is ignored on reading. ``done_keys()`` lets a rerun resume.
+* :func:`save_artifact` / :func:`load_artifact` — a stage's output as JSON with a ``kind`` and
+  a ``fingerprint`` of the inputs it was computed from; loading with another fingerprint
+  returns None (the stage reruns).
+* :data:`RESULT_SCHEMA_VERSION` and :func:`validate_result` — the ``result.json`` contract.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+__all__ = ["JsonlStore", "save_artifact", "load_artifact", "fingerprint", "RESULT_SCHEMA_VERSION",
+           "RESULT_KEYS", "validate_result", "write_json"]
+
+RESULT_SCHEMA_VERSION = 1
+#: Top-level keys every result.json has.
+RESULT_KEYS = ("schema_version", "kind", "config", "fits", "per_window", "verdict", "sanity",
+               "provenance")
+
+
+def write_json(path, obj) -> None:
+    """Write ``obj`` as indented JSON atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+def fingerprint(obj) -> str:
+    """sha256 of the canonical JSON of ``obj`` (what a stage's output depends on)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class JsonlStore:
+    """Append-only store of JSON rows at ``path``; each row is a dict with a ``key``."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def rows(self) -> list:
+        """All complete rows, first occurrence of each key kept (a duplicate from a rerun is dropped)."""
+        if not self.path.exists():
+            return []
+        out, seen = [], set()
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # torn last line of a killed run
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if row.get("key") in seen:
+                    continue
+                seen.add(row.get("key"))
+                out.append(row)
+        return out
+
+    def done_keys(self) -> set:
+        return {r["key"] for r in self.rows()}
+
+    def append(self, row: dict) -> None:
+        """Append one row (must hold ``key``), flushed and fsync'ed."""
+        if "key" not in row:
+            raise ValueError("a row needs a `key`")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._drop_torn_tail()
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row, allow_nan=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _drop_torn_tail(self):
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) == b"\n":
+                return
+            data = f.getvalue() if hasattr(f, "getvalue") else None
+            f.seek(0)
+            data = f.read()
+            f.seek(data.rfind(b"\n") + 1)
+            f.truncate()
+
+
+def save_artifact(path, kind: str, fingerprint_: str, payload: dict) -> None:
+    """Save a stage output ``payload`` as ``{"kind", "fingerprint", "payload"}`` JSON."""
+    write_json(path, {"kind": kind, "fingerprint": fingerprint_, "payload": payload})
+
+
+def load_artifact(path, kind: str, fingerprint_: str):
+    """The payload saved at ``path`` if it is a ``kind`` artifact with this fingerprint, else None."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if doc.get("kind") != kind or doc.get("fingerprint") != fingerprint_:
+        return None
+    return doc["payload"]
+
+
+def validate_result(doc: dict) -> dict:
+    """Check a result.json document against the schema; return it or raise ValueError."""
+    missing = [k for k in RESULT_KEYS if k not in doc]
+    if missing:
+        raise ValueError(f"result is missing keys {missing}")
+    if doc["schema_version"] != RESULT_SCHEMA_VERSION:
+        raise ValueError(f"result schema_version {doc['schema_version']} is not {RESULT_SCHEMA_VERSION}")
+    for name, fit in doc["fits"].items():
+        if "alpha" not in fit or "alpha_ci" not in fit:
+            raise ValueError(f"fit {name!r} lacks alpha / alpha_ci")
+    return doc
