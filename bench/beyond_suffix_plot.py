@@ -44,7 +44,8 @@ def main():
     for eps in (1e-1, 1e-2, 1e-3):
         r = memory_ratio(eps, source)
         print(f"eps={eps:g}: suffix window {r.suffix_window_tokens} tokens, selective {r.selective_memory_tokens} "
-              f"tokens, summary {r.summary_memory_bits} bits, ratio {r.ratio:.2f} (asymptotic {r.asymptotic_ratio:.2f})")
+              f"tokens, summary {r.summary_memory_bits} bits, ratio {r.ratio:.2f} "
+              f"(asymptotic {r.asymptotic_ratio:.2f})")
     print(f"wrote {args.out}")
 
 

@@ -110,8 +110,8 @@ def analyse(rows, plan_info: dict, rng, *, n_resamples=1000, confidence_level=0.
         raise ValueError(f"the primary metric {primary} could not be fitted: {errors.get(primary)}")
     w_p = np.asarray(fits[primary]["windows_tokens"])
     x_p = tables[primary][:, ~boundary_windows(win[modes[0]], T) | include_boundary]
-    verdict = fitting.classify_decay(w_p, x_p.mean(0), per_prefix_values=x_p, rng=rng,
-                                     n_resamples=n_resamples, confidence_level=confidence_level)
+    # the label depends on the mean curve only; alpha's CI is the primary fit's bootstrap above
+    verdict = fitting.classify_decay(w_p, x_p.mean(0))
     ex = verdict.extrapolation
     summary = {
         "primary_metric": primary,
@@ -120,7 +120,7 @@ def analyse(rows, plan_info: dict, rng, *, n_resamples=1000, confidence_level=0.
         "per_window": per_window,
         "verdict": {"label": verdict.label, "explanation": verdict.explanation,
                     "metric": primary, "alpha": verdict.alpha,
-                    "alpha_ci": list(verdict.alpha_ci) if verdict.alpha_ci else None,
+                    "alpha_ci": fits[primary]["alpha_ci"],
                     "log_rmse_power": verdict.log_rmse_power,
                     "log_rmse_exponential": verdict.log_rmse_exponential,
                     "in_sample_ratio": _finite(verdict.in_sample_ratio),

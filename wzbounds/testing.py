@@ -196,3 +196,59 @@ def cache_memory_grids(draw, min_size=3, max_size=5, max_memory=256):
 def seeds():
     """Seeds for ``numpy.random.default_rng``."""
     return _st.integers(0, 2 ** 32 - 1)
+
+
+# ----------------------------------------------------------------------------- profiles / calculator
+# Strategies for wzbounds.profiles and wzbounds.bounds: sensitivity profiles and targets.
+
+@_st.composite
+def power_law_profiles(draw, *, lower=None, cis=False, divergence="kl_nats"):
+    """A ``PowerLaw`` with alpha in [0.05, 3], C in [1e-2, 1e2], w0 in [1, 64]; with a lower
+    constant ``c = C * u`` (u in [0.01, 1]) when ``lower`` is True (drawn when None); with
+    alpha/C confidence intervals around the point estimates when ``cis``."""
+    from wzbounds.profiles import PowerLaw
+    alpha = draw(_st.floats(0.05, 3.0))
+    C = draw(_st.floats(1e-2, 1e2))
+    has_lower = draw(_st.booleans()) if lower is None else lower
+    c = C * draw(_st.floats(0.01, 1.0)) if has_lower else None
+    alpha_ci = C_ci = None
+    if cis:
+        alpha_ci = (alpha * draw(_st.floats(0.5, 1.0)), alpha * draw(_st.floats(1.0, 1.5)))
+        C_ci = (C * draw(_st.floats(0.5, 1.0)), C * draw(_st.floats(1.0, 2.0)))
+    return PowerLaw(alpha, C, c=c, w0=draw(_st.integers(1, 64)), divergence=divergence,
+                    alpha_ci=alpha_ci, C_ci=C_ci)
+
+
+@_st.composite
+def exponential_profiles(draw, *, lower=None):
+    """An ``Exponential`` with rho in [0.05, 0.999], C in [1e-2, 1e2], w0 in [1, 64], optional
+    lower constant ``c <= C``."""
+    from wzbounds.profiles import Exponential
+    C = draw(_st.floats(1e-2, 1e2))
+    has_lower = draw(_st.booleans()) if lower is None else lower
+    return Exponential(draw(_st.floats(0.05, 0.999)), C,
+                       c=C * draw(_st.floats(0.01, 1.0)) if has_lower else None,
+                       w0=draw(_st.integers(1, 64)))
+
+
+@_st.composite
+def tabulated_profiles(draw, *, lower=None):
+    """A ``Tabulated`` profile: 2-10 strictly increasing windows, strictly decreasing values
+    (so the power-law extrapolation beyond the last window decreases), optional lower values
+    ``<=`` the upper ones."""
+    from wzbounds.profiles import Tabulated
+    n = draw(_st.integers(2, 10))
+    steps = draw(_st.lists(_st.integers(1, 200), min_size=n, max_size=n))
+    windows = _np.cumsum(steps)
+    drops = _np.array(draw(_st.lists(_st.floats(0.05, 2.0), min_size=n, max_size=n)))
+    values = draw(_st.floats(1e-2, 1e2)) * _np.exp(-_np.cumsum(drops))
+    lower_values = None
+    if draw(_st.booleans()) if lower is None else lower:
+        lower_values = values * draw(_st.floats(0.01, 1.0))
+    return Tabulated(windows, values, lower_values=lower_values)
+
+
+def targets(min_eps=1e-8, max_eps=10.0):
+    """Target distortions eps (floats, > 0), log-uniformly spread over [min_eps, max_eps]."""
+    lo, hi = _np.log10(min_eps), _np.log10(max_eps)
+    return _st.floats(lo, hi).map(lambda e: float(10.0 ** e))

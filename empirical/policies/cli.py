@@ -46,6 +46,8 @@ def register(subparsers) -> None:
                    help="sensitivity profile (built-in name or JSON path) whose sliding prediction is overlaid")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", required=True, help="output directory (rerun to resume)")
+    p.add_argument("--summarize-only", action="store_true",
+                   help="do not measure: summarise the rows already in --out (e.g. of an interrupted run)")
     p.set_defaults(func=run)
 
 
@@ -54,6 +56,18 @@ def _ints(name, text):
         return tuple(int(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise ValueError(f"`{name}` must be a comma list of integers, got {text!r}") from None
+
+
+def _stored(out: Path, cfg) -> list:
+    """Rows of a previous run in ``out`` with the same configuration."""
+    from .store import JsonlStore
+
+    cfg_path = out / "config.json"
+    if not cfg_path.exists():
+        raise FileNotFoundError(f"no run to summarise in {out} (missing config.json)")
+    if json.loads(cfg_path.read_text()) != cfg.to_dict():
+        raise ValueError(f"{out} holds a run with a different configuration; pass the same options")
+    return JsonlStore(out / "rows.jsonl").rows()
 
 
 def run(args) -> int:
@@ -74,16 +88,22 @@ def run(args) -> int:
                     budgets_tokens=_ints("budgets", args.budgets), policies=tuple(p.label for p in policies),
                     semantics=tuple(s.strip() for s in args.semantics.split(",") if s.strip()),
                     seed=args.seed, sinks=args.sinks, position_mode=args.position_mode, batch_size=args.batch_size)
-    if args.tiny_random_model:
-        loaded = tiny_random_model(seed=args.seed)
-    else:
-        loaded = load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
-                            device=args.device)
     out = Path(args.out)
     t0 = time.perf_counter()
-    rows = run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr))
-    provenance = dict(loaded.provenance)
-    provenance["corpora"] = [json.loads((out / f"corpus_{d}.json").read_text()) for d in cfg.domains]
+    if args.summarize_only:
+        rows, loaded = _stored(out, cfg), None
+        provenance = {"model_id": args.model or args.gguf or "tiny-random-llama",
+                      "note": "summarised from stored rows (--summarize-only)"}
+    else:
+        if args.tiny_random_model:
+            loaded = tiny_random_model(seed=args.seed)
+        else:
+            loaded = load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
+                                device=args.device)
+        rows = run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr))
+        provenance = dict(loaded.provenance)
+    provenance["corpora"] = [json.loads((out / f"corpus_{d}.json").read_text()) for d in cfg.domains
+                             if (out / f"corpus_{d}.json").exists()]
     provenance["command"] = " ".join(sys.argv)
     provenance["numpy_version"] = np.__version__
     notes = []
@@ -91,12 +111,13 @@ def run(args) -> int:
         import kvpress  # noqa: F401  (present: parse_policies checked)
         from importlib.metadata import version
 
-        layers = compressible_layers(loaded.model)
         provenance["kvpress_version"] = version("kvpress")
-        provenance["kvpress_compressed_layers"] = list(layers)
-        n = int(loaded.model.config.num_hidden_layers)
-        notes.append(f"kvpress presses compress {len(layers)} of {n} layers (full-attention layers only)"
-                     + ("" if len(layers) == n else f": {list(layers)}"))
+        if loaded is not None:
+            layers = compressible_layers(loaded.model)
+            provenance["kvpress_compressed_layers"] = list(layers)
+            n = int(loaded.model.config.num_hidden_layers)
+            notes.append(f"kvpress presses compress {len(layers)} of {n} layers (full-attention layers only)"
+                         + ("" if len(layers) == n else f": {list(layers)}"))
     prediction, why = report.profile_prediction(args.profile, cfg.budgets_tokens)
     if why:
         notes.append(f"no calculator overlay: {why}")

@@ -214,6 +214,14 @@ def plot(result: PoliciesResult, path) -> Path | None:
     return path
 
 
+def _counts(result) -> str:
+    """Prefixes measured per domain (an interrupted run may hold fewer than configured)."""
+    per = {}
+    for c in result.curves:
+        per[c.domain] = max(per.get(c.domain, 0), c.n_prefixes)
+    return ", ".join(f"{n} {d}" for d, n in sorted(per.items())) or "0"
+
+
 def _fmt(x, digits=3):
     if x is None:
         return "—"
@@ -241,8 +249,7 @@ def write_report(result: PoliciesResult, path) -> Path:
     exponents vs the suffix-only exponent, and a plain verdict on summaries."""
     cfg, prov = result.config, result.provenance
     out = [f"# Cache-policy degradation — {prov.get('model_id', '?')}", "",
-           f"Prefixes: {cfg['n_prefixes']} × {cfg['prefix_tokens']} tokens per domain "
-           f"({', '.join(cfg['domains'])}); budgets k = {cfg['budgets_tokens']} (tokens seen, query included); "
+           f"Prefixes of {cfg['prefix_tokens']} tokens: {_counts(result)}; budgets k = {cfg['budgets_tokens']} (tokens seen, query included); "
            f"truncation positions: {cfg['position_mode']}. KL(p‖p̃) in nats, mean over prefixes; "
            f"α = fitted exponent of mean KL ∝ k^-α with 95% prefix-bootstrap CI.", ""]
     for d in sorted(result.suppression.keys() | {c.domain for c in result.curves}):

@@ -112,7 +112,8 @@ def _check_compressed_suffix(h):
                      method="highs")
         lp_min = p_all.sum() + far_tail + lp.fun
         i_w = float(np.sum(p_all * (1 - caps))) + far_tail
-        t_m = float(p_all[int(np.floor(budget)):].sum()) + far_tail - (budget - np.floor(budget)) * p_all[int(np.floor(budget))]
+        whole = int(np.floor(budget))
+        t_m = float(p_all[whole:].sum()) + far_tail - (budget - whole) * p_all[whole]
         # LP tolerance 1e-9; the truncation at n=400 only raises lp_min, keeping the ≥ test valid
         assert lp_min >= max(i_w, t_m) - 1e-9, (beta, w, budget, lp_min, i_w, t_m)
         j = int(np.floor(budget / np.log2(3.0)))

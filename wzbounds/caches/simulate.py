@@ -87,6 +87,10 @@ def expected_cold_start_bits(memory: int, source, policy: str, start: int, stop:
     At step t (t tokens seen): sliding loses Σ_k p_k (1-p_k)^{min(w,t)} = I_{min(w,t)};
     top-m / M-slot caches lose Σ_{k>m} p_k + Σ_{k≤m} p_k (1-p_k)^t (a key not yet seen is unknown).
     """
+    if policy not in POLICIES:
+        raise ValueError(f"`policy` must be one of {sorted(POLICIES)}, got {policy!r}")
+    if not 0 <= start < stop:
+        raise ValueError(f"`start` and `stop` must satisfy 0 <= start < stop, got {start}, {stop}")
     steps = stop - start
     if POLICIES[policy].policy_class == "suffix":
         ramp = np.arange(start, min(memory, stop))

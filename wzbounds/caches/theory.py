@@ -149,13 +149,13 @@ def asymptotic_constants(source) -> AsymptoticConstants:
 def _smallest_int(pred, guess: int) -> int:
     """Smallest integer n ≥ 0 with pred(n), for monotone pred (false … false true … true).
 
-    Brackets outward from ``guess`` in doubling steps (starting at guess/1024), then bisects, so a
-    good guess costs O(log(guess/1024)) worst case and a few evaluations when it is close.
+    Brackets outward from ``guess`` in doubling steps starting at 1, then bisects: a guess off by
+    d costs O(log d) evaluations.
     """
     if pred(0):
         return 0
     guess = max(int(guess), 1)
-    step = max(1, guess // 1024)
+    step = 1
     if pred(guess):
         hi, lo = guess, guess - step
         while lo > 0 and pred(lo):
@@ -212,8 +212,10 @@ def window_for_epsilon_by_class(eps, source, policy_class: str, *,
         log_asym = (math.log(consts.selective_constant) - math.log(eps_bits)) / consts.selective_exponent
         digits = int(max(log_asym, 0.0) / math.log(10.0))
         with mpmath.workdps(30 + 2 * digits):
-            memory = _smallest_int(lambda m: _tail_mp(m, beta) <= eps_bits,
-                                   int(mpmath.floor(mpmath.exp(log_asym))) if log_asym > 0 else 1)
+            # selective_cache.md part 5: m(eps) lies in [x - 1, ceil(x)], x = (B/eps)^(1/(beta-1))
+            b_exact = 1 / ((mpmath.mpf(beta) - 1) * mpmath.zeta(beta))
+            x = (b_exact / mpmath.mpf(eps_bits)) ** (1 / (mpmath.mpf(beta) - 1))
+            memory = _smallest_int(lambda m: _tail_mp(m, beta) <= eps_bits, int(mpmath.ceil(x)))
             value = float(_tail_mp(memory, beta))
         log_asym = min(log_asym, 700.0)  # the float echo saturates; `memory` itself stays exact
     return ClassMemoryResult(eps_bits, policy_class, beta, memory, MEMORY_UNITS[policy_class], value,

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .._validation import real_scalar
+from .._validation import positive_int, real_scalar
 
 
 def log_windows(w) -> np.ndarray:
@@ -46,5 +46,4 @@ def provenance_dict(value) -> dict:
 
 
 def int_w0(value) -> int:
-    from .._validation import positive_int
     return positive_int("w0", value, minimum=1)

@@ -8,11 +8,11 @@ from typing import ClassVar
 import mpmath
 import numpy as np
 
-from .._validation import real_scalar
+from .._inversion import smallest_window
+from .._validation import real_array, real_scalar
 from ..units import check_divergence
 from ._common import int_w0, provenance_dict
 
-_ULP = np.finfo(np.float64).eps
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,12 @@ class GeometricEnvelope:
     def value_mp(self, w):
         return mpmath.mpf(self.K) * mpmath.power(mpmath.mpf(self.rho), w)
 
-    def inverse(self, eps):
-        log_k, log_eps, log_rho = np.log(self.K), np.log(eps), np.log(self.rho)
+    def inverse(self, eps, dtype=np.float64):
+        log_k, log_rho = np.log(dtype(self.K)), np.log(dtype(self.rho))
+        log_eps = np.log(np.asarray(eps, dtype=dtype))
         x = (log_k - log_eps) / -log_rho
-        # a few ulp in each log and the division, relative to the magnitudes involved
-        err = 32 * _ULP * (1.0 + (abs(log_k) + np.abs(log_eps)) / -log_rho + np.abs(x))
+        # about one ulp in each log, the subtraction and the division; 8 ulp bounds it
+        err = 8 * np.finfo(dtype).eps * (1 + (abs(log_k) + np.abs(log_eps)) / -log_rho + np.abs(x))
         return x, err
 
     def inverse_mp(self, eps):
@@ -43,9 +44,7 @@ class GeometricEnvelope:
 
 
 def geometric_window(eps, rho, C, w0=1):
-    """Smallest integer ``w >= w0`` with ``C rho^w <= eps`` (exact)."""
-    from .._inversion import smallest_window
-    from .._validation import real_array
+    """Smallest integer ``w >= w0`` with ``C rho^w <= eps`` (exact; shapes as ``power_law_window``)."""
     eps_arr = real_array("eps", eps, low=0.0)
     env = GeometricEnvelope(real_scalar("C", C, low=0.0),
                             real_scalar("rho", rho, low=0.0, high=1.0, high_open=True))

@@ -14,7 +14,6 @@ from .._validation import real_array, real_scalar
 from ..units import check_divergence
 from ._common import int_w0, interval, log_windows, provenance_dict
 
-_ULP = np.finfo(np.float64).eps
 
 
 @dataclass(frozen=True)
@@ -31,13 +30,15 @@ class PowerEnvelope:
     def value_mp(self, w):
         return mpmath.mpf(self.K) * mpmath.power(mpmath.mpf(w), -mpmath.mpf(self.alpha))
 
-    def inverse(self, eps):
-        log_k, log_eps = np.log(self.K), np.log(eps)
-        log_x = (log_k - log_eps) / self.alpha
+    def inverse(self, eps, dtype=np.float64):
+        alpha = dtype(self.alpha)
+        log_k, log_eps = np.log(dtype(self.K)), np.log(np.asarray(eps, dtype=dtype))
+        log_x = (log_k - log_eps) / alpha
         x = np.exp(log_x)
-        # float error of exp((ln K - ln eps)/alpha): each log and the division contribute
-        # a few ulp of their magnitude, amplified by 1/alpha; 32 ulp leaves a wide margin.
-        rel = 32 * _ULP * (1.0 + (abs(log_k) + np.abs(log_eps)) / self.alpha + np.abs(log_x))
+        # rounding of exp((ln K - ln eps)/alpha): each log, the subtraction and the division
+        # add about one ulp of their magnitude (amplified by 1/alpha), exp one more; 8 ulp of
+        # each term is a comfortable bound.
+        rel = 8 * np.finfo(dtype).eps * (1 + (abs(log_k) + np.abs(log_eps)) / alpha + np.abs(log_x))
         return x, rel * x
 
     def inverse_mp(self, eps):

@@ -23,7 +23,6 @@ from typing import ClassVar
 import mpmath
 import numpy as np
 
-from .._inversion import smallest_window
 from .._validation import choice, real_array
 from ..units import check_divergence
 from ._common import log_windows, provenance_dict
@@ -81,16 +80,18 @@ class LogLogEnvelope:
                 raise ValueError(f"`eps` must be >= {last:g}: the last two tabulated values are equal, "
                                  "so the power-law extrapolation never decreases")
 
-    def inverse(self, eps):
+    def inverse(self, eps, dtype=np.float64):
         self._check_reachable(eps)
-        lw, lv, n = self._lw, self._lv, len(self._lw)
+        lw, lv, n = self._lw.astype(dtype), self._lv.astype(dtype), len(self._lw)
         i = self._segment(eps)
         j = np.clip(i - 1, 0, n - 2)  # segment (j, j+1) holds the crossing
-        log_eps = np.log(eps)
+        log_eps = np.log(np.asarray(eps, dtype=dtype))
         ratio = (lw[j + 1] - lw[j]) / (lv[j + 1] - lv[j])
         lx = lw[j] + (log_eps - lv[j]) * ratio
         lx = np.where(i == 0, -np.inf, lx)  # U(W0) <= eps: any admissible window works
         x = np.exp(lx)
+        # the table logs were rounded in float64, so float64's ulp bounds the error whatever
+        # ``dtype``; 64 ulp of each term is generous
         rel = 64 * _ULP * (1.0 + np.abs(lx) + (np.abs(log_eps) + np.max(np.abs(lv))) * np.abs(ratio))
         return x, rel * x
 

@@ -47,7 +47,7 @@ def block_average_distortion(b, alpha, C):
     out = []
     for v in arr.ravel():
         v = positive_int("b", v)
-        with mpmath.workdps(30 + guard + len(str(v))):
+        with mpmath.workdps(30 + guard + int(v.bit_length() * 0.30103) + 1):
             out.append(float(block_average_distortion_mp(v, alpha, C)))
     res = np.array(out, dtype=np.float64).reshape(arr.shape)
     return float(res) if res.ndim == 0 else res
@@ -67,14 +67,15 @@ def tabulated_block_average(b, profile):
     out = []
     for v in arr.ravel():
         v = int(v)
-        head = np.arange(v, min(2 * v, last + 1), dtype=np.float64)
-        total = float(np.sum(profile.upper(head))) if head.size else 0.0
+        total = 0.0
+        if v <= last:  # tabulated part: at most `last` terms
+            total = float(np.sum(profile.upper(np.arange(v, min(2 * v, last + 1), dtype=np.float64))))
         start = max(v, last + 1)
         if start < 2 * v:  # extrapolated tail K w^-s, summed in closed form
             W, V = profile.windows, profile.values
             s = math.log(V[-2] / V[-1]) / math.log(W[-1] / W[-2])
-            K = V[-1] * W[-1] ** s
-            with mpmath.workdps(30 + len(str(v))):
+            with mpmath.workdps(30 + int(v.bit_length() * 0.30103) + 1):
+                K = mpmath.mpf(V[-1]) * mpmath.power(W[-1], s)  # may exceed float range
                 total += float(K * (mpmath.zeta(s, start) - mpmath.zeta(s, 2 * v)) if s != 1
                                else K * (mpmath.digamma(2 * v) - mpmath.digamma(start)))
         out.append(total / v)

@@ -1,0 +1,149 @@
+"""Plots (matplotlib, Agg backend) and ``report.md`` for a validation result.
+
+* ``tv_decay.png`` — log–log mean TV vs window with its bootstrap CI and both fits (power law,
+  exponential); boundary windows drawn hollow;
+* ``sink_kl.png`` — sink-plus-recent KL vs window with its power fit and the slope 2·α_TV guide;
+* ``kl_vs_tv2.png`` — every (prefix, window) point, KL against TV², with the through-origin fit.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["write_report", "markdown_report"]
+
+
+def _fmt_ci(ci) -> str:
+    return "n/a" if not ci else f"[{ci[0]:.3g}, {ci[1]:.3g}]"
+
+
+def _plot_tv(result, path):
+    import matplotlib.pyplot as plt
+
+    name = result["primary_metric"]
+    pw, fit = result["per_window"][name], result["fits"][name]
+    w = np.asarray(pw["windows_tokens"], float)
+    m, lo, hi = (np.asarray(pw[k]) for k in ("mean", "ci_low", "ci_high"))
+    edge = np.asarray(pw["boundary"], bool)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.fill_between(w, lo, hi, alpha=0.25, label="95% CI of the mean")
+    ax.plot(w[~edge], m[~edge], "o", label=f"mean {name}")
+    if edge.any():
+        ax.plot(w[edge], m[edge], "o", mfc="none", label="boundary (w > T/2, not fitted)")
+    grid = np.geomspace(w.min(), w.max(), 200)
+    ax.plot(grid, fit["C"] * grid ** -fit["alpha"],
+            label=f"power: α={fit['alpha']:.3f} {_fmt_ci(fit['alpha_ci'])}, logRMSE {fit['log_rmse_power']:.3f}")
+    ex = fit["exponential"]
+    ax.plot(grid, ex["C"] * ex["rho"] ** grid, "--",
+            label=f"exponential: ρ={ex['rho']:.4f}, logRMSE {ex['log_rmse']:.3f}")
+    ax.set(xscale="log", yscale="log", xlabel="window w (tokens)", ylabel="TV(p, p_w)",
+           title=f"truncation sensitivity — {result['verdict']['label']}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_sink(result, path):
+    import matplotlib.pyplot as plt
+
+    if "sink/kl" not in result["per_window"]:
+        return False
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name, style in (("sink/kl", "o"), ("sink/tv", "s")):
+        pw = result["per_window"][name]
+        w = np.asarray(pw["windows_tokens"], float)
+        ax.errorbar(w, pw["mean"], yerr=[np.subtract(pw["mean"], pw["ci_low"]), np.subtract(pw["ci_high"], pw["mean"])],
+                    fmt=style, ms=4, label=name)
+        fit = result["fits"].get(name)
+        if fit:
+            g = np.geomspace(w.min(), w.max(), 100)
+            ax.plot(g, fit["C"] * g ** -fit["alpha"], label=f"{name}: α={fit['alpha']:.3f} {_fmt_ci(fit['alpha_ci'])}")
+    ax.set(xscale="log", yscale="log", xlabel="recent window w (tokens) after the sinks", ylabel="divergence",
+           title=f"sink-plus-recent (s = {result['config']['sink_tokens']})")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def _plot_kl_tv2(result, rows, path):
+    import matplotlib.pyplot as plt
+
+    from .analysis import boundary_windows
+
+    kind = result["primary_metric"].split("/")[0]
+    T = result["config"]["prefix_tokens"]
+    use = ~boundary_windows(result["config"]["windows"], T)
+    tv = np.array([r["tv"][kind] for r in rows])[:, use].ravel()
+    kl = np.array([r["kl_nats"][kind] for r in rows])[:, use].ravel()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(tv ** 2, kl, ".", ms=3, alpha=0.5, label=f"{kind}: (prefix, window) points")
+    reg = result["kl_vs_tv2"].get(kind, {}).get("kl", {})
+    if "slope" in reg:
+        g = np.linspace(0, (tv ** 2).max(), 50)
+        ax.plot(g, reg["slope"] * g, label=f"KL = {reg['slope']:.3g}·TV², R² = {reg['r_squared']:.3f}")
+    ax.set(xlabel="TV²", ylabel="KL(p ‖ p_w) (nats)", title="locally quadratic? KL vs TV²")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def markdown_report(result: dict) -> str:
+    """The human-readable report of a result.json document."""
+    v, prov, cfg = result["verdict"], result["provenance"], result["config"]
+    lines = [f"# wzbounds validate — {prov.get('model_id')}", "",
+             f"**Verdict: {v['label']}.** {v['explanation']}", "",
+             f"Corpus: {prov.get('corpus')} (sha256 `{prov.get('corpus_sha256', '')[:16]}…`), "
+             f"{prov.get('n_prefixes_measured')} prefixes of {cfg['prefix_tokens']} tokens, seed {cfg['seed']}; "
+             f"device {prov.get('device')}, dtype {prov.get('dtype')}; {prov.get('forward_tokens')} forward tokens.", "",
+             "## Fits (bootstrap over prefixes)", "",
+             "| metric | α | α CI | C | log-RMSE power | log-RMSE exponential |", "|---|---|---|---|---|---|"]
+    for name, f in result["fits"].items():
+        lines.append(f"| {name} | {f['alpha']:.4f} | {_fmt_ci(f['alpha_ci'])} | {f['C']:.4g} | "
+                     f"{f['log_rmse_power']:.4f} | {f['exponential']['log_rmse']:.4f} |")
+    ex = result.get("extrapolation")
+    if ex:
+        lines += ["", f"Extrapolation (fit w ≤ {ex['split_window_tokens']:g}, score above): log-RMSE power "
+                      f"{ex['log_rmse_power_out']:.4f}, exponential {ex['log_rmse_exponential_out']:.4f}, "
+                      f"ratio {ex['ratio']:.3g}."]
+    if result.get("exponent_ratio"):
+        lines += ["", "## Sink-plus-recent: α_KL / α_TV (expected 2 if KL ≈ κ·TV²)", ""]
+        for name, r in result["exponent_ratio"].items():
+            lines.append(f"- {name}: " + (r["error"] if "error" in r else
+                                          f"{r['ratio']:.3f} {_fmt_ci(r['ratio_ci'])}"))
+    lines += ["", "## KL vs TV² (through origin)", "", "| run | metric | slope κ | R² |", "|---|---|---|---|"]
+    for kind, d in result["kl_vs_tv2"].items():
+        for metric, r in d.items():
+            if "slope" in r:
+                lines.append(f"| {kind} | {metric} | {r['slope']:.4g} | {r['r_squared']:.4f} |")
+    s = result["sanity"]
+    ppl = "n/a" if s["perplexity"] is None else f"{s['perplexity']:.4g}"
+    lines += ["", "## Sanity", "", f"- perplexity on the prefixes: {ppl} ({s['perplexity_tokens']} tokens)",
+              f"- characters per token: {s['characters_per_token']:.3g}"]
+    lines += [f"- **WARNING:** {w}" for w in s["warnings"]]
+    lines += ["", "Plots: `tv_decay.png`, `sink_kl.png`, `kl_vs_tv2.png`. Raw rows: `rows/`.", ""]
+    return "\n".join(lines)
+
+
+def write_report(result: dict, out) -> list:
+    """Write the plots and report.md into ``out``; returns the plot paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .pipeline import read_rows
+
+    out = Path(out)
+    plots = [out / "tv_decay.png"]
+    _plot_tv(result, plots[0])
+    if _plot_sink(result, out / "sink_kl.png"):
+        plots.append(out / "sink_kl.png")
+    rows = read_rows(out)
+    if rows:
+        _plot_kl_tv2(result, rows, out / "kl_vs_tv2.png")
+        plots.append(out / "kl_vs_tv2.png")
+    (out / "report.md").write_text(markdown_report(result))
+    return plots

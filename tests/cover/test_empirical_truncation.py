@@ -1,0 +1,149 @@
+"""Masks and truncation measurement on a tiny random model: the batched (packed, masked) forward
+reproduces plain runs on the cut token lists (the definition of a truncated run)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from wzbounds.empirical.masks import attention_types, causal_keep, float_mask, model_masks  # noqa: E402
+from wzbounds.empirical.models import tiny_random_model  # noqa: E402
+from wzbounds.empirical.truncation import (divergences_from_logits, measure_batched, measure_oracle,  # noqa: E402
+                                           pack_segments, plan_truncation)
+
+torch.set_num_threads(1)
+# float32 forward passes of differently shaped batches agree to ~1e-6 in probabilities; 1e-5 leaves room
+ATOL = 1e-5
+
+
+def _ids(T, seed=0):
+    ids = np.random.default_rng(seed).integers(0, 256, T)
+    ids[0] = 256  # BOS
+    return ids
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_4d_causal_float_mask_reproduces_plain_run(attn):
+    """A 4-D float causal mask with explicit position ids gives the plain run's logits."""
+    lm = tiny_random_model(1, attn_implementation=attn)
+    ids = torch.as_tensor(_ids(24))[None]
+    plain = lm.model(input_ids=ids).logits
+    masked = lm.model(input_ids=ids, attention_mask=model_masks(lm.model, causal_keep(1, 24)),
+                      position_ids=torch.arange(24)[None]).logits
+    torch.testing.assert_close(masked, plain, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_float_mask_is_honoured(attn):
+    """Hiding the first token from every query changes the output (the mask is not ignored) and
+    equals the plain run on the cut list when positions are kept (preserve mode)."""
+    lm = tiny_random_model(2, attn_implementation=attn)
+    T = 16
+    ids = torch.as_tensor(_ids(T))[None]
+    keep = causal_keep(1, T).clone()
+    keep[:, 1:, 0] = False
+    out = lm.model(input_ids=ids, attention_mask=float_mask(keep, torch.float32),
+                   position_ids=torch.arange(T)[None]).logits[0, -1]
+    plain_full = lm.model(input_ids=ids).logits[0, -1]
+    cut = lm.model(input_ids=ids[:, 1:], attention_mask=torch.ones(1, T - 1, dtype=torch.long),
+                   position_ids=torch.arange(1, T)[None]).logits[0, -1]
+    assert (out - plain_full).abs().max() > 1e-3
+    torch.testing.assert_close(out, cut, atol=ATOL, rtol=0)
+
+
+def test_float_mask_values():
+    keep = torch.tensor([[[True, False], [True, True]]])
+    m = float_mask(keep, torch.float32)
+    assert m.shape == (1, 1, 2, 2)
+    assert m[0, 0, 0, 0] == 0 and m[0, 0, 0, 1] == torch.finfo(torch.float32).min
+    with pytest.raises(ValueError, match="bool"):
+        float_mask(keep.float(), torch.float32)
+
+
+def test_gemma2_gets_mask_per_attention_type():
+    lm = tiny_random_model(0, model_type="gemma2")
+    assert attention_types(lm.model) == ("full_attention", "sliding_attention")
+    masks = model_masks(lm.model, causal_keep(1, 12))
+    assert set(masks) == {"full_attention", "sliding_attention"}
+    window = lm.model.config.sliding_window
+    # sliding layers hide keys at distance >= window
+    assert masks["sliding_attention"][0, 0, 11, 11 - window] < 0 and masks["full_attention"][0, 0, 11, 0] == 0
+
+
+@pytest.mark.parametrize("kw", [{}, {"attn_implementation": "eager"}, {"model_type": "gemma2"}])
+def test_batched_equals_oracle(kw):
+    """Packed masked forward == one plain run per cut token list, for every run kind."""
+    lm = tiny_random_model(0, **kw)
+    plan = plan_truncation(48, [1, 2, 3, 5, 8, 13, 21, 34], sink_tokens=3, perplexity_tokens=10)
+    ids = _ids(48, 3)
+    a, b = measure_batched(lm.model, ids, plan), measure_oracle(lm.model, ids, plan)
+    assert set(a.tv) == {"preserve", "reindex", "sink"}
+    for k in a.tv:
+        np.testing.assert_allclose(a.tv[k], b.tv[k], atol=ATOL)
+        np.testing.assert_allclose(a.kl_nats[k], b.kl_nats[k], atol=10 * ATOL)  # KL ~ TV^2 / q: looser
+        np.testing.assert_allclose(a.kl_smoothed_nats[k], b.kl_smoothed_nats[k], atol=10 * ATOL)
+    assert a.nll_nats_sum == pytest.approx(b.nll_nats_sum, rel=1e-5)  # same float32 logits to ~1e-6
+    assert b.forward_calls == len(plan.segments) and a.forward_calls == 1
+    assert b.forward_tokens == plan.forward_tokens_per_prefix
+
+
+def test_batched_oom_backoff_same_numbers():
+    """Splitting rows across forwards (what the OOM back-off does) changes nothing."""
+    lm = tiny_random_model(0)
+    plan = plan_truncation(32, [1, 4, 16], sink_tokens=2)
+    ids = _ids(32, 5)
+    a, b = measure_batched(lm.model, ids, plan), measure_batched(lm.model, ids, plan, max_rows=1)
+    assert b.forward_calls > 1
+    np.testing.assert_allclose(a.tv["preserve"], b.tv["preserve"], atol=ATOL)
+
+
+def test_preserve_equals_reindex_for_rope():
+    """RoPE attention depends only on relative positions, so the two position modes agree."""
+    lm = tiny_random_model(4)
+    plan = plan_truncation(40, [2, 7, 19], sink_tokens=0)
+    m = measure_batched(lm.model, _ids(40, 1), plan)
+    np.testing.assert_allclose(m.tv["preserve"], m.tv["reindex"], atol=ATOL)
+
+
+def test_truncation_changes_the_law():
+    lm = tiny_random_model(0)
+    plan = plan_truncation(32, [1, 16, 31], sink_tokens=0, modes=("preserve",))
+    m = measure_batched(lm.model, _ids(32, 2), plan)
+    assert np.all(m.tv["preserve"] > 0) and np.all(m.tv["preserve"] < 1)
+
+
+def test_divergences_from_logits_properties():
+    rng = np.random.default_rng(0)
+    full = rng.normal(size=50)
+    rows = np.vstack([full, rng.normal(size=(4, 50))])
+    tv, kl, sm = divergences_from_logits(full, rows)
+    assert tv[0] == pytest.approx(0, abs=1e-15) and kl[0] == pytest.approx(0, abs=1e-12)
+    assert np.all(tv <= np.sqrt(kl / 2) + 1e-12)  # Pinsker
+    assert sm.shape == (4, 5)
+    assert np.all(sm >= 0)
+    # smoothing with mu bounds the log-ratio: KL(p || (1-mu)q + mu/V) <= log(V / mu)
+    assert np.all(sm <= np.log(50 / np.array([1e-4, 1e-2, 0.1, 0.3]))[:, None])
+
+
+def test_pack_segments_fits_capacity():
+    lengths = [32, 16, 8, 4, 2, 1, 16, 20, 31]
+    place, rows = pack_segments(lengths, 32)
+    used = {}
+    for n, (r, off) in zip(lengths, place):
+        assert off + n <= 32
+        used.setdefault(r, []).append((off, off + n))
+    for spans in used.values():  # no overlap within a row
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert rows >= int(np.ceil(sum(lengths) / 32))
+
+
+@pytest.mark.parametrize("windows, match", [([0, 2], r"\[1, 15\]"), ([16], r"\[1, 15\]"), ([], "non-empty")])
+def test_plan_rejects_bad_windows(windows, match):
+    with pytest.raises(ValueError, match=match):
+        plan_truncation(16, windows)
+
+
+def test_plan_rejects_bad_modes():
+    with pytest.raises(ValueError, match="modes"):
+        plan_truncation(16, [2], modes=("preserve", "shifted"))

@@ -1,0 +1,128 @@
+"""Profiles: validation, envelopes, JSON round trip, built-ins, tabulated rules."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wzbounds import Exponential, PowerLaw, Tabulated, load_profile, save_profile, window_for_epsilon
+from wzbounds.profiles import DEFAULT_PROFILE, builtin_profiles, default_profile, profile_from_dict, profile_to_dict
+from wzbounds.testing import exponential_profiles, power_law_profiles, tabulated_profiles
+
+
+@given(st.one_of(power_law_profiles(cis=True), power_law_profiles(), exponential_profiles(),
+                 tabulated_profiles()))
+def test_json_round_trip(profile):
+    """save -> load gives an equal profile with identical envelopes (JSON keeps float64 exactly)."""
+    back = profile_from_dict(json.loads(json.dumps(profile_to_dict(profile))))
+    assert back.to_dict() == profile.to_dict()
+    w = np.array([profile.w0, profile.w0 + 7, 10 * profile.w0 + 3])
+    assert np.array_equal(back.upper(w), profile.upper(w))
+
+
+def test_save_and_load_file(tmp_path):
+    p = PowerLaw(0.5, 2.0, c=1.0, w0=3, divergence="kl_bits", alpha_ci=(0.4, 0.6),
+                 provenance={"source": "test"})
+    path = save_profile(p, tmp_path / "p.json")
+    assert json.loads(path.read_text())["schema_version"] == 1
+    assert load_profile(path) == p
+
+
+def test_builtin_default_profile_is_honest():
+    assert DEFAULT_PROFILE in builtin_profiles()
+    p = default_profile()
+    assert isinstance(p, PowerLaw) and p.alpha == 0.44 and p.divergence == "tv"
+    assert p.C == 1.0 and "illustrative" in p.provenance["status"]
+    assert load_profile(DEFAULT_PROFILE) == p
+
+
+@pytest.mark.parametrize("d, name", [
+    ({"schema_version": 2, "kind": "power_law", "alpha": 1, "C": 1}, "schema_version"),
+    ({"schema_version": 1, "kind": "spline", "alpha": 1, "C": 1}, "kind"),
+    ({"schema_version": 1, "kind": "power_law", "alpha": 1, "C": 1, "beta": 3}, "unknown keys"),
+    ({"schema_version": 1, "kind": "power_law", "alpha": -1, "C": 1}, "alpha"),
+])
+def test_bad_json_raises(d, name):
+    with pytest.raises(ValueError, match=name):
+        profile_from_dict(d)
+
+
+def test_unknown_profile_name_raises(tmp_path):
+    with pytest.raises(ValueError, match="profile"):
+        load_profile("no-such-profile")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="JSON"):
+        load_profile(bad)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(alpha=0.0, C=1.0), "alpha"), (dict(alpha=-1, C=1.0), "alpha"), (dict(alpha=float("nan"), C=1), "alpha"),
+    (dict(alpha=1, C=0.0), "C"), (dict(alpha=1, C=-2), "C"), (dict(alpha=1, C=1, c=2), "`c`"),
+    (dict(alpha=1, C=1, c=0), "`c`"), (dict(alpha=1, C=1, w0=0), "w0"), (dict(alpha=1, C=1, w0=1.5), "w0"),
+    (dict(alpha=1, C=1, divergence="js"), "divergence"), (dict(alpha=1, C=1, alpha_ci=(0.9, 0.1)), "alpha_ci"),
+    (dict(alpha=1, C=1, C_ci=(0, 1)), "C_ci"), (dict(alpha=1, C=1, provenance="x"), "provenance"),
+])
+def test_power_law_bad_input(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        PowerLaw(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(rho=1.0, C=1), "rho"), (dict(rho=0.0, C=1), "rho"), (dict(rho=0.5, C=0), "C"),
+    (dict(rho=0.5, C=1, c=1.5), "`c`"), (dict(rho=0.5, C=1, divergence="kl"), "divergence"),
+])
+def test_exponential_bad_input(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        Exponential(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(windows=[1, 2, 3], values=[1.0, 0.5, 0.7]), "values"),  # non-monotone
+    (dict(windows=[1, 2], values=[1.0, 0.0]), "values"), (dict(windows=[1, 2], values=[1.0, np.nan]), "values"),
+    (dict(windows=[2, 1], values=[1.0, 0.5]), "windows"), (dict(windows=[0, 1], values=[1.0, 0.5]), "windows"),
+    (dict(windows=[1.5, 2], values=[1.0, 0.5]), "windows"), (dict(windows=[1], values=[1.0]), "windows"),
+    (dict(windows=[1, 2], values=[1.0]), "values"),
+    (dict(windows=[1, 2], values=[1.0, 0.5], lower_values=[2.0, 0.1]), "lower_values"),
+    (dict(windows=[1, 2], values=[1.0, 0.5], lower_values=[0.1, 0.2]), "lower_values"),
+    (dict(windows=[1, 2], values=[1.0, 0.5], extrapolate="linear"), "extrapolate"),
+])
+def test_tabulated_bad_input(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        Tabulated(**kwargs)
+
+
+def test_tabulated_envelope_of_noisy_curve():
+    """envelope() is the smallest non-increasing sequence above the data."""
+    t = Tabulated.envelope([1, 2, 4, 8], [1.0, 0.4, 0.5, 0.1], lower_values=[0.5, 0.1, 0.2, 0.05])
+    assert t.values == (1.0, 0.5, 0.5, 0.1)
+    assert t.lower_values == (0.5, 0.2, 0.2, 0.05)
+
+
+def test_tabulated_interpolation_and_extrapolation_rules():
+    """Exact power law 1/w tabulated at 1,2,4,8: interpolation and extrapolation reproduce it."""
+    t = Tabulated([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125])
+    w = np.array([1, 3, 5, 8, 100])
+    assert np.allclose(t.upper(w), 1.0 / w, rtol=1e-13)  # log-log interpolation of an exact power law
+    assert window_for_epsilon([0.3, 1e-3], t).window_tokens.tolist() == [4, 1000]
+    none = Tabulated([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125], extrapolate="none")
+    assert window_for_epsilon(0.125, none).window_tokens == 8
+    with pytest.raises(ValueError, match="eps"):
+        window_for_epsilon(0.1, none)
+    flat = Tabulated([1, 2, 4], [1.0, 0.5, 0.5])
+    with pytest.raises(ValueError, match="eps"):
+        window_for_epsilon(0.1, flat)
+
+
+def test_tabulated_lower_is_step_envelope():
+    """L(w) = lower_values[i] on (windows[i-1], windows[i]], 0 beyond the last window."""
+    t = Tabulated([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125], lower_values=[0.5, 0.25, 0.1, 0.05])
+    assert t.lower(np.array([1, 2, 3, 4, 5, 8, 9])).tolist() == [0.5, 0.25, 0.1, 0.1, 0.05, 0.05, 0.0]
+    assert window_for_epsilon([0.6, 0.3, 0.1, 1e-3], t).converse_window_tokens.tolist() == [1, 2, 3, 9]
+
+
+def test_lower_extends_below_w0():
+    p = PowerLaw(1.0, 2.0, c=1.0, w0=10)
+    assert np.allclose(p.lower([1, 5, 10, 20]), [0.1, 0.1, 0.1, 0.05])
+    assert PowerLaw(1.0, 2.0).lower([1]) is None
