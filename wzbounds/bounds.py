@@ -146,21 +146,30 @@ def _scalarize(v):
 
 
 def window_for_epsilon(eps, profile, scheme="sliding", *, sinks: int = 0,
-                       memory: KVMemorySpec | None = None) -> WindowResult:
+                       memory: KVMemorySpec | None = None, policy_class: str = "suffix"):
     """Smallest window (and its memory) that guarantees distortion ``<= eps``.
 
     Parameters
     ----------
     eps : float or array (> 0, finite), target distortion in ``profile.divergence`` units.
-    profile : ``PowerLaw``, ``Exponential`` or ``Tabulated``.
+    profile : ``PowerLaw``, ``Exponential`` or ``Tabulated``; with ``policy_class`` other than
+        ``"suffix"``, a source that supports that class (``wzbounds.sources.SantaFe``).
     scheme : ``"sliding"``, ``"sink"``, ``"block"``, ``"block-average"`` or a scheme object.
     sinks : sink tokens for ``scheme="sink"``.
     memory : optional ``KVMemorySpec`` for byte counts.
+    policy_class : ``"suffix"`` (default: the profile-based calculator), or ``"selective"``
+        (any value-oblivious choice of m kept tokens) / ``"summary"`` (any M-bit recurrent
+        state): exact minimum memory on the source, theorems ``selective_cache`` /
+        ``summary_cache`` (scalar ``eps`` in kl_bits; see ``wzbounds.caches``).
 
     Returns
     -------
-    WindowResult whose array fields have the shape of ``eps``.
+    WindowResult whose array fields have the shape of ``eps``; for ``policy_class`` other
+    than ``"suffix"`` a ``wzbounds.caches.theory.ClassMemoryResult`` (memory in tokens or bits).
     """
+    if policy_class != "suffix":
+        from .caches.theory import window_for_epsilon_by_class  # caches depend on sources, not on bounds
+        return window_for_epsilon_by_class(eps, profile, policy_class)
     profile = _profile_iv(profile)
     eps_arr = real_array("eps", eps, low=0.0)
     scheme = get_scheme(scheme, sinks=sinks)

@@ -243,3 +243,18 @@ def test_cli_simulate_json(capsys, tmp_path):
         (name, m) for name in ("sliding", "selective", "summary") for m in (2, 8)}
     assert {p["theorem_id"] for p in out["points"]} == {"santa_fe", "selective_cache", "summary_cache"}
     assert main(["simulate", "--beta", "0.5", "--n", "100"]) == 2  # beta must exceed 1
+
+
+def test_calculator_policy_class_delegates_to_the_class_theorems():
+    """window_for_epsilon(..., policy_class=...) reports the exact class minimum and its theorem;
+    for Santa Fe, m selective tokens <= the proved suffix window at the same eps."""
+    from wzbounds import window_for_epsilon
+
+    source = SantaFe(1.5)
+    for policy_class, unit, theorem_id in (("selective", "tokens", "selective_cache"),
+                                           ("summary", "bits", "summary_cache")):
+        result = window_for_epsilon(0.01, source, policy_class=policy_class)
+        assert result.theorem_id == theorem_id and result.memory_unit == unit
+        assert source.tail_mass(result.memory) <= 0.01 < source.tail_mass(result.memory - 1)
+    suffix = window_for_epsilon(0.01, source.profile("kl_bits"))
+    assert window_for_epsilon(0.01, source, policy_class="selective").memory < suffix.window_tokens

@@ -182,6 +182,9 @@ def test_cli_tiny_run_and_resume(tmp_path, capsys):
     assert main(argv) == 0
     assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == n_rows
     assert main(argv[:-1] + [str(tmp_path)] + ["--seed", "1"]) == 2  # different config: refused
+    (tmp_path / "policies.json").unlink()
+    assert main(argv + ["--summarize-only"]) == 0  # re-summarise stored rows without the model
+    assert json.loads((tmp_path / "policies.json").read_text())["curves"] == res["curves"]
 
 
 

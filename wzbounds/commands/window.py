@@ -97,7 +97,8 @@ def _fmt(v) -> str:
 def _table(result, label, profile) -> str:
     import numpy as np
     rows = []
-    cols = ["eps", "window", "converse", "ratio", "peak mem (tok)", "avg mem (tok)"]
+    size = "block" if result.scheme.startswith("block") else "window"
+    cols = ["eps", size, "converse", "ratio", "peak mem (tok)", "avg mem (tok)"]
     if result.peak_memory_bytes is not None:
         cols += ["peak mem (B)", "avg mem (B)"]
     if result.window_interval_tokens is not None:
