@@ -84,7 +84,6 @@ class JsonlStore:
             f.seek(-1, os.SEEK_END)
             if f.read(1) == b"\n":
                 return
-            data = f.getvalue() if hasattr(f, "getvalue") else None
             f.seek(0)
             data = f.read()
             f.seek(data.rfind(b"\n") + 1)

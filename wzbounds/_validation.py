@@ -60,7 +60,7 @@ def _check_range(name, x, low, high, low_open, high_open):
         bad |= (x >= high) if high_open else (x > high)
     if np.any(bad):
         lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
+        hi = ")" if high_open or high is None else "]"
         interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
         shown = x if np.ndim(x) == 0 else np.asarray(x)[bad][:3]
         raise ValueError(f"`{name}` must lie in {interval}, got {shown}")

@@ -92,16 +92,19 @@ def run(args) -> int:
     t0 = time.perf_counter()
     if args.summarize_only:
         rows, loaded = _stored(out, cfg), None
-        provenance = {"model_id": args.model or args.gguf or "tiny-random-llama",
-                      "note": "summarised from stored rows (--summarize-only)"}
+        prov_path = out / "provenance.json"
+        provenance = json.loads(prov_path.read_text()) if prov_path.exists() else {
+            "model_id": args.model or args.gguf or "tiny-random-llama"}
+        provenance["note"] = "summarised from stored rows (--summarize-only)"
     else:
         if args.tiny_random_model:
             loaded = tiny_random_model(seed=args.seed)
         else:
             loaded = load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
                                 device=args.device)
-        rows = run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr))
         provenance = dict(loaded.provenance)
+        (out.mkdir(parents=True, exist_ok=True), (out / "provenance.json").write_text(json.dumps(provenance, indent=1)))
+        rows = run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr))
     provenance["corpora"] = [json.loads((out / f"corpus_{d}.json").read_text()) for d in cfg.domains
                              if (out / f"corpus_{d}.json").exists()]
     provenance["command"] = " ".join(sys.argv)
@@ -120,7 +123,9 @@ def run(args) -> int:
                          + ("" if len(layers) == n else f": {list(layers)}"))
     prediction, why = report.profile_prediction(args.profile, cfg.budgets_tokens)
     if why:
-        notes.append(f"no calculator overlay: {why}")
+        prediction, why2 = report.run_profile_prediction(rows, cfg.to_dict(), np.random.default_rng(args.seed),
+                                                         n_resamples=args.n_resamples)
+        notes.append(f"profile overlay: {why}; " + (f"using {prediction['label']}" if prediction else why2))
     result = report.summarize(rows, cfg.to_dict(), provenance, np.random.default_rng(args.seed),
                               n_resamples=args.n_resamples, prediction=prediction)
     result = report.PoliciesResult(**{**{k: getattr(result, k) for k in result.__dataclass_fields__},

@@ -22,7 +22,7 @@ from .base import check_budget
 class BatchMeasurement:
     """KL table of one batch. ``kl_nats[(semantics, policy_label)]``: float64 ``(B, n_budgets)``
     nats; ``skipped[(semantics, policy_label)]``: reason a combination was not measured;
-    ``seconds[semantics]``: wall time spent per semantics (the prefill counts under ``prefill``);
+    ``seconds``: wall time per semantics, plus ``shared_prefill`` (the prefill and reference step);
     ``forward_calls``: model calls made."""
 
     budgets_tokens: tuple
@@ -68,8 +68,7 @@ def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
     needs = frozenset().union(*(p.needs for p in policies)) if set(semantics) - {"streaming"} else frozenset()
     pre = sem.prefill(model, ids, needs, seeds)
     calls += 2
-    seconds.setdefault("prefill", 0.0)
-    seconds["prefill"] += time.perf_counter() - t0
+    seconds["shared_prefill"] = time.perf_counter() - t0
     ref = pre.full_logits
     for policy in policies:
         for s in semantics:

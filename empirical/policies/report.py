@@ -45,13 +45,16 @@ class Curve:
 
 @dataclass(frozen=True)
 class ExponentComparison:
-    """``alpha(semantics, policy) / alpha(truncation, sliding)``, paired prefix bootstrap.
-    ``verdict``: ``"steeper"`` (CI above 1: decays faster than suffix-only), ``"shallower"``
-    (CI below 1) or ``"indistinguishable"``."""
+    """``alpha(semantics, policy) / alpha(reference)``, paired prefix bootstrap. ``reference``:
+    ``"truncation/sliding"`` (the suffix-only window) or ``"truncation/<same policy>"`` (same
+    keep-rule, re-encoded: isolates what the kept entries carry about the evicted past).
+    ``verdict``: ``"steeper"`` (CI above 1: decays faster than the reference), ``"shallower"``
+    (CI below 1) or ``"indistinguishable"``. ``mean_kl_ratio_to_reference``: per budget."""
 
     domain: str
     semantics: str
     policy: str
+    reference: str
     ratio: float | None
     ratio_ci: tuple | None
     verdict: str
@@ -138,22 +141,52 @@ def summarize(rows, config: dict, provenance: dict, rng, *, n_resamples=1000, pr
                     entry[f"random/{rec}"] = (pols["random"].mean(0) / pols[rec].mean(0)).tolist()
             if entry:
                 suppression[domain][s] = entry
-        if ref is None:
-            continue
-        ref_idx, ref_x = ref
         for (d, s, p), (idx, x) in sorted(tables.items()):
-            if d != domain or (s, p) == REFERENCE or idx != ref_idx:
+            if d != domain or (s, p) == REFERENCE:
                 continue
-            level = tuple((x.mean(0) / ref_x.mean(0)).tolist())
-            try:
-                r = bootstrap_exponent_ratio(x, ref_x, config["budgets_tokens"], rng, n_resamples=n_resamples)
-                verdict = ("steeper" if r.ratio_ci[0] > 1 else "shallower" if r.ratio_ci[1] < 1
-                           else "indistinguishable")
-                comparisons.append(ExponentComparison(domain, s, p, r.ratio, r.ratio_ci, verdict, level))
-            except ValueError as exc:
-                comparisons.append(ExponentComparison(domain, s, p, None, None, f"no fit: {exc}", level))
+            refs = [(REFERENCE, ref)] + ([(("truncation", p), tables.get((d, "truncation", p)))]
+                                         if s != "truncation" and p != REFERENCE[1] else [])
+            for (rs, rp), r_tab in refs:
+                if r_tab is None or r_tab[0] != idx:
+                    continue
+                comparisons.append(_compare(domain, s, p, f"{rs}/{rp}", x, r_tab[1], config, rng, n_resamples))
     return PoliciesResult(config=config, provenance=provenance, curves=tuple(curves), suppression=suppression,
                           comparisons=tuple(comparisons), skipped=skipped, seconds=seconds, prediction=prediction)
+
+
+def _compare(domain, s, p, ref_label, x, ref_x, config, rng, n_resamples) -> ExponentComparison:
+    level = tuple((x.mean(0) / ref_x.mean(0)).tolist())
+    try:
+        r = bootstrap_exponent_ratio(x, ref_x, config["budgets_tokens"], rng, n_resamples=n_resamples)
+    except ValueError as exc:
+        return ExponentComparison(domain, s, p, ref_label, None, None, f"no fit: {exc}", level)
+    verdict = "steeper" if r.ratio_ci[0] > 1 else "shallower" if r.ratio_ci[1] < 1 else "indistinguishable"
+    return ExponentComparison(domain, s, p, ref_label, r.ratio, r.ratio_ci, verdict, level)
+
+
+def run_profile_prediction(rows, config, rng, n_resamples=1000, domain=None):
+    """Fallback overlay when no built-in profile exists: the calculator's sliding-window bound
+    (``wzbounds.bounds.distortion_at_window``) from the PowerLaw envelope fitted to this run's own
+    truncation/sliding curve (first domain unless ``domain``) — the model's truncation profile."""
+    from wzbounds.bounds import distortion_at_window
+
+    tables, _, _ = _tables(rows)
+    keys = sorted(k for k in tables if k[1:] == REFERENCE and (domain is None or k[0] == domain))
+    if not keys:
+        return None, "no truncation/sliding curve in this run"
+    d = keys[0][0]
+    w = np.asarray(config["budgets_tokens"], dtype=float)
+    try:
+        prof = bootstrap_power_law(tables[keys[0]][1], w, rng, n_resamples=n_resamples).to_profile(
+            "kl_nats", {"source": f"wzbounds policies run, {d} truncation/sliding"})
+        res = distortion_at_window(np.asarray(config["budgets_tokens"]), prof)
+    except ValueError as exc:
+        return None, f"could not fit this run's truncation profile: {exc}"
+    return {"label": f"calculator: sliding bound from this run's {d} truncation profile "
+                     f"(alpha={prof.alpha:.2f}, C={prof.C:.3g} envelope)",
+            "budgets_tokens": list(config["budgets_tokens"]),
+            "kl_nats": np.asarray(res.worst_case_distortion, dtype=float).tolist(),
+            "profile": prof.to_dict()}, None
 
 
 def profile_prediction(profile_name, budgets):
@@ -201,6 +234,9 @@ def plot(result: PoliciesResult, path) -> Path | None:
             if result.prediction:
                 ax.loglog(result.prediction["budgets_tokens"], result.prediction["kl_nats"], "k--", lw=1,
                           label="calculator (profile)")
+            budgets = result.config["budgets_tokens"]
+            ax.set_xticks(budgets, [str(k) for k in budgets], minor=False)
+            ax.set_xticks([], minor=True)
             ax.set_title(f"{d} / {s}", fontsize=9)
             ax.set_xlabel("budget k (tokens)")
             if j == 0:
@@ -268,20 +304,27 @@ def write_report(result: PoliciesResult, path) -> Path:
             out.append("")
         comps = [c for c in result.comparisons if c.domain == d]
         if comps:
-            out += ["### Exponent vs suffix-only (truncation/sliding)", "",
-                    "| semantics | policy | α/α_suffix [95% CI] | verdict |", "|---|---|---|---|"]
+            out += ["### Budget exponents vs references", "",
+                    "α/α_ref with a paired prefix-bootstrap 95% CI; reference truncation/sliding is the "
+                    "suffix-only window, truncation/<same policy> isolates the effect of keeping entries "
+                    "computed with the evicted past.", "",
+                    "| semantics | policy | reference | α/α_ref [95% CI] | verdict |", "|---|---|---|---|---|"]
             for c in comps:
                 rc = f"{c.ratio:.3f} [{c.ratio_ci[0]:.3f}, {c.ratio_ci[1]:.3f}]" if c.ratio is not None else "—"
-                out.append(f"| {c.semantics} | {c.policy} | {rc} | {c.verdict} |")
+                out.append(f"| {c.semantics} | {c.policy} | {c.reference} | {rc} | {c.verdict} |")
             out.append("")
-            beat = [c for c in comps if c.semantics in ("prefill", "streaming") and c.verdict == "steeper"]
-            if beat:
-                out.append("**Summaries vs suffix-only:** " + "; ".join(f"{c.semantics}/{c.policy}" for c in beat)
-                           + " decay with a steeper budget exponent than suffix-only truncation on this model "
-                           "(CI of the ratio above 1).")
-            else:
-                out.append("**Summaries vs suffix-only:** no post-prefill or streaming policy has a budget exponent "
-                           "significantly steeper than suffix-only truncation on this model (no ratio CI above 1).")
+            for ref_kind, text in (("truncation/sliding", "the suffix-only exponent (truncation/sliding)"),
+                                   ("same", "the same policy under truncation")):
+                pick = [c for c in comps if c.semantics in ("prefill", "streaming")
+                        and ((c.reference == ref_kind) if ref_kind != "same" else c.reference != "truncation/sliding")]
+                beat = [c for c in pick if c.verdict == "steeper"]
+                if beat:
+                    out.append(f"**Summaries vs {text}:** " + "; ".join(f"{c.semantics}/{c.policy}" for c in beat)
+                               + " decay with a significantly steeper budget exponent (ratio CI above 1); "
+                               f"the other {len(pick) - len(beat)} post-prefill/streaming combinations do not.")
+                else:
+                    out.append(f"**Summaries vs {text}:** none of the {len(pick)} post-prefill/streaming "
+                               "combinations has a significantly steeper budget exponent (no ratio CI above 1).")
             out.append("")
     if result.skipped:
         out += ["## Not measured", ""] + [f"- {k}: {v}" for k, v in result.skipped.items()] + [""]

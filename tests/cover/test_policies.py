@@ -178,7 +178,8 @@ def test_cli_tiny_run_and_resume(tmp_path, capsys):
     assert res["kind"] == "policies" and res["config"]["budgets_tokens"] == [2, 4, 8]
     assert {c["policy"] for c in res["curves"]} == {"sliding", "random", "lastq"}
     assert "random/sliding" in res["suppression"]["natural"]["truncation"]
-    assert "Exponent vs suffix-only" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "Budget exponents vs references" in report and "Summaries vs the suffix-only exponent" in report
     assert main(argv) == 0
     assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == n_rows
     assert main(argv[:-1] + [str(tmp_path)] + ["--seed", "1"]) == 2  # different config: refused
