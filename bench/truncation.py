@@ -22,6 +22,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gguf", default=None, help="GGUF file (default: find_smollm2_gguf())")
     ap.add_argument("--domain", default="natural", choices=["natural", "code"])
+    ap.add_argument("--text", nargs="+", default=None,
+                    help="text paths instead of --domain, e.g. ../shared/data/nltk-inaugural.zip")
     ap.add_argument("--prefixes", type=int, default=4)
     ap.add_argument("--prefix-len", type=int, default=256)
     ap.add_argument("--windows", default="log:12")
@@ -52,7 +54,8 @@ def main(argv=None) -> int:
         windows = default_windows(args.prefix_len, windows[1])
     lm = load_model(gguf=gguf)
     plan = plan_truncation(args.prefix_len, windows, tuple(args.positions.split(",")), args.sinks, 64)
-    sample = sample_prefixes(load_corpus(args.domain), lm.tokenizer, args.prefixes, args.prefix_len,
+    corpus = load_corpus(paths=args.text) if args.text else load_corpus(args.domain)
+    sample = sample_prefixes(corpus, lm.tokenizer, args.prefixes, args.prefix_len,
                              np.random.default_rng(args.seed))
     # warm-up (first-call allocations) on a throwaway prefix, not timed
     measure_batched(lm.model, sample.token_ids[0], plan)
@@ -76,7 +79,7 @@ def main(argv=None) -> int:
     a, b = boots["oracle"], boots["batched"]
     agree = a.alpha_ci[0] <= b.alpha <= a.alpha_ci[1] and b.alpha_ci[0] <= a.alpha <= b.alpha_ci[1]
     report = {
-        "model": str(gguf), "domain": args.domain, "prefixes": args.prefixes, "prefix_tokens": args.prefix_len,
+        "model": str(gguf), "corpus": corpus.description, "prefixes": args.prefixes, "prefix_tokens": args.prefix_len,
         "windows": list(plan.windows), "modes": list(plan.modes), "sink_tokens": plan.sink_tokens,
         "runs_per_prefix": len(plan.segments), "threads": args.threads,
         "load_average_1min": os.getloadavg()[0],

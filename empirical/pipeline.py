@@ -386,6 +386,8 @@ def run_validate(cfg: ValidateConfig, out, *, shard=None, loaded=None, show_prog
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _plan(cfg)  # validate windows / modes before loading anything
+    if loaded is None and shard is None and distributed is None and _measured_already(cfg, out):
+        return _analyse_saved(cfg, out, wall_s=time.perf_counter() - t0)
     if loaded is None:
         from .models import load_model
 
@@ -480,14 +482,30 @@ def merge_runs(dirs, out=None) -> AnalysisArtifact:
             if src.exists() and not dst.exists():
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
-    prefixes_doc = json.loads((out / "stages" / "prefixes.json").read_text())
-    payload = prefixes_doc["payload"]
-    prefixes = PrefixesArtifact(np.asarray(payload["token_ids"]), np.asarray(payload["doc_index"]),
-                                np.asarray(payload["token_offset"]), int(payload["skipped_short"]),
-                                float(payload["characters_per_token"]), payload["corpus_sha256"],
-                                payload["corpus_description"], int(payload["n_documents"]),
-                                prefixes_doc["fingerprint"])
+    return _analyse_saved(cfg, out, merged_from=[str(d) for d in dirs])
+
+
+def _saved_prefixes(out: Path) -> PrefixesArtifact:
+    doc = json.loads((out / "stages" / "prefixes.json").read_text())
+    p = doc["payload"]
+    return PrefixesArtifact(np.asarray(p["token_ids"]), np.asarray(p["doc_index"]), np.asarray(p["token_offset"]),
+                            int(p["skipped_short"]), float(p["characters_per_token"]), p["corpus_sha256"],
+                            p["corpus_description"], int(p["n_documents"]), doc["fingerprint"])
+
+
+def _analyse_saved(cfg, out: Path, **extra) -> AnalysisArtifact:
+    """Analyse the rows in ``out`` from its saved stages (no model needed)."""
+    prefixes = _saved_prefixes(out)
     prov = json.loads((out / "stages" / "model.json").read_text())
-    rows = read_rows(out)
-    info = _run_info(prov, prefixes, wall_s=None, self_check=None, merged_from=[str(d) for d in dirs])
-    return _finish(cfg, out, rows, info, prefixes.token_ids.shape[0])
+    info = _run_info(prov, prefixes, wall_s=extra.pop("wall_s", None), self_check=None, **extra)
+    return _finish(cfg, out, read_rows(out), info, prefixes.token_ids.shape[0])
+
+
+def _measured_already(cfg, out: Path) -> bool:
+    """True when ``out`` holds every row of a run with these settings (a rerun needs no model)."""
+    needed = [out / "stages" / n for n in ("config.json", "prefixes.json", "model.json")]
+    if not all(p.exists() for p in needed):
+        return False
+    save_config(cfg, out)  # raises on different settings
+    n = len(json.loads(needed[1].read_text())["payload"]["token_ids"])
+    return {r["key"] for r in read_rows(out)} >= set(range(n))

@@ -42,8 +42,10 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=4, help="prefixes per forward pass")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples")
-    p.add_argument("--profile", default="smollm2",
-                   help="sensitivity profile (built-in name or JSON path) whose sliding prediction is overlaid")
+    p.add_argument("--profile", default="auto",
+                   help="KL sensitivity profile (built-in name or JSON path) whose sliding prediction is overlaid; "
+                        "auto: the built-in smollm2-135m-<domain> when it is in KL, else the calculator's bound "
+                        "from this run's own truncation/sliding fit")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--out", required=True, help="output directory (rerun to resume)")
     p.add_argument("--summarize-only", action="store_true",
@@ -121,11 +123,16 @@ def run(args) -> int:
             n = int(loaded.model.config.num_hidden_layers)
             notes.append(f"kvpress presses compress {len(layers)} of {n} layers (full-attention layers only)"
                          + ("" if len(layers) == n else f": {list(layers)}"))
-    prediction, why = report.profile_prediction(args.profile, cfg.budgets_tokens)
-    if why:
-        prediction, why2 = report.run_profile_prediction(rows, cfg.to_dict(), np.random.default_rng(args.seed),
-                                                         n_resamples=args.n_resamples)
-        notes.append(f"profile overlay: {why}; " + (f"using {prediction['label']}" if prediction else why2))
+    prediction = {}
+    for d in cfg.domains:
+        name = args.profile if args.profile != "auto" else f"smollm2-135m-{d}"
+        pred, why = report.profile_prediction(name, cfg.budgets_tokens)
+        if why:
+            pred, why2 = report.run_profile_prediction(rows, cfg.to_dict(), np.random.default_rng(args.seed),
+                                                       n_resamples=args.n_resamples, domain=d)
+            notes.append(f"{d} overlay: {why}; " + (f"using {pred['label']}" if pred else why2))
+        if pred:
+            prediction[d] = pred
     result = report.summarize(rows, cfg.to_dict(), provenance, np.random.default_rng(args.seed),
                               n_resamples=args.n_resamples, prediction=prediction)
     result = report.PoliciesResult(**{**{k: getattr(result, k) for k in result.__dataclass_fields__},

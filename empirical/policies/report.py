@@ -72,7 +72,7 @@ class PoliciesResult:
     comparisons: tuple
     skipped: dict
     seconds: dict
-    prediction: dict | None = None
+    prediction: dict | None = None  # domain -> {"label", "budgets_tokens", "kl_nats"}
     theorem_ids: tuple = THEOREM_IDS
     notes: tuple = field(default=())
 
@@ -112,7 +112,7 @@ def _tables(rows):
 
 def summarize(rows, config: dict, provenance: dict, rng, *, n_resamples=1000, prediction=None) -> PoliciesResult:
     """Fit, compare and collect. ``rng``: numpy Generator for the bootstraps. ``prediction``:
-    optional ``{"label", "budgets_tokens", "kl_nats"}`` from a calculator profile."""
+    optional ``{domain: {"label", "budgets_tokens", "kl_nats"}}`` from a calculator profile."""
     tables, skipped, seconds = _tables(rows)
     curves, comparisons, suppression = [], [], {}
     for (domain, s, p), (idx, x) in sorted(tables.items()):
@@ -231,9 +231,9 @@ def plot(result: PoliciesResult, path) -> Path | None:
                     lab = c.policy + (f" (α={c.alpha:.2f})" if c.alpha is not None else "")
                     ax.loglog(c.budgets_tokens, np.maximum(c.mean_kl_nats, 1e-12), "o-", color=colors[c.policy],
                               label=lab, ms=3)
-            if result.prediction:
-                ax.loglog(result.prediction["budgets_tokens"], result.prediction["kl_nats"], "k--", lw=1,
-                          label="calculator (profile)")
+            pred = (result.prediction or {}).get(d)
+            if pred:
+                ax.loglog(pred["budgets_tokens"], pred["kl_nats"], "k--", lw=1, label="calculator (profile)")
             budgets = result.config["budgets_tokens"]
             ax.set_xticks(budgets, [str(k) for k in budgets], minor=False)
             ax.set_xticks([], minor=True)
@@ -328,8 +328,8 @@ def write_report(result: PoliciesResult, path) -> Path:
             out.append("")
     if result.skipped:
         out += ["## Not measured", ""] + [f"- {k}: {v}" for k, v in result.skipped.items()] + [""]
-    if result.prediction:
-        out += [f"Calculator overlay: {result.prediction['label']}.", ""]
+    for d, pred in sorted((result.prediction or {}).items()):
+        out += [f"Calculator overlay ({d}): {pred['label']}.", ""]
     for n in result.notes:
         out.append(f"- {n}")
     out += ["", f"Theorems: {', '.join(result.theorem_ids)}. Seconds per semantics: "

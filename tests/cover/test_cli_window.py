@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from wzbounds.cli import main
-from wzbounds.profiles import DEFAULT_PROFILE, PowerLaw, save_profile
+from wzbounds.bounds import window_for_epsilon
+from wzbounds.profiles import DEFAULT_PROFILE, PowerLaw, default_profile, save_profile
 
 
 def run(argv, capsys):
@@ -18,8 +19,15 @@ def run(argv, capsys):
 def test_default_profile_table(capsys):
     rc, out, err = run([], capsys)
     assert rc == 0 and err == ""
-    assert f"built-in default {DEFAULT_PROFILE!r}" in out and "illustrative" in out
-    assert "35112" in out  # ceil(0.01^(-1/0.44)) for the default TV profile (C = 1)
+    assert f"built-in default {DEFAULT_PROFILE!r}" in out and "measured by wzbounds validate" in out
+    expected = window_for_epsilon(0.1, default_profile()).window_tokens
+    assert f" {expected} " in out  # the CLI prints the calculator's exact window at the default eps
+
+
+def test_illustrative_paper_profile_says_so(capsys):
+    rc, out, _ = run(["--profile", "paper-qwen2.5-0.5b-natural-tv", "--eps", "0.01"], capsys)
+    assert rc == 0 and "illustrative" in out
+    assert "35112" in out  # ceil(0.01^(-1/0.44)) for the paper TV profile (C = 1)
 
 
 def test_json_with_converse_and_memory(capsys):
@@ -46,7 +54,8 @@ def test_profile_file_scheme_and_model_config(tmp_path, capsys):
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"num_hidden_layers": 30, "num_attention_heads": 9, "num_key_value_heads": 3,
                                "hidden_size": 576, "torch_dtype": "bfloat16"}))
-    rc, out, _ = run(["--profile", str(path), "--scheme", "block", "--model-config", str(cfg), "--json"], capsys)
+    rc, out, _ = run(["--profile", str(path), "--eps", "0.01", "--scheme", "block", "--model-config", str(cfg),
+                      "--json"], capsys)
     d = json.loads(out)
     assert rc == 0 and d["scheme"] == "block" and d["peak_memory_tokens"] == [19999]
     assert d["memory"]["bytes_per_token"] == 2 * 30 * 3 * 64 * 2
@@ -73,4 +82,5 @@ def test_subprocess_entry_point():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
-    assert d["window_tokens"] == [6579333] and d["divergence"] == "tv"
+    expected = window_for_epsilon(1e-3, default_profile()).window_tokens
+    assert d["window_tokens"] == [expected] and d["divergence"] == "tv"

@@ -105,7 +105,7 @@ def test_shards_then_merge_equal_single_run(lm, done, tmp_path):
     assert (tmp_path / "merged" / "profile.json").exists()
 
 
-def test_cli_end_to_end_and_bad_inputs(tmp_path, capsys):
+def test_cli_end_to_end_and_bad_inputs(tmp_path, capsys, monkeypatch):
     model = save_tiny_random_model(tmp_path / "model")
     out = tmp_path / "out"
     args = ["validate", "--model", str(model), "--domain", "code", "--prefixes", "3", "--prefix-len", "40",
@@ -113,6 +113,12 @@ def test_cli_end_to_end_and_bad_inputs(tmp_path, capsys):
             "--threads", "1", "--out", str(out)]
     assert main(args) == 0
     assert "alpha" in capsys.readouterr().out
+    # a rerun of a finished run needs no model: everything comes from the saved stages
+    from wzbounds.empirical import models
+
+    with monkeypatch.context() as mp:
+        mp.setattr(models, "load_model", lambda *a, **k: pytest.fail("model loaded on a finished rerun"))
+        assert main(args) == 0
     assert main(["merge", str(out)]) == 0
     # bad inputs: one line on stderr, exit status 2, no traceback
     bad = [

@@ -29,12 +29,19 @@ def test_save_and_load_file(tmp_path):
     assert load_profile(path) == p
 
 
-def test_builtin_default_profile_is_honest():
+def test_builtin_default_profile_is_measured_and_documented():
+    """The default profile was measured by `wzbounds validate` and carries its CI and provenance."""
     assert DEFAULT_PROFILE in builtin_profiles()
     p = default_profile()
-    assert isinstance(p, PowerLaw) and p.alpha == 0.44 and p.divergence == "tv"
-    assert p.C == 1.0 and "illustrative" in p.provenance["status"]
+    assert isinstance(p, PowerLaw) and p.divergence == "tv"
+    assert p.provenance["source"] == "wzbounds validate" and p.provenance["n_prefixes"] > 0
+    assert p.alpha_ci[0] < p.alpha < p.alpha_ci[1]
     assert load_profile(DEFAULT_PROFILE) == p
+
+
+def test_paper_profile_is_labelled_illustrative():
+    p = load_profile("paper-qwen2.5-0.5b-natural-tv")
+    assert p.alpha == 0.44 and p.C == 1.0 and "illustrative" in p.provenance["status"]
 
 
 @pytest.mark.parametrize("d, name", [

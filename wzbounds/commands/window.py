@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-DEFAULT_EPS = 1e-2
+DEFAULT_EPS = 0.1
 
 
 def register(subparsers) -> None:
@@ -127,11 +127,30 @@ def _table(result, label, profile) -> str:
     head = [f"profile: {label} -- {profile.describe()}",
             f"scheme: {result.scheme}" + (f" ({result.sinks} sinks)" if result.scheme == "sink" else "")
             + f"; divergence: {result.divergence}; theorems: {', '.join(result.theorem_ids)}"]
-    if profile.provenance.get("status"):
-        head.append(f"provenance: {profile.provenance['status']}")
+    head += _provenance_lines(result, profile)
     if result.converse_window_tokens is None:
         head.append("converse: none (the profile has no lower envelope)")
     return "\n".join(head + [line(cols)] + [line(r) for r in rows])
+
+
+def _provenance_lines(result, profile) -> list[str]:
+    """Where the profile came from and, for a measured one, whether the windows extrapolate."""
+    import numpy as np
+    prov = profile.provenance or {}
+    lines = []
+    if prov.get("status"):
+        lines.append(f"provenance: {prov['status']}")
+    measured = prov.get("windows_tokens")
+    if prov.get("source") == "wzbounds validate" and measured:
+        lines.append(f"provenance: measured by wzbounds validate on {prov.get('model_id', '?')} "
+                     f"({prov.get('corpus', '?')}; {prov.get('n_prefixes', '?')} prefixes of "
+                     f"{prov.get('prefix_tokens', '?')} tokens; windows {min(measured):g}-{max(measured):g}; "
+                     f"verdict {prov.get('verdict', '?')})")
+        largest = max(np.asarray(result.window_tokens, dtype=object).ravel())
+        if largest > max(measured):
+            lines.append(f"note: windows beyond {max(measured):g} tokens extrapolate the fitted power law "
+                         "past the measured range")
+    return lines
 
 
 def _plain(v):

@@ -21,7 +21,7 @@ from .tabulated import Tabulated
 SCHEMA_VERSION = 1
 KINDS = {cls.kind: cls for cls in (PowerLaw, Exponential, Tabulated)}
 #: Built-in profile used when none is given (``wzbounds window`` with no profile options).
-DEFAULT_PROFILE = "paper-qwen2.5-0.5b-natural-tv"
+DEFAULT_PROFILE = "smollm2-135m-natural"
 
 
 def _data_dir():
