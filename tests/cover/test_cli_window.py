@@ -59,7 +59,7 @@ def test_profile_file_scheme_and_model_config(tmp_path, capsys):
     d = json.loads(out)
     assert rc == 0 and d["scheme"] == "block" and d["peak_memory_tokens"] == [19999]
     assert d["memory"]["bytes_per_token"] == 2 * 30 * 3 * 64 * 2
-    rc, out, _ = run(["--alpha", "0.5", "--C", "1", "--scheme", "sink", "--sinks", "4"], capsys)
+    rc, out, _ = run(["--alpha", "0.5", "--C", "1", "--eps", "0.01", "--scheme", "sink", "--sinks", "4"], capsys)
     assert rc == 0 and "10004" in out and "4 sinks" in out
 
 
