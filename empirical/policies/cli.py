@@ -62,7 +62,7 @@ def _ints(name, text):
 
 def _stored(out: Path, cfg) -> list:
     """Rows of a previous run in ``out`` with the same configuration."""
-    from .store import JsonlStore
+    from ..results import JsonlStore
 
     cfg_path = out / "config.json"
     if not cfg_path.exists():

@@ -11,7 +11,7 @@ import numpy as np
 
 from .measure import measure_batch
 from .semantics import POSITION_MODES, SEMANTICS
-from .store import JsonlStore
+from ..results import JsonlStore
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def run_policies(loaded, policies, cfg: RunConfig, out_dir, *, log=print) -> lis
     else:
         cfg_path.write_text(json.dumps(cfg.to_dict(), indent=1))
     store = JsonlStore(out / "rows.jsonl")
-    done = store.keys()
+    done = store.done_keys()
     for d_idx, domain in enumerate(cfg.domains):
         corpus = load_corpus(domain)
         sample = sample_prefixes(corpus, loaded.tokenizer, cfg.n_prefixes, cfg.prefix_tokens,
@@ -105,7 +105,8 @@ def run_policies(loaded, policies, cfg: RunConfig, out_dir, *, log=print) -> lis
                                  "semantics": s, "policy": label, "skipped": reason})
             rows.append({"key": f"{domain}/batch{start}/timing", "domain": domain, "prefixes": idx,
                          "seconds": m.seconds, "forward_calls": m.forward_calls})
-            store.append(rows)
+            for row in rows:
+                store.append(row)
             log(f"[policies] {domain}: prefixes {idx[0]}..{idx[-1]} in {time.perf_counter() - t0:.1f}s")
         (out / f"corpus_{domain}.json").write_text(json.dumps(
             {"domain": domain, "sha256": corpus.sha256, "description": corpus.description,
