@@ -145,7 +145,7 @@ def _scalarize(v):
     return v
 
 
-def window_for_epsilon(eps, profile, scheme="sliding", *, sinks: int = 0,
+def window_for_epsilon(eps, profile, scheme="sliding", *, sinks: int | None = None,
                        memory: KVMemorySpec | None = None, policy_class: str = "suffix"):
     """Smallest window (and its memory) that guarantees distortion ``<= eps``.
 
@@ -155,7 +155,7 @@ def window_for_epsilon(eps, profile, scheme="sliding", *, sinks: int = 0,
     profile : ``PowerLaw``, ``Exponential`` or ``Tabulated``; with ``policy_class`` other than
         ``"suffix"``, a source that supports that class (``wzbounds.sources.SantaFe``).
     scheme : ``"sliding"``, ``"sink"``, ``"block"``, ``"block-average"`` or a scheme object.
-    sinks : sink tokens for ``scheme="sink"``.
+    sinks : sink tokens for ``scheme="sink"`` (None: the scheme's default, 4).
     memory : optional ``KVMemorySpec`` for byte counts.
     policy_class : ``"suffix"`` (default: the profile-based calculator), or ``"selective"``
         (any value-oblivious choice of m kept tokens) / ``"summary"`` (any M-bit recurrent
@@ -224,7 +224,7 @@ def _windows_iv(w, w0: int):
     return arr.astype(np.int64)
 
 
-def distortion_at_window(w, profile, scheme="sliding", *, sinks: int = 0) -> DistortionResult:
+def distortion_at_window(w, profile, scheme="sliding", *, sinks: int | None = None) -> DistortionResult:
     """Distortion bounds of ``scheme`` at size ``w`` (window, or block for block schemes).
 
     ``w``: int or array of ints ``>= profile.w0``. Returns a ``DistortionResult`` with
@@ -247,7 +247,7 @@ def distortion_at_window(w, profile, scheme="sliding", *, sinks: int = 0) -> Dis
         theorem_ids=ids, assumptions=scheme.assumptions(profile), profile=profile)
 
 
-def memory_for_epsilon(eps, profile, memory: KVMemorySpec, scheme="sliding", *, sinks: int = 0) -> WindowResult:
+def memory_for_epsilon(eps, profile, memory: KVMemorySpec, scheme="sliding", *, sinks: int | None = None) -> WindowResult:
     """``window_for_epsilon`` with a required ``KVMemorySpec``: the result's
     ``peak_memory_bytes`` / ``average_memory_bytes`` give the cache bytes for ``eps``."""
     if not isinstance(memory, KVMemorySpec):

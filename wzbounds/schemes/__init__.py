@@ -17,11 +17,12 @@ from .sliding import Sliding
 SCHEME_NAMES = ("sliding", "sink", "block", "block-average")
 
 
-def get_scheme(scheme="sliding", *, sinks: int = 0):
+def get_scheme(scheme="sliding", *, sinks: int | None = None):
     """Turn a scheme name (or a scheme object, returned as is) into a scheme object.
 
     ``"block"`` sizes the block by its worst case, ``"block-average"`` by its time average.
-    ``sinks`` (int >= 0) is only meaningful with ``"sink"``.
+    ``sinks`` (int >= 0) is only meaningful with ``"sink"``; None means ``Sink``'s default (4),
+    the same as the CLI.
     """
     if not isinstance(scheme, str):
         if not hasattr(scheme, "size_for_epsilon"):
@@ -30,7 +31,7 @@ def get_scheme(scheme="sliding", *, sinks: int = 0):
     if scheme not in SCHEME_NAMES:
         raise ValueError(f"`scheme` must be one of {list(SCHEME_NAMES)}, got {scheme!r}")
     if scheme == "sink":
-        return Sink(sinks)
+        return Sink() if sinks is None else Sink(sinks)
     if sinks:
         raise ValueError(f"`sinks` must be 0 unless scheme='sink', got {sinks!r}")
     if scheme == "sliding":
