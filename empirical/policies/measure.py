@@ -86,7 +86,7 @@ def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
                 else:
                     logits = sem.streaming_logits(model, ids, policy, k, pre.ctx.seeds)
                 calls += 1
-                row.append(sem.kl_nats(ref, logits).cpu().numpy())
+                row.append(sem.kl_nats(ref, logits))
             kl[(s, policy.label)] = np.stack(row, axis=1)
             seconds[s] += time.perf_counter() - t1
     return BatchMeasurement(budgets, kl, skipped, seconds, calls)
@@ -120,7 +120,7 @@ def measure_naive(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
                 else:
                     logits = sem.streaming_oracle(model, ids, policy, k, pre.ctx.seeds)
                     calls += ids.shape[0] * ids.shape[1]
-                row.append(sem.kl_nats(pre.full_logits, logits).cpu().numpy())
+                row.append(sem.kl_nats(pre.full_logits, logits))
             kl[(s, policy.label)] = np.stack(row, axis=1)
             seconds[s] += time.perf_counter() - t1
     return BatchMeasurement(budgets, kl, skipped, seconds, calls)

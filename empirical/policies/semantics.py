@@ -281,9 +281,8 @@ def streaming_oracle(model, ids, policy, budget, seeds=None):
 
 
 def kl_nats(full_logits, logits):
-    """``KL(softmax(full) || softmax(logits))`` in nats, float64, shape ``(B,)``."""
-    import torch
+    """``KL(softmax(full) || softmax(logits))`` in nats, float64 numpy, shape ``(B,)``
+    (the truncation measurement's own divergence code, row by row)."""
+    from ..truncation import divergences_from_logits
 
-    lp = torch.log_softmax(full_logits.double(), dim=-1)
-    lq = torch.log_softmax(logits.double(), dim=-1)
-    return (lp.exp() * (lp - lq)).sum(dim=-1).clamp_min(0.0)
+    return divergences_from_logits(full_logits.detach().cpu(), logits.detach().cpu(), mus=())[1]
