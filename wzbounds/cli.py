@@ -21,6 +21,12 @@ COMMAND_MODULES = (
 )
 
 
+#: Optional dependencies and the extra that installs each (a missing one is a user error).
+OPTIONAL_EXTRAS = {"torch": "empirical", "transformers": "empirical", "gguf": "empirical",
+                   "accelerate": "empirical", "tqdm": "empirical", "matplotlib": "plot",
+                   "kvpress": "kvpress"}
+
+
 class UserError(Exception):
     """An error caused by the user's input; reported in one line with exit status 2."""
 
@@ -46,6 +52,14 @@ def main(argv=None) -> int:
         return int(args.func(args) or 0)
     except (UserError, ValueError, FileNotFoundError) as exc:
         print(f"wzbounds {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root not in OPTIONAL_EXTRAS:
+            raise
+        print(f"wzbounds {args.command}: error: needs {root!r}: pip install 'wzbounds[{OPTIONAL_EXTRAS[root]}]'"
+              + (" (install the CPU wheel first: pip install torch==2.13.0)" if root == "torch" else ""),
+              file=sys.stderr)
         return 2
 
 

@@ -84,3 +84,12 @@ def test_subprocess_entry_point():
     d = json.loads(proc.stdout)
     expected = window_for_epsilon(1e-3, default_profile()).window_tokens
     assert d["window_tokens"] == [expected] and d["divergence"] == "tv"
+
+
+def test_missing_optional_dependency_is_one_line(monkeypatch, capsys, tmp_path):
+    """A command whose extra is not installed says which extra to install, exit 2, no traceback."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ModuleNotFoundError
+    rc = main(["simulate", "--beta", "1.5", "--n", "2000", "--memories", "4", "--replicates", "2",
+               "--plot", str(tmp_path / "x.png")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "wzbounds[plot]" in err and "Traceback" not in err
