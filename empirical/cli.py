@@ -56,7 +56,14 @@ def register(subparsers) -> None:
     m = v.add_argument_group("measurement")
     m.add_argument("--prefixes", type=int, default=64, help="number of prefixes (default 64)")
     m.add_argument("--prefix-len", type=int, default=256, help="prefix length T in tokens (default 256)")
-    m.add_argument("--windows", default="log:12", help="e.g. 1,2,4,8,16 or log:K (default log:12, up to T/2)")
+    m.add_argument("--windows", default="log:12",
+                   help="e.g. 1,2,4,8,16 or log:K (default log:12, up to T/2; fixed-start: up to min(T/2, T-s))")
+    m.add_argument("--protocol", default="fixed-end", choices=["fixed-end", "fixed-start"],
+                   help="fixed-end (default): compare at the prefix's last token, dropping its T-w oldest tokens "
+                        "(one truncated run per window); fixed-start: drop the s oldest tokens and compare window "
+                        "w at token s+w-1 (one truncated run for all windows, much faster)")
+    m.add_argument("--start", type=int, default=None, metavar="S",
+                   help="fixed-start only: tokens dropped, s (default T//2); windows must be <= T-s")
     m.add_argument("--positions", default="preserve,reindex",
                    help="position modes, comma-separated: preserve, reindex (default both; the first is primary)")
     m.add_argument("--sinks", type=int, default=4, help="sink tokens s for sink-plus-recent (0: skip; default 4)")
@@ -84,13 +91,18 @@ def _config(args):
     if not args.model and not args.gguf:
         raise ValueError("give --model (hub id or directory) or --gguf FILE")
     windows = parse_windows(args.windows)
+    start = args.start
+    if args.protocol == "fixed-start" and start is None:
+        start = args.prefix_len // 2
     if windows and windows[0] == "log":
-        windows = default_windows(args.prefix_len, windows[1]) if args.prefix_len >= 2 else ()
+        top = None if start is None else args.prefix_len - start
+        windows = default_windows(args.prefix_len, windows[1], top) if args.prefix_len >= 2 else ()
     modes = tuple(m.strip() for m in args.positions.split(",") if m.strip())
     return ValidateConfig(
         model=args.model, gguf=args.gguf, tokenizer=args.tokenizer,
         domain=None if args.text else (args.domain or "natural"), text=tuple(args.text or ()),
         n_prefixes=args.prefixes, prefix_tokens=args.prefix_len, windows=tuple(windows), modes=modes,
+        protocol=args.protocol, start_tokens=args.start,
         sink_tokens=args.sinks, seed=args.seed, dtype=args.dtype, device=args.device,
         attn_implementation=args.attn, trust_remote_code=args.trust_remote_code,
         allow_pickle=args.allow_pickle, n_resamples=args.bootstrap, include_boundary=args.include_boundary,

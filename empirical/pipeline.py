@@ -13,7 +13,9 @@ report     :class:`ReportArtifact`          ``report.md``, ``*.png``
 A rerun of the same command skips what is done: the prefixes stage is loaded when its
 fingerprint (corpus sha256, tokenizer, n, T, seed) matches; the measure stage skips prefixes
 whose rows exist (a killed run loses at most the prefix in flight); analyse/profile/report rerun
-only when the set of rows changed. Rows of a different configuration in the same DIR are refused.
+only when the set of rows changed. Rows of a different configuration in the same DIR are refused
+(the protocol, ``fixed-end`` or ``fixed-start`` with its start, is part of the configuration and of
+every row).
 
 Work is split by prefix index: ``--shard i/n`` (scheduler arrays; combine with
 ``wzbounds merge``) or ``torchrun`` ranks (see :mod:`.distributed`); every process appends only to
@@ -41,9 +43,10 @@ PERPLEXITY_WARN = 1000.0
 CHARS_PER_TOKEN_RANGE = (1.5, 12.0)
 
 
-def default_windows(prefix_tokens: int, count: int = 12) -> tuple:
-    """About ``count`` log-spaced windows from 1 to ``prefix_tokens // 2`` (no boundary windows)."""
-    top = max(1, prefix_tokens // 2)
+def default_windows(prefix_tokens: int, count: int = 12, max_window: int | None = None) -> tuple:
+    """About ``count`` log-spaced windows from 1 to ``prefix_tokens // 2`` (no boundary windows),
+    or to ``max_window`` when smaller (fixed-start: ``T - s``)."""
+    top = max(1, prefix_tokens // 2 if max_window is None else min(prefix_tokens // 2, max_window))
     return tuple(sorted({int(round(x)) for x in np.geomspace(1, top, count)}))
 
 
@@ -60,6 +63,8 @@ class ValidateConfig:
     prefix_tokens: int = 256
     windows: tuple = ()
     modes: tuple = ("preserve", "reindex")
+    protocol: str = "fixed-end"
+    start_tokens: int | None = None
     sink_tokens: int = 4
     perplexity_tokens: int = 256
     seed: int = 0
@@ -74,8 +79,17 @@ class ValidateConfig:
     max_rows: int | None = None
     bos: bool = True
 
+    def resolved_start(self) -> int | None:
+        """s of the fixed-start protocol (default ``T // 2``); None for fixed-end."""
+        if self.protocol != "fixed-start":
+            return self.start_tokens
+        return self.prefix_tokens // 2 if self.start_tokens is None else self.start_tokens
+
     def resolved_windows(self) -> tuple:
-        return tuple(self.windows) if self.windows else default_windows(self.prefix_tokens)
+        if self.windows:
+            return tuple(self.windows)
+        s = self.resolved_start()
+        return default_windows(self.prefix_tokens, max_window=None if s is None else self.prefix_tokens - s)
 
 
 @dataclass(frozen=True)
@@ -137,13 +151,16 @@ def _plan(cfg: ValidateConfig):
     from .truncation import plan_truncation
 
     return plan_truncation(cfg.prefix_tokens, cfg.resolved_windows(), cfg.modes, cfg.sink_tokens,
-                           cfg.perplexity_tokens)
+                           cfg.perplexity_tokens, cfg.protocol, cfg.start_tokens)
 
 
 def _plan_info(plan) -> dict:
-    return {"prefix_tokens": plan.prefix_tokens, "windows": list(plan.windows), "modes": list(plan.modes),
+    info = {"prefix_tokens": plan.prefix_tokens, "windows": list(plan.windows), "modes": list(plan.modes),
             "sink_tokens": plan.sink_tokens, "sink_windows": list(plan.sink_windows),
             "perplexity_tokens": plan.perplexity_tokens}
+    if plan.protocol != "fixed-end":  # fixed-end identities stay those of runs made before protocols existed
+        info.update(protocol=plan.protocol, start_tokens=plan.start_tokens)
+    return info
 
 
 # ----------------------------------------------------------------------------- prefixes
@@ -215,7 +232,7 @@ def _self_check(model, prefix_ids, plan) -> float:
     from .truncation import measure_batched, measure_oracle, plan_truncation
 
     small = plan_truncation(plan.prefix_tokens, sorted({plan.windows[0], plan.windows[-1]}), plan.modes,
-                            plan.sink_tokens, min(plan.perplexity_tokens, 8))
+                            plan.sink_tokens, min(plan.perplexity_tokens, 8), plan.protocol, plan.start_tokens)
     a, b = measure_batched(model, prefix_ids, small), measure_oracle(model, prefix_ids, small)
     return max(float(np.max(np.abs(a.tv[k] - b.tv[k]))) for k in a.tv)
 
@@ -309,6 +326,7 @@ def stage_analyse(cfg: ValidateConfig, out: Path, rows, run_info: dict, *, force
                   "corpus": run_info["corpus_description"], "n_documents": run_info["n_documents"],
                   "skipped_short_documents": run_info["skipped_short"],
                   "package_version": _package_version(), "seed": cfg.seed,
+                  "protocol": plan.protocol, "start_tokens": plan.start_tokens,
                   "forward_tokens": int(sum(r["forward_tokens"] for r in rows)),
                   "forward_calls": int(sum(r["forward_calls"] for r in rows)),
                   "measure_wall_s": float(sum(r["wall_s"] for r in rows)),
@@ -442,7 +460,8 @@ def save_config(cfg: ValidateConfig, out) -> None:
     path = out / "stages" / "config.json"
     new = asdict(cfg)
     if path.exists():
-        old = json.loads(path.read_text())
+        # a key missing from an older config.json had its default value then
+        old = {**asdict(ValidateConfig()), **json.loads(path.read_text())}
         keys = [k for k in new if k not in ("device", "max_rows") and json.loads(json.dumps(new[k])) != old.get(k)]
         if keys:
             from .models import UserError

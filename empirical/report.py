@@ -92,6 +92,15 @@ def _plot_kl_tv2(result, rows, path):
     plt.close(fig)
 
 
+def _protocol_line(cfg: dict, prov: dict) -> str:
+    if cfg.get("protocol", "fixed-end") == "fixed-end":
+        return ("Protocol **fixed-end**: window w compares the next-token law at the prefix's last token "
+                "with the law on its last w tokens (the T − w oldest tokens dropped).")
+    s = prov.get("start_tokens")
+    return (f"Protocol **fixed-start** (s = {s}): window w compares the law at token s + w − 1 on its full "
+            "context (s + w tokens) with the law on x_s..x_(s+w−1) (the s oldest tokens dropped).")
+
+
 def markdown_report(result: dict) -> str:
     """The human-readable report of a result.json document."""
     v, prov, cfg = result["verdict"], result["provenance"], result["config"]
@@ -100,6 +109,7 @@ def markdown_report(result: dict) -> str:
              f"Corpus: {prov.get('corpus')} (sha256 `{prov.get('corpus_sha256', '')[:16]}…`), "
              f"{prov.get('n_prefixes_measured')} prefixes of {cfg['prefix_tokens']} tokens, seed {cfg['seed']}; "
              f"device {prov.get('device')}, dtype {prov.get('dtype')}; {prov.get('forward_tokens')} forward tokens.", "",
+             _protocol_line(cfg, prov), "",
              "## Fits (bootstrap over prefixes)", "",
              "| metric | α | α CI | C | log-RMSE power | log-RMSE exponential |", "|---|---|---|---|---|---|"]
     for name, f in result["fits"].items():

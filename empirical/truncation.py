@@ -1,10 +1,21 @@
 """Truncation sensitivity of a causal LM: next-token law on the full prefix vs on a cut one.
 
-For a prefix ``x_0..x_{T-1}`` the model's next-token law ``p`` is compared with ``p_w``, its law
-when only the last ``w`` tokens are re-encoded (a *truncated run*: every kept position attends
-only inside the kept tokens). Position modes: ``preserve`` (kept tokens keep their original
-position ids ``T-w..T-1``) and ``reindex`` (positions restart at 0). Sink-plus-recent keeps the
-first ``s`` tokens plus the last ``w`` (positions as in the first listed mode).
+A *truncated run* re-encodes only some tokens of the prefix ``x_0..x_{T-1}`` (every kept position
+attends only inside the kept tokens). Position modes: ``preserve`` (kept tokens keep their
+original position ids) and ``reindex`` (positions restart at 0). Sink-plus-recent also keeps the
+first ``S`` tokens (positions as in the first listed mode). Two measurement protocols
+(:data:`PROTOCOLS`) say which laws are compared for window ``w``:
+
+* ``fixed-end`` — at the last position: ``p`` = law on ``x_0..x_{T-1}`` vs ``p_w`` = law on the
+  last ``w`` tokens ``x_{T-w}..x_{T-1}`` (``T - w`` oldest tokens dropped). One truncated run per
+  window: the forwards process ``T + Σw`` tokens.
+* ``fixed-start`` — with a start ``s``, at position ``t = s + w - 1``: ``p`` = law on
+  ``x_0..x_t`` vs ``p_w`` = law on ``x_s..x_t`` (the ``s`` oldest tokens dropped; windows
+  ``w ≤ T - s``). A causal run over ``x_s..x_{T-1}`` holds the truncated law of *every* window
+  at once (position ``t`` has seen exactly ``x_s..x_t``), and the full run holds every ``p``:
+  ``T + (T - s)`` tokens per mode, whatever the number of windows.
+
+Each compared pair is a :class:`Readout` of the plan.
 
 Metrics per (prefix, run), in float64 from the logits: ``tv`` = ½‖p − p_w‖₁; ``kl`` =
 KL(p ‖ p_w) in nats; ``kl_smoothed[j]`` = KL(p ‖ (1−μ_j) p_w + μ_j/V) for μ in
@@ -12,14 +23,17 @@ KL(p ‖ p_w) in nats; ``kl_smoothed[j]`` = KL(p ‖ (1−μ_j) p_w + μ_j/V) fo
 
 Two implementations give the same numbers up to float tolerance:
 
-* :func:`measure_oracle` — the definition: one plain forward per run on the cut token list
-  (the test oracle and the benchmark baseline);
+* :func:`measure_oracle` — the definition, per window: one plain forward on the reference's
+  token list and one on the truncated list, last-position logits (the test oracle and the
+  benchmark baseline);
 * :func:`measure_batched` — all runs of a prefix in one forward: each run is a *segment*,
   segments are packed (first-fit decreasing) into rows of length ``T``, and a block-diagonal
-  causal float mask with explicit position ids makes every segment attend only to itself. The
-  forward processes ``T + Σ run lengths`` tokens, the same work as the oracle (the floor for
-  true truncation: no hidden state of a truncated run equals one of the full run), minus the
-  per-forward overhead of ``1 + runs`` separate calls.
+  causal float mask with explicit position ids makes every segment attend only to itself; the
+  readouts pick positions out of it. Under ``fixed-end`` the forward processes ``T + Σw``
+  tokens, the same work as the oracle (the floor for true truncation: no hidden state of a
+  truncated run equals one of the full run), minus the per-forward overhead of separate calls;
+  under ``fixed-start`` it processes ``T + modes·(T - s)`` (+ ``S + T - s`` for sinks) against
+  the oracle's ``Σ(s + w) + modes·Σw`` (+ ``Σ(S + w)``).
 """
 from __future__ import annotations
 
@@ -30,11 +44,14 @@ import numpy as np
 
 from .masks import model_masks
 
-__all__ = ["POSITION_MODES", "SMOOTHING_GRID", "Segment", "TruncationPlan", "PrefixMeasurement",
+__all__ = ["POSITION_MODES", "PROTOCOLS", "SMOOTHING_GRID", "Segment", "Readout", "TruncationPlan",
+           "PrefixMeasurement",
            "plan_truncation", "measure_batched", "measure_oracle", "divergences_from_logits",
            "pack_segments"]
 
 POSITION_MODES = ("preserve", "reindex")
+#: Measurement protocols (see the module docstring); the first is the default.
+PROTOCOLS = ("fixed-end", "fixed-start")
 #: Smoothing weights μ for KL(p ‖ (1−μ)p_w + μ·uniform).
 SMOOTHING_GRID = (1e-4, 1e-2, 0.1, 0.3)
 
@@ -42,8 +59,8 @@ SMOOTHING_GRID = (1e-4, 1e-2, 0.1, 0.3)
 @dataclass(frozen=True)
 class Segment:
     """One run: ``token_index`` (int array) selects prefix tokens, ``position_ids`` their positions;
-    ``kind`` is ``"full"``, a position mode, or ``"sink"``; ``window_tokens`` the recent window
-    (``T`` for the full run)."""
+    ``kind`` is ``"full"``, a position mode, or ``"sink"``; ``window_tokens`` the longest recent
+    window it holds (``T`` for the full run)."""
 
     kind: str
     window_tokens: int
@@ -56,13 +73,30 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Readout:
+    """One compared pair: the law at index ``offset`` of segment ``segment`` (plan order; a
+    truncated run) against the full run's law at position ``reference`` (0-based, so the full
+    context is ``reference + 1`` tokens); ``kind`` and ``window_tokens`` name the metric cell."""
+
+    kind: str
+    window_tokens: int
+    segment: int
+    offset: int
+    reference: int
+
+
+@dataclass(frozen=True)
 class TruncationPlan:
     """Runs measured on each prefix of ``prefix_tokens`` tokens.
 
-    ``windows``: sorted recent windows (tokens, each in ``[1, T-1]``); ``modes``: position modes;
-    ``sink_tokens``: s for sink-plus-recent (0: not measured); ``sink_windows``: the windows with
-    ``s + w < T``; ``perplexity_tokens``: the last this-many next-token predictions of the full run
-    score the perplexity sanity figure; ``segments``: full run first, then mode runs, then sinks.
+    ``protocol``: one of :data:`PROTOCOLS`; ``start_tokens``: s, the tokens dropped under
+    ``fixed-start`` (None under ``fixed-end``); ``windows``: sorted recent windows (tokens, in
+    ``[1, T-1]`` for fixed-end, ``[1, T-s]`` for fixed-start); ``modes``: position modes;
+    ``sink_tokens``: S for sink-plus-recent (0: not measured); ``sink_windows``: the sink
+    windows measured (fixed-end: ``S + w < T``; fixed-start: all); ``perplexity_tokens``: the
+    last this-many next-token predictions of the full run score the perplexity sanity figure;
+    ``segments``: full run first, then mode runs, then sinks; ``readouts``: the compared pairs,
+    per kind in ``windows`` order (modes, then sink).
     """
 
     prefix_tokens: int
@@ -72,6 +106,9 @@ class TruncationPlan:
     sink_windows: tuple
     perplexity_tokens: int
     segments: tuple
+    readouts: tuple
+    protocol: str = PROTOCOLS[0]
+    start_tokens: int | None = None
 
     @property
     def sink_mode(self) -> str:
@@ -79,45 +116,82 @@ class TruncationPlan:
 
     @property
     def forward_tokens_per_prefix(self) -> int:
-        """Tokens re-encoded per prefix (both implementations)."""
+        """Tokens in the plan's runs: the batched forward's work before padding (and, under
+        ``fixed-end``, the oracle's)."""
         return sum(s.length for s in self.segments)
 
 
-def _plan_truncation_iv(prefix_tokens, windows, modes, sink_tokens, perplexity_tokens):
-    from wzbounds._validation import positive_int
+def _plan_truncation_iv(prefix_tokens, windows, modes, sink_tokens, perplexity_tokens, protocol, start_tokens):
+    from wzbounds._validation import choice, positive_int
 
     T = positive_int("prefix_tokens", prefix_tokens, minimum=2)
+    protocol = choice("protocol", protocol, PROTOCOLS)
+    if protocol == "fixed-end":
+        if start_tokens is not None:
+            raise ValueError(f"`start_tokens` applies only to protocol 'fixed-start', got {start_tokens!r}")
+        start, top = None, T - 1
+    else:
+        start = T // 2 if start_tokens is None else positive_int("start_tokens", start_tokens)
+        if start >= T:
+            raise ValueError(f"`start_tokens` must lie in [1, prefix length - 1] = [1, {T - 1}], got {start}")
+        top = T - start
     w = np.asarray(windows)
     if w.ndim != 1 or w.size == 0 or not np.issubdtype(w.dtype, np.integer):
         raise ValueError(f"`windows` must be a non-empty list of integers, got {windows!r}")
-    if w.min() < 1 or w.max() >= T:
-        raise ValueError(f"`windows` must lie in [1, prefix length - 1] = [1, {T - 1}], got "
-                         f"{sorted(int(x) for x in w if x < 1 or x >= T)}")
+    if w.min() < 1 or w.max() > top:
+        bound = "prefix length - 1" if start is None else "prefix length - start_tokens"
+        raise ValueError(f"`windows` must lie in [1, {bound}] = [1, {top}], got "
+                         f"{sorted(int(x) for x in w if x < 1 or x > top)}")
     modes = tuple(modes)
     if not modes or any(m not in POSITION_MODES for m in modes) or len(set(modes)) != len(modes):
         raise ValueError(f"`modes` must be distinct values from {list(POSITION_MODES)}, got {modes!r}")
     s = positive_int("sink_tokens", sink_tokens, minimum=0)
     if s >= T - 1:
         raise ValueError(f"`sink_tokens` must lie in [0, {T - 2}], got {s}")
+    if start is not None and s >= start:
+        raise ValueError(f"`sink_tokens` must lie in [0, start_tokens - 1] = [0, {start - 1}] under "
+                         f"protocol 'fixed-start', got {s}")
     k = positive_int("perplexity_tokens", perplexity_tokens, minimum=0)
-    return T, tuple(sorted({int(x) for x in w})), modes, s, min(k, T - 1)
+    return T, tuple(sorted({int(x) for x in w})), modes, s, min(k, T - 1), protocol, start
+
+
+def _positions(idx, mode):
+    return idx.copy() if mode == "preserve" else np.arange(idx.shape[0])
 
 
 def plan_truncation(prefix_tokens, windows, modes=POSITION_MODES, sink_tokens=4,
-                    perplexity_tokens=256) -> TruncationPlan:
-    """The runs for prefixes of ``prefix_tokens`` tokens: full, each mode × window, sink × window."""
-    T, windows, modes, s, k = _plan_truncation_iv(prefix_tokens, windows, modes, sink_tokens, perplexity_tokens)
-    segs = [Segment("full", T, np.arange(T), np.arange(T))]
-    for mode in modes:
-        for w in windows:
-            idx = np.arange(T - w, T)
-            segs.append(Segment(mode, w, idx, idx.copy() if mode == "preserve" else np.arange(w)))
-    sink_windows = tuple(w for w in windows if s and s + w < T)
-    for w in sink_windows:
-        idx = np.concatenate([np.arange(s), np.arange(T - w, T)])
-        pos = idx.copy() if modes[0] == "preserve" else np.arange(s + w)
-        segs.append(Segment("sink", w, idx, pos))
-    return TruncationPlan(T, windows, modes, s, sink_windows, k, tuple(segs))
+                    perplexity_tokens=256, protocol="fixed-end", start_tokens=None) -> TruncationPlan:
+    """The runs and readouts for prefixes of ``prefix_tokens`` tokens under ``protocol``.
+
+    ``fixed-end``: full run, one run per mode × window, one per sink window, each read at its last
+    token against the full run's last token. ``fixed-start`` (``start_tokens`` s, default ``T // 2``):
+    full run, one run over ``x_s..x_{T-1}`` per mode and one over ``x_0..x_{S-1} ++ x_s..x_{T-1}``
+    for sinks, window ``w`` read at the run's token for ``x_{s+w-1}`` against the full run there."""
+    T, windows, modes, S, k, protocol, start = _plan_truncation_iv(
+        prefix_tokens, windows, modes, sink_tokens, perplexity_tokens, protocol, start_tokens)
+    segs, reads = [Segment("full", T, np.arange(T), np.arange(T))], []
+    if protocol == "fixed-end":
+        for mode in modes:
+            for w in windows:
+                idx = np.arange(T - w, T)
+                reads.append(Readout(mode, w, len(segs), w - 1, T - 1))
+                segs.append(Segment(mode, w, idx, _positions(idx, mode)))
+        sink_windows = tuple(w for w in windows if S and S + w < T)
+        for w in sink_windows:
+            idx = np.concatenate([np.arange(S), np.arange(T - w, T)])
+            reads.append(Readout("sink", w, len(segs), S + w - 1, T - 1))
+            segs.append(Segment("sink", w, idx, _positions(idx, modes[0])))
+    else:
+        idx = np.arange(start, T)
+        for mode in modes:
+            reads += [Readout(mode, w, len(segs), w - 1, start + w - 1) for w in windows]
+            segs.append(Segment(mode, T - start, idx, _positions(idx, mode)))
+        sink_windows = windows if S else ()
+        if S:
+            sidx = np.concatenate([np.arange(S), idx])
+            reads += [Readout("sink", w, len(segs), S + w - 1, start + w - 1) for w in windows]
+            segs.append(Segment("sink", T - start, sidx, _positions(sidx, modes[0])))
+    return TruncationPlan(T, windows, modes, S, sink_windows, k, tuple(segs), tuple(reads), protocol, start)
 
 
 @dataclass(frozen=True)
@@ -128,7 +202,8 @@ class PrefixMeasurement:
     for modes, ``plan.sink_windows`` for ``"sink"``); ``kl_smoothed_nats[kind]``: ``(len(SMOOTHING_GRID),
     n_windows)``; ``nll_nats_sum`` / ``nll_tokens``: next-token negative log-likelihood of the full
     run over its last ``plan.perplexity_tokens`` predictions; ``forward_tokens``: token slots the
-    forward passes processed (padding included); ``forward_calls``; ``wall_s``."""
+    forward passes processed (padding included); ``forward_calls``; ``wall_s``; ``protocol`` and
+    ``start_tokens`` echo the plan's."""
 
     tv: dict
     kl_nats: dict
@@ -138,6 +213,8 @@ class PrefixMeasurement:
     forward_tokens: int
     forward_calls: int
     wall_s: float
+    protocol: str = PROTOCOLS[0]
+    start_tokens: int | None = None
 
     def to_row(self) -> dict:
         """JSON-able row (lists of floats)."""
@@ -146,26 +223,28 @@ class PrefixMeasurement:
                 "kl_smoothed_nats": {k: v.tolist() for k, v in self.kl_smoothed_nats.items()},
                 "nll_nats_sum": self.nll_nats_sum, "nll_tokens": self.nll_tokens,
                 "forward_tokens": self.forward_tokens, "forward_calls": self.forward_calls,
-                "wall_s": self.wall_s}
+                "wall_s": self.wall_s, "protocol": self.protocol, "start_tokens": self.start_tokens}
 
 
 def divergences_from_logits(full_logits, logits, mus=SMOOTHING_GRID):
     """TV, KL and smoothed KLs of ``softmax(full_logits)`` against each row of ``softmax(logits)``.
 
-    ``full_logits``: ``(V,)``; ``logits``: ``(R, V)`` (torch or numpy); computed in float64.
+    ``full_logits``: ``(V,)`` (one reference for every row) or ``(R, V)`` (row by row);
+    ``logits``: ``(R, V)`` (torch or numpy); computed in float64.
     Returns ``tv (R,)``, ``kl (R,)`` nats, ``kl_smoothed (len(mus), R)`` nats (numpy float64)."""
     import torch
 
     lp = torch.log_softmax(torch.as_tensor(full_logits, dtype=torch.float64), -1)
     lq = torch.log_softmax(torch.as_tensor(logits, dtype=torch.float64), -1)
+    lp = lp[None] if lp.dim() == 1 else lp
     p, q = lp.exp(), lq.exp()
     V = lq.shape[-1]
-    tv = 0.5 * (p[None] - q).abs().sum(-1)
-    kl = (p[None] * (lp[None] - lq)).sum(-1)
+    tv = 0.5 * (p - q).abs().sum(-1)
+    kl = (p * (lp - lq)).sum(-1)
     sm = []
     for mu in mus:
         lqm = torch.log((1.0 - mu) * q + mu / V)
-        sm.append((p[None] * (lp[None] - lqm)).sum(-1))
+        sm.append((p * (lp - lqm)).sum(-1))
     # KL >= 0 exactly; float64 rounding can leave -1e-17 on identical laws
     return (tv.numpy(), kl.clamp_min(0).numpy(),
             torch.stack(sm).clamp_min(0).numpy() if sm else np.zeros((0, len(tv))))
@@ -189,14 +268,14 @@ def _head(model, hidden):
     return logits
 
 
-def _finish(plan, full_logits, seg_logits, ppl_logits, targets, forward_tokens, calls, t0):
-    """Metrics from the logits of the full run's last position (``full_logits (V,)``), each
-    non-full segment's last position (``seg_logits (S-1, V)``, plan order), and the full run's
-    perplexity positions (``ppl_logits (K, V)`` predicting ``targets (K,)``)."""
+def _finish(plan, ref_logits, read_logits, ppl_logits, targets, forward_tokens, calls, t0):
+    """Metrics from the logits of each readout's reference (``ref_logits (R, V)``, plan order) and
+    truncated law (``read_logits (R, V)``), and the full run's perplexity positions
+    (``ppl_logits (K, V)`` predicting ``targets (K,)``)."""
     import torch
 
-    tv, kl, sm = divergences_from_logits(full_logits, seg_logits)
-    kinds = [s.kind for s in plan.segments[1:]]
+    tv, kl, sm = divergences_from_logits(ref_logits, read_logits)
+    kinds = [r.kind for r in plan.readouts]
     out_tv, out_kl, out_sm = {}, {}, {}
     for kind in dict.fromkeys(kinds):
         sel = np.array([k == kind for k in kinds])
@@ -207,7 +286,7 @@ def _finish(plan, full_logits, seg_logits, ppl_logits, targets, forward_tokens, 
     else:
         nll = 0.0
     return PrefixMeasurement(out_tv, out_kl, out_sm, nll, plan.perplexity_tokens, int(forward_tokens),
-                             int(calls), time.perf_counter() - t0)
+                             int(calls), time.perf_counter() - t0, plan.protocol, plan.start_tokens)
 
 
 def _prefix_tensor(prefix_ids, plan, device):
@@ -220,7 +299,10 @@ def _prefix_tensor(prefix_ids, plan, device):
 
 
 def measure_oracle(model, prefix_ids, plan: TruncationPlan) -> PrefixMeasurement:
-    """Reference implementation: a plain forward (default causal mask) on each run's token list.
+    """Reference implementation, one readout at a time: a plain forward (default causal mask) on
+    the full context of each distinct reference position (``x_0..x_r``; the whole prefix is always
+    run, for the perplexity), and one on each readout's truncated token list (its segment up to the
+    read token); last-position logits.
 
     ``model``: a transformers causal LM; ``prefix_ids``: int ``(T,)``."""
     import torch
@@ -228,25 +310,33 @@ def measure_oracle(model, prefix_ids, plan: TruncationPlan) -> PrefixMeasurement
     t0 = time.perf_counter()
     device = next(model.parameters()).device
     ids = _prefix_tensor(prefix_ids, plan, device)
-    K = plan.perplexity_tokens
-    last, tokens = [], 0
+    T, K = plan.prefix_tokens, plan.perplexity_tokens
+    tokens, calls = 0, 0
+
+    def last(idx, pos, keep=1):
+        nonlocal tokens, calls
+        idx = torch.as_tensor(idx, device=device)
+        # An explicit all-ones 2-D mask: without one, transformers >= 4.5x reads a jump in
+        # position ids (the sink run in preserve mode) as packed sequences and blocks
+        # attention across it, which is not a truncated run.
+        ones = torch.ones((1, idx.shape[0]), dtype=torch.long, device=device)
+        out = model(input_ids=ids[idx][None], attention_mask=ones,
+                    position_ids=torch.as_tensor(pos, device=device)[None], logits_to_keep=keep, use_cache=False)
+        tokens += idx.shape[0]
+        calls += 1
+        return out.logits[0]
+
     with torch.inference_mode():
-        for i, seg in enumerate(plan.segments):
-            idx = torch.as_tensor(seg.token_index, device=device)
-            pos = torch.as_tensor(seg.position_ids, device=device)[None]
-            keep = K + 1 if i == 0 else 1
-            # An explicit all-ones 2-D mask: without one, transformers >= 4.5x reads a jump in
-            # position ids (the sink run in preserve mode) as packed sequences and blocks
-            # attention across it, which is not a truncated run.
-            ones = torch.ones((1, seg.length), dtype=torch.long, device=device)
-            out = model(input_ids=ids[idx][None], attention_mask=ones, position_ids=pos,
-                        logits_to_keep=keep, use_cache=False)
-            tokens += seg.length
-            if i == 0:
-                full_block = out.logits[0]
-            last.append(out.logits[0, -1])
-    return _finish(plan, last[0], torch.stack(last[1:]), full_block[:-1], ids[plan.prefix_tokens - K:], tokens,
-                   len(plan.segments), t0)
+        full_block = last(np.arange(T), np.arange(T), K + 1)
+        refs = {T - 1: full_block[-1]}
+        for r in sorted({ro.reference for ro in plan.readouts} - {T - 1}):
+            refs[r] = last(np.arange(r + 1), np.arange(r + 1))[-1]
+        reads = []
+        for ro in plan.readouts:
+            seg = plan.segments[ro.segment]
+            reads.append(last(seg.token_index[:ro.offset + 1], seg.position_ids[:ro.offset + 1])[-1])
+        ref_logits = torch.stack([refs[ro.reference] for ro in plan.readouts])
+    return _finish(plan, ref_logits, torch.stack(reads), full_block[:-1], ids[T - K:], tokens, calls, t0)
 
 
 def pack_segments(lengths, capacity):
@@ -270,7 +360,7 @@ def pack_segments(lengths, capacity):
 def _packed_inputs(ids, plan, device, pad_id=0):
     """Row tensors for :func:`measure_batched`: input ids, position ids ``(R, T)``, bool keep mask
     ``(R, T, T)`` (block-diagonal causal; padding and unused slots see only themselves), and the
-    (row, column) of each segment's last token."""
+    (row, offset) of each segment."""
     import torch
 
     T = plan.prefix_tokens
@@ -279,15 +369,12 @@ def _packed_inputs(ids, plan, device, pad_id=0):
     pos = torch.zeros((R, T), dtype=torch.long, device=device)
     keep = torch.eye(T, dtype=torch.bool, device=device).repeat(R, 1, 1)
     tri = torch.ones(T, T, dtype=torch.bool, device=device).tril_()
-    rows, cols = [], []
     for seg, (r, off) in zip(plan.segments, place):
         n = seg.length
         inp[r, off:off + n] = ids[torch.as_tensor(seg.token_index, device=device)]
         pos[r, off:off + n] = torch.as_tensor(seg.position_ids, device=device)
         keep[r, off:off + n, off:off + n] = tri[:n, :n]
-        rows.append(r)
-        cols.append(off + n - 1)
-    return inp, pos, keep, place, rows, cols
+    return inp, pos, keep, place
 
 
 def _is_oom(exc) -> bool:
@@ -306,7 +393,7 @@ def measure_batched(model, prefix_ids, plan: TruncationPlan, *, max_rows=None, l
     device = next(model.parameters()).device
     ids = _prefix_tensor(prefix_ids, plan, device)
     T, K = plan.prefix_tokens, plan.perplexity_tokens
-    inp, pos, keep, place, rows, cols = _packed_inputs(ids, plan, device)
+    inp, pos, keep, place = _packed_inputs(ids, plan, device)
     R = inp.shape[0]
     chunk = R if max_rows is None else max(1, min(int(max_rows), R))
     base = model.base_model
@@ -333,11 +420,15 @@ def measure_batched(model, prefix_ids, plan: TruncationPlan, *, max_rows=None, l
                 hidden[r] = h[r - start]
             calls += 1
             start = stop
+        # hidden states of: each readout's truncated law, each distinct reference, the perplexity
+        # positions (only these reach the vocabulary head)
         r0, c0 = place[0]
-        pick_r = torch.as_tensor(rows[1:] + [r0] * (K + 1), device=device, dtype=torch.long)
-        pick_c = torch.as_tensor(cols[1:] + list(range(c0 + T - 1 - K, c0 + T)), device=device, dtype=torch.long)
-        hs = torch.stack(hidden)[pick_r, pick_c]
-        logits = _head(model, hs)
-    S = len(plan.segments) - 1
-    full_logits = logits[-1]
-    return _finish(plan, full_logits, logits[:S], logits[S:S + K], ids[T - K:], R * T, calls, t0)
+        refs = sorted({ro.reference for ro in plan.readouts})
+        cells = ([(place[ro.segment][0], place[ro.segment][1] + ro.offset) for ro in plan.readouts]
+                 + [(r0, c0 + r) for r in refs] + [(r0, c0 + t) for t in range(T - 1 - K, T - 1)])
+        pick = torch.as_tensor(cells, device=device, dtype=torch.long)
+        logits = _head(model, torch.stack(hidden)[pick[:, 0], pick[:, 1]])
+    n = len(plan.readouts)
+    at = {r: n + i for i, r in enumerate(refs)}
+    ref_logits = logits[[at[ro.reference] for ro in plan.readouts]]
+    return _finish(plan, ref_logits, logits[:n], logits[n + len(refs):], ids[T - K:], R * T, calls, t0)

@@ -146,3 +146,32 @@ def test_pickle_checkpoint_refused(tmp_path):
     (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04")
     with pytest.raises(UserError, match="allow-pickle"):
         load_model(str(tmp_path))
+
+
+def test_cli_fixed_start_runs_resumes_and_refuses_other_protocol(tmp_path, capsys):
+    """`--protocol fixed-start` end to end: rows and result.json carry the protocol and s, a killed
+    run resumes to the same rows, and the same DIR refuses the other protocol."""
+    model = save_tiny_random_model(tmp_path / "model")
+    out = tmp_path / "out"
+    args = ["validate", "--model", str(model), "--domain", "natural", "--prefixes", "3", "--prefix-len", "40",
+            "--windows", "log:6", "--protocol", "fixed-start", "--sinks", "2", "--bootstrap", "30",
+            "--no-progress", "--threads", "1", "--out", str(out)]
+    assert main(args) == 0
+    doc = json.loads((out / "result.json").read_text())
+    assert doc["config"]["protocol"] == "fixed-start" and doc["provenance"]["start_tokens"] == 20
+    assert max(doc["config"]["windows"]) <= 20 and "fixed-start" in (out / "report.md").read_text()
+    rows = read_rows(out)
+    assert [r["protocol"] for r in rows] == ["fixed-start"] * 3 and {r["start_tokens"] for r in rows} == {20}
+    part = out / "rows" / "part-main.jsonl"
+    lines = part.read_text().splitlines(keepends=True)
+    part.write_text("".join(lines[:1]) + lines[1][:20])  # killed while writing the second row
+    (out / "result.json").unlink()
+    assert main(args) == 0
+    resumed = read_rows(out)
+    assert [r["key"] for r in resumed] == [0, 1, 2]
+    for a, b in zip(rows, resumed):  # same model file, same prefixes: the same numbers
+        np.testing.assert_allclose(a["tv"]["preserve"], b["tv"]["preserve"], atol=1e-6)
+    capsys.readouterr()
+    other = [a if a != "fixed-start" else "fixed-end" for a in args]
+    assert main(other) == 2
+    assert "different settings" in capsys.readouterr().err

@@ -147,3 +147,59 @@ def test_plan_rejects_bad_windows(windows, match):
 def test_plan_rejects_bad_modes():
     with pytest.raises(ValueError, match="modes"):
         plan_truncation(16, [2], modes=("preserve", "shifted"))
+
+
+@pytest.mark.parametrize("kw, modes", [({}, ("preserve", "reindex")), ({}, ("reindex", "preserve")),
+                                       ({"attn_implementation": "eager"}, ("preserve",)),
+                                       ({"model_type": "gemma2"}, ("preserve", "reindex"))])
+def test_fixed_start_batched_equals_per_window_oracle(kw, modes):
+    """fixed-start: the law at position s+w-1 of one run over x_s..x_{T-1} (and of the full run)
+    == a plain run over x_s..x_{s+w-1} (and over x_0..x_{s+w-1}), for every window, both position
+    modes and sink-plus-recent (sinks in the first mode)."""
+    lm = tiny_random_model(0, **kw)
+    T, s = 48, 20
+    plan = plan_truncation(T, [1, 2, 3, 5, 8, 13, 21, 28], modes=modes, sink_tokens=3, perplexity_tokens=10,
+                           protocol="fixed-start", start_tokens=s)
+    ids = _ids(T, 7)
+    a, b = measure_batched(lm.model, ids, plan), measure_oracle(lm.model, ids, plan)
+    assert set(a.tv) == set(modes) | {"sink"} and all(v.shape == (8,) for v in a.tv.values())
+    for k in a.tv:
+        np.testing.assert_allclose(a.tv[k], b.tv[k], atol=ATOL)
+        np.testing.assert_allclose(a.kl_nats[k], b.kl_nats[k], atol=10 * ATOL)  # KL ~ TV^2 / q: looser
+        np.testing.assert_allclose(a.kl_smoothed_nats[k], b.kl_smoothed_nats[k], atol=10 * ATOL)
+    assert a.nll_nats_sum == pytest.approx(b.nll_nats_sum, rel=1e-5)  # same float32 logits to ~1e-6
+    assert a.forward_calls == 1 and b.forward_calls == 1 + 7 + 8 * (len(modes) + 1)  # w = 28 reads at T-1: 7 more refs
+    assert a.protocol == b.protocol == "fixed-start" and a.to_row()["start_tokens"] == s
+
+
+def test_fixed_start_compares_at_the_window_end():
+    """Window w is read at position s+w-1 against the full law there (not at the prefix end): with
+    w = T - s both protocols compare the same pair, at smaller w they differ."""
+    lm = tiny_random_model(1)
+    T, s = 40, 20
+    ids = _ids(T, 4)
+    end = measure_batched(lm.model, ids, plan_truncation(T, [5, 20], modes=("preserve",), sink_tokens=0))
+    start = measure_batched(lm.model, ids, plan_truncation(T, [5, 20], modes=("preserve",), sink_tokens=0,
+                                                           protocol="fixed-start", start_tokens=s))
+    assert start.tv["preserve"][1] == pytest.approx(end.tv["preserve"][1], abs=ATOL)  # the same runs
+    assert abs(start.tv["preserve"][0] - end.tv["preserve"][0]) > 1e-4
+    plan = plan_truncation(T, [5, 20], protocol="fixed-start")
+    assert plan.start_tokens == T // 2 and [r.reference for r in plan.readouts[:2]] == [T // 2 + 4, T - 1]
+    assert plan.forward_tokens_per_prefix == T + 3 * (T - T // 2) + 4  # full + 2 modes + sinks
+
+
+@pytest.mark.parametrize("kw, match", [({"windows": [2, 21]}, r"windows.*\[1, 20\]"),
+                                       ({"windows": [2, 31], "start_tokens": 10}, r"windows.*\[1, 30\]"),
+                                       ({"windows": [2], "start_tokens": 40}, "start_tokens"),
+                                       ({"windows": [2], "start_tokens": 3, "sink_tokens": 3}, "sink_tokens"),
+                                       ({"windows": [2], "protocol": "middle"}, "protocol")])
+def test_fixed_start_rejects_unmeasurable_windows(kw, match):
+    """Only windows w <= T - s exist under fixed-start (the run over x_s..x_{T-1} has T - s tokens)."""
+    kw = {"protocol": "fixed-start", **kw}
+    with pytest.raises(ValueError, match=match):
+        plan_truncation(40, **kw)
+
+
+def test_start_tokens_needs_fixed_start():
+    with pytest.raises(ValueError, match="start_tokens"):
+        plan_truncation(40, [2], start_tokens=10)
