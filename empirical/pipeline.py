@@ -354,6 +354,7 @@ def stage_profile(out: Path, analysis: AnalysisArtifact):
         "source": "wzbounds validate", "metric": name, "model_id": prov.get("model_id"),
         "file_sha256": prov.get("file_sha256"), "corpus": prov.get("corpus"),
         "corpus_sha256": prov.get("corpus_sha256"), "prefix_tokens": doc["config"]["prefix_tokens"],
+        "protocol": prov.get("protocol"), "start_tokens": prov.get("start_tokens"),
         "n_prefixes": len(boot.per_prefix_values), "verdict": doc["verdict"]["label"],
         "package_version": prov.get("package_version")})
     save_profile(profile, path)

@@ -144,7 +144,8 @@ def _provenance_lines(result, profile) -> list[str]:
     if prov.get("source") == "wzbounds validate" and measured:
         lines.append(f"provenance: measured by wzbounds validate on {prov.get('model_id', '?')} "
                      f"({prov.get('corpus', '?')}; {prov.get('n_prefixes', '?')} prefixes of "
-                     f"{prov.get('prefix_tokens', '?')} tokens; windows {min(measured):g}-{max(measured):g}; "
+                     f"{prov.get('prefix_tokens', '?')} tokens; protocol {prov.get('protocol') or 'fixed-end'}; "
+                     f"windows {min(measured):g}-{max(measured):g}; "
                      f"verdict {prov.get('verdict', '?')})")
         largest = max(np.asarray(result.window_tokens, dtype=object).ravel())
         if largest > max(measured):
