@@ -4,6 +4,7 @@ One theorem per property test; the statement is in each docstring. Simulation te
 high confidence level (1 - 1e-6) so that a correct implementation fails with probability ~1e-6
 per compared point, and are derandomised so the examples are the same on every run.
 """
+import json
 import math
 
 import mpmath
@@ -158,17 +159,52 @@ def test_validation(bad):
         window_for_epsilon_by_class(**kwargs)
 
 
-def test_policy_and_simulation_validation():
-    """Memories must be non-negative integers; simulate rejects unknown policies and bad grids."""
+def test_policy_validation():
+    """Memories must be non-negative integers."""
     with pytest.raises(ValueError, match="window_tokens"):
         SlidingWindow(-1)
     with pytest.raises(ValueError, match="memory_bits"):
         BitSummary(1.5)
-    rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="memories"):
-        simulate(SantaFe(1.5), [0, 4], 100, rng)
-    with pytest.raises(ValueError, match="policies"):
-        simulate(SantaFe(1.5), [4], 100, rng, policies=("random",))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(memories=[0, 4]), "`memories`"), (dict(memories=[]), "`memories`"), (dict(memories="4"), "`memories`"),
+    (dict(memories=[4, 2.5]), "`memories`"), (dict(policies=("random",)), "`policies`"),
+    (dict(n_steps=1), "`n_steps`"), (dict(replicates=1), "`replicates`"),
+    (dict(replicates=10 ** 9), "`replicates`"), (dict(burn_in=-1), "`burn_in`"),
+    (dict(confidence_level=1.0), "`confidence_level`"),
+    # sizes checked before sampling: a huge memory sets a huge default burn-in (no MemoryError)
+    (dict(memories=[4, 10 ** 11]), "`burn_in`"), (dict(n_steps=10 ** 30), "`n_steps`"),
+    (dict(replicates=50_000, n_steps=50_000), "`replicates`"),
+    (dict(memories=[100], burn_in=0, n_steps=10), "`memories`"),
+])
+def test_simulation_validation(kwargs, name):
+    """simulate rejects bad grids, unknown policies and sizes it cannot hold, naming the parameter."""
+    call = dict(memories=[4], n_steps=100, replicates=2) | kwargs
+    with pytest.raises(ValueError, match=name):
+        simulate(SantaFe(1.5), call.pop("memories"), call.pop("n_steps"), np.random.default_rng(0), **call)
+
+
+def test_summary_storage_does_not_grow_with_memory():
+    """An M-bit summary stores only the slots it has filled, so a huge M costs nothing up front."""
+    cache = BitSummary(10 ** 15)
+    cache.observe(3, 1)
+    assert cache.prob_bit_one(3) == 1.0 and cache.prob_bit_one(10 ** 14) == 0.5
+
+
+@pytest.mark.parametrize("memories", [[4, 16], [16], [16, 16]])
+def test_no_exponent_fit_without_two_lossy_memories(memories):
+    """Issue 13 case 10: on Santa Fe(50) a key other than 1 has probability ~2^-50 per step, so short
+    paths show zero loss at every memory; with one memory there is nothing to fit either. The
+    exponent fit is then absent (None, with a note saying why), never NaN."""
+    res = simulate(SantaFe(50.0), memories, 2000, np.random.default_rng(0), replicates=2)
+    for f in res.fits:
+        assert (f.fitted_exponent, f.exponent_ci, f.theory_fit_exponent) == (None, None, None)
+        assert f.note.startswith("not fitted") and math.isfinite(f.asymptotic_exponent)
+    for p in res.points:
+        assert all(math.isfinite(v) for v in (p.mean_excess_bits, p.ci_low_bits, p.ci_high_bits,
+                                              p.expected_cold_start_bits, p.stationary_bits))
+    json.dumps(res.to_dict(), allow_nan=False)  # raises on any NaN/inf
 
 
 # ------------------------------------------------------------------ simulation vs theory
@@ -229,8 +265,6 @@ def test_cold_start_expectation_limits():
 def test_cli_simulate_json(capsys, tmp_path):
     """`wzbounds simulate --json` reports every policy at every memory with the theorem it rests on,
     and --plot writes a figure."""
-    import json
-
     pytest.importorskip("matplotlib")
     from wzbounds.cli import main
 

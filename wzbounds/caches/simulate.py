@@ -26,6 +26,14 @@ from .summary import BitSummary
 #: Policy name -> class; each is one file in this package.
 POLICIES = {"sliding": SlidingWindow, "selective": TopKeysCache, "summary": BitSummary}
 
+#: Size limits, checked before sampling. A replicate holds its whole path in memory (about 90 bytes
+#: per token at peak, measured), so one path is capped at ~4.5 GB; the total number of sampled tokens
+#: caps the run time (about a microsecond per token for each policy and memory); replicates beyond
+#: 10^5 add only per-path overhead to a t-interval that is already as narrow as its paths allow.
+MAX_PATH_TOKENS = 50_000_000
+MAX_TOTAL_TOKENS = 1_000_000_000
+MAX_REPLICATES = 100_000
+
 
 @dataclass(frozen=True)
 class SimulationPoint:
@@ -47,17 +55,21 @@ class SimulationPoint:
 class ExponentFit:
     """Power-law exponent of distortion against memory for one policy.
 
-    ``fitted_exponent`` fits the measured means; ``exponent_ci`` is a t-interval over per-replicate
-    fits; ``theory_fit_exponent`` fits the exact expected curve at the same memories (finite-memory
-    curvature included); ``asymptotic_exponent`` is the theorem's limit (1-1/β or β-1).
+    ``fitted_exponent`` fits the measured means over ``memories``, the memories at which every
+    replicate lost something (a log-log fit needs positive losses); ``exponent_ci`` is a t-interval
+    over per-replicate fits; ``theory_fit_exponent`` fits the exact expected curve at the same
+    memories (finite-memory curvature included); ``asymptotic_exponent`` is the theorem's limit
+    (1-1/β or β-1). With fewer than two such memories there is no fit: the three fitted fields are
+    None and ``note`` says why.
     """
 
     policy: str
     memories: tuple[int, ...]
-    fitted_exponent: float
-    exponent_ci: tuple[float, float]
-    theory_fit_exponent: float
+    fitted_exponent: float | None
+    exponent_ci: tuple[float, float] | None
+    theory_fit_exponent: float | None
     asymptotic_exponent: float
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,8 @@ class SimulationResult:
             "beta": self.beta, "n_steps": self.n_steps, "burn_in": self.burn_in,
             "replicates": self.replicates, "confidence_level": self.confidence_level,
             "points": [vars(p) for p in self.points],
-            "fits": [{**vars(f), "memories": list(f.memories), "exponent_ci": list(f.exponent_ci)}
+            "fits": [{**vars(f), "memories": list(f.memories),
+                      "exponent_ci": None if f.exponent_ci is None else list(f.exponent_ci)}
                      for f in self.fits],
         }
 
@@ -110,13 +123,24 @@ def _simulate_iv(source, memories, n_steps, rng, replicates, burn_in, policies, 
     beta = getattr(source, "beta", None)
     if beta is None or not hasattr(source, "sample"):
         raise ValueError(f"`source` must be a Santa Fe source, got {source!r}")
-    mems = np.asarray(memories)
-    if mems.ndim != 1 or mems.size == 0 or not np.issubdtype(mems.dtype, np.integer) or np.min(mems) < 1:
+    if isinstance(memories, (str, bytes)) or np.ndim(memories) != 1 or len(memories) == 0:
         raise ValueError(f"`memories` must be a non-empty 1-D sequence of integers >= 1, got {memories!r}")
-    mems = tuple(sorted(set(int(m) for m in mems)))
+    mems = tuple(sorted({positive_int("memories", m) for m in memories}))
     n_steps = positive_int("n_steps", n_steps, minimum=2)
     replicates = positive_int("replicates", replicates, minimum=2)
-    burn_in = max(mems) if burn_in is None else positive_int("burn_in", burn_in, minimum=0)
+    if replicates > MAX_REPLICATES:
+        raise ValueError(f"`replicates` must be <= {MAX_REPLICATES}, got {replicates}")
+    burn_in = mems[-1] if burn_in is None else positive_int("burn_in", burn_in, minimum=0)
+    path = burn_in + n_steps
+    if path > MAX_PATH_TOKENS:
+        raise ValueError(f"`burn_in` + `n_steps` = {path} tokens per path exceeds {MAX_PATH_TOKENS} "
+                         "(each path is held in memory; `burn_in` defaults to the largest of `memories`)")
+    if replicates * path > MAX_TOTAL_TOKENS:
+        raise ValueError(f"`replicates` x (`burn_in` + `n_steps`) = {replicates * path} sampled tokens "
+                         f"exceeds {MAX_TOTAL_TOKENS}")
+    if mems[-1] > path:
+        raise ValueError(f"`memories` must be <= the path length `burn_in` + `n_steps` = {path}, "
+                         f"got {mems[-1]} (a cache larger than its path never fills)")
     for name in policies:
         if name not in POLICIES:
             raise ValueError(f"`policies` must be drawn from {sorted(POLICIES)}, got {name!r}")
@@ -144,7 +168,9 @@ def simulate(source, memories, n_steps, rng, *, replicates=8, burn_in=None,
         for name in policies:
             for m in mems:
                 per_rep[name, m][r] = POLICIES[name](m).batch_losses(keys, bits)[burn_in:].mean()
-    t_crit = stats.t.ppf(0.5 + level / 2.0, replicates - 1)
+    # upper (1 - level)/2 quantile: isf keeps it finite for a level within 1e-16 of 1, where
+    # ppf(0.5 + level/2) would round its argument to 1 and return inf
+    t_crit = float(stats.t.isf((1.0 - level) / 2.0, replicates - 1))
     points = []
     for name in policies:
         cls = POLICIES[name]
@@ -168,8 +194,11 @@ def _fit(name, mems, per_rep, points, source, t_crit):
     consts = theory.asymptotic_constants(source)
     asym = consts.suffix_exponent if POLICIES[name].policy_class == "suffix" else consts.selective_exponent
     if len(usable) < 2:
-        nan = float("nan")
-        return ExponentFit(name, tuple(usable), nan, (nan, nan), nan, asym)
+        # one memory, or a large beta or memory: the cache (almost) never misses on these paths
+        note = (f"not fitted: an exponent needs 2 memories, {len(mems)} given" if len(mems) < 2 else
+                f"not fitted: every replicate lost something at only {len(usable)} of {len(mems)} memories "
+                "and a log-log fit needs 2 (use smaller memories or beta, or more steps)")
+        return ExponentFit(name, tuple(usable), None, None, None, asym, note)
     w = np.asarray(usable, dtype=np.float64)
     mean = np.array([per_rep[name, m].mean() for m in usable])
     reps = np.array([[per_rep[name, m][r] for m in usable] for r in range(len(per_rep[name, usable[0]]))])

@@ -7,8 +7,6 @@ import numpy as np
 
 from .protocol import memory_iv, top_keys_seen
 
-_UNSEEN = 2
-
 
 class BitSummary:
     """Slot k ∈ {1..M} stores Z_k once key k has been seen. In the stationary regime (infinite past)
@@ -28,17 +26,17 @@ class BitSummary:
         return self.memory * math.log2(3.0)
 
     def reset(self) -> None:
-        self._slots = np.full(self.memory, _UNSEEN, dtype=np.uint8)
+        # filled slots only (key -> bit): storage grows with the keys seen, not with M
+        self._slots: dict[int, int] = {}
 
     def observe(self, key: int, bit: int) -> None:
         # the update reads only the previous state and the newest token: a recurrent summary
         if key <= self.memory:
-            self._slots[key - 1] = bit
+            self._slots[int(key)] = int(bit)
 
     def prob_bit_one(self, key: int) -> float:
-        if key > self.memory or self._slots[key - 1] == _UNSEEN:
-            return 0.5
-        return float(self._slots[key - 1])
+        bit = self._slots.get(int(key))
+        return 0.5 if bit is None else float(bit)
 
     def batch_losses(self, keys: np.ndarray, bits: np.ndarray) -> np.ndarray:
         """Excess log-loss (bits) per step, shape (n,): 0 iff key ≤ M and already seen."""
