@@ -4,6 +4,7 @@ parameter and its valid range (never ``assert``, never a silent NaN)."""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from numbers import Real
 
 import numpy as np
@@ -64,3 +65,19 @@ def _check_range(name, x, low, high, low_open, high_open):
         interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
         shown = x if np.ndim(x) == 0 else np.asarray(x)[bad][:3]
         raise ValueError(f"`{name}` must lie in {interval}, got {shown}")
+
+
+@contextmanager
+def parameters_as_options(names: dict):
+    """Re-raise a ``ValueError`` from the block with each library parameter name (`n_steps`) replaced by
+    the command-line option the user typed (`--n`), so a CLI error names what the user can change.
+    Relies on the convention above: messages quote parameter names in backticks."""
+    try:
+        yield
+    except ValueError as exc:
+        message = str(exc)
+        for param, option in names.items():
+            message = message.replace(f"`{param}`", f"`{option}`")
+        if message == str(exc):
+            raise
+        raise ValueError(message) from exc

@@ -3,8 +3,15 @@
 Each sub-command lives in its own module exposing ``register(subparsers)``, which adds a
 parser whose ``func(args) -> int`` runs it. Empirical commands register from
 ``wzbounds.empirical.cli``; that module imports torch only inside ``func``, so
-``wzbounds window`` works on a core-only install. User errors (``ValueError``,
-``FileNotFoundError``) print one line and exit 2, never a traceback.
+``wzbounds window`` works on a core-only install.
+
+Error contract, the same for every command: a user error prints exactly one line on stderr,
+``wzbounds CMD: error: MESSAGE``, and exits with status 2, never a traceback. User errors are
+argparse usage errors (``--help`` still prints the full help), ``UserError``/``ValueError`` from
+validation, ``OSError`` (a path the user gave is missing, unwritable or the wrong kind; a download
+failed), ``MemoryError`` (a problem too large for this machine) and a missing optional extra.
+Ctrl-C prints one line and exits with 130. Any other exception is a bug and keeps its traceback:
+bad input must be caught by validation, not by a blanket ``except``.
 """
 from __future__ import annotations
 
@@ -26,13 +33,31 @@ OPTIONAL_EXTRAS = {"torch": "empirical", "transformers": "empirical", "gguf": "e
                    "accelerate": "empirical", "tqdm": "empirical", "matplotlib": "plot",
                    "kvpress": "kvpress"}
 
+#: Exit status of a user error (argparse's own) and of Ctrl-C (128 + SIGINT, the shell convention).
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
 
 class UserError(Exception):
     """An error caused by the user's input; reported in one line with exit status 2."""
 
 
+def one_line(text) -> str:
+    """``text`` with every run of whitespace (newlines included) collapsed to one space."""
+    return " ".join(str(text).split())
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors print one line, ``PROG: error: MESSAGE (see PROG --help)``, instead of argparse's
+    usage block; ``--help`` is untouched. Sub-parsers inherit the class (argparse creates them with
+    the parent's type)."""
+
+    def error(self, message):
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="wzbounds",
         description="Memory-distortion limits of KV-cache compression (sequential Wyner-Ziv bounds).",
     )
@@ -42,26 +67,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _parse(parser: argparse.ArgumentParser, argv):
+    """Parse ``argv``; an unknown option is reported by the sub-command's parser, so the message
+    names the command (argparse itself reports it from the top-level parser)."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    args, extra = parser.parse_known_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except (UserError, ValueError, FileNotFoundError) as exc:
-        print(f"wzbounds {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as exc:
+        parser.error(f"give a command: {', '.join(commands)}")
+    if extra:
+        commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+#: Exceptions that can be user errors; ``_user_error`` decides (e.g. only a missing *optional* module).
+_MAYBE_USER_ERRORS = (UserError, ValueError, OSError, MemoryError, ModuleNotFoundError)
+
+
+def _user_error(exc: BaseException) -> str | None:
+    """The one-line message of a user error, or None if ``exc`` is not one (a bug)."""
+    if isinstance(exc, ModuleNotFoundError):
         root = (exc.name or "").split(".")[0]
         if root not in OPTIONAL_EXTRAS:
+            return None
+        return (f"needs {root!r}: pip install 'wzbounds[{OPTIONAL_EXTRAS[root]}]'"
+                + (" (install the CPU wheel first: pip install torch==2.13.0)" if root == "torch" else ""))
+    if isinstance(exc, OSError) and exc.filename is not None:
+        # a path the user named: missing, unwritable, a file where a folder is needed, ...
+        where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+        return one_line(f"{exc.strerror or type(exc).__name__}: {where}")
+    if isinstance(exc, MemoryError):
+        return "out of memory: the requested problem is too large for this machine; reduce its size"
+    return one_line(exc) or type(exc).__name__
+
+
+def main(argv=None) -> int:
+    prog = "wzbounds"
+    args = None
+    try:
+        parser = build_parser()
+        try:
+            args = _parse(parser, argv)
+        except SystemExit as exc:  # usage error (already printed in one line) or --help
+            return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
+        prog = f"wzbounds {args.command}"
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        # a command may say what survives an interrupt (set_defaults(interrupt_note=...))
+        note = getattr(args, "interrupt_note", None)
+        print(f"{prog}: interrupted" + (f"; {note}" if note else ""), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _MAYBE_USER_ERRORS as exc:
+        message = _user_error(exc)
+        if message is None:
             raise
-        print(f"wzbounds {args.command}: error: needs {root!r}: pip install 'wzbounds[{OPTIONAL_EXTRAS[root]}]'"
-              + (" (install the CPU wheel first: pip install torch==2.13.0)" if root == "torch" else ""),
-              file=sys.stderr)
-        return 2
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m wzbounds.cli` runs this file as __main__, a second copy of the module: run the
+    # imported wzbounds.cli instead, whose UserError is the one the commands raise
+    from wzbounds.cli import main as _main
+
+    sys.exit(_main())
