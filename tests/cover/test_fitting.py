@@ -15,6 +15,8 @@ from wzbounds.fitting import (
     fit_power_law,
     through_origin_regression,
 )
+from wzbounds.profiles import PowerLaw
+from wzbounds.sources import HMM, BayesMixture, SantaFe
 from wzbounds.testing import exponential_curves, per_prefix_tables, power_law_curves
 
 WINDOWS = 2.0 ** np.arange(10)  # 1 .. 512 tokens
@@ -231,11 +233,9 @@ def test_exponent_ratio_pairing_narrows_interval():
 
 def test_to_profile_uses_envelope_constant():
     """to_profile returns a PowerLaw whose C is the envelope constant and whose w0 is min window."""
-    profiles = pytest.importorskip("wzbounds.profiles")
-    if not hasattr(profiles, "PowerLaw"):
-        pytest.skip("wzbounds.profiles.PowerLaw not available yet")
     boot = bootstrap_power_law(noisy_table(np.random.default_rng(2)), WINDOWS, np.random.default_rng(3), 200)
     profile = boot.to_profile("kl_nats", {"model": "synthetic"})
+    assert isinstance(profile, PowerLaw)
     assert profile.C == boot.C_envelope and profile.alpha == boot.alpha
     assert profile.w0 == 1 and profile.alpha_ci == boot.alpha_ci
     assert profile.provenance["model"] == "synthetic"
@@ -299,19 +299,12 @@ def test_bad_inputs_raise_value_error_naming_parameter(call, name):
 
 # ----------------------------------------------------------------------------- exact sources
 
-def _source(name):
-    sources = pytest.importorskip("wzbounds.sources")
-    if not hasattr(sources, name):
-        pytest.skip(f"wzbounds.sources.{name} not available")
-    return getattr(sources, name)
-
-
 @given(st.floats(1.05, 5.0))
 def test_santa_fe_decays_polynomially(beta):
     """Santa Fe (proofs/santa_fe.md): I_w ~ A w^-(1-1/beta), so on its exact curve a power law
     beats an exponential both in-sample and in extrapolation."""
     windows = 2.0 ** np.arange(4, 17)
-    values = _source("SantaFe")(beta).bayes_risk(windows, unit="bits")
+    values = SantaFe(beta).bayes_risk(windows, unit="bits")
     verdict = classify_decay(windows, values)
     assert verdict.label == "polynomial"
     assert verdict.extrapolation_ratio >= 10  # the paper's "order of magnitude"
@@ -321,7 +314,7 @@ def test_santa_fe_decays_polynomially(beta):
 def test_santa_fe_exponent_recovered_at_large_windows(beta):
     """Santa Fe (proofs/santa_fe.md): the fitted exponent at large w tends to 1 - 1/beta."""
     windows = 2.0 ** np.arange(12, 25)  # 4096 .. 1.7e7 tokens
-    values = _source("SantaFe")(beta).bayes_risk(windows, unit="bits")
+    values = SantaFe(beta).bayes_risk(windows, unit="bits")
     # the pre-asymptotic correction to A w^-alpha biases the slope; on this window range a scan
     # of 40 betas in [1.05, 5] gave |error| <= 1.1e-4, so 5e-4 leaves a 4x margin
     assert fit_power_law(windows, values).alpha == pytest.approx(1.0 - 1.0 / beta, abs=5e-4)
@@ -333,14 +326,14 @@ def test_bayes_mixture_decays_polynomially(alphabet_size, concentration):
     w >> V a; with V a <= 20 and windows 16 .. 16384 a power law beats an exponential (the in-sample
     ratio is >= 7.8 at the worst corner V=10, a=2, measured)."""
     windows = 2.0 ** np.arange(4, 15)
-    values = _source("BayesMixture")(alphabet_size, concentration).bayes_risk(windows, unit="nats")
+    values = BayesMixture(alphabet_size, concentration).bayes_risk(windows, unit="nats")
     assert classify_decay(windows, values).label == "polynomial"
 
 
 def test_hmm_decays_geometrically():
     """HMM with a positive transition matrix (proofs/hmm_geometric.md): I_w <= Delta tau^(w-1),
     so on its exact curve an exponential beats a power law both in-sample and in extrapolation."""
-    hmm = _source("HMM")([[0.9, 0.1], [0.2, 0.8]], [[0.8, 0.2], [0.3, 0.7]])
+    hmm = HMM([[0.9, 0.1], [0.2, 0.8]], [[0.8, 0.2], [0.3, 0.7]])
     windows = np.arange(1.0, 9.0)
     values = hmm.bayes_risk(windows)
     # the entropy-rate bracket (the risk's only error) is ~1e-11 nats, far below I_8 ~ 2e-6
