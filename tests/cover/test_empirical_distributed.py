@@ -2,6 +2,7 @@
 which equals the single-process result on the same rows."""
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -20,8 +21,11 @@ def test_torchrun_two_ranks_gloo(tmp_path):
               "--windows", "1,2,4,8,16", "--positions", "preserve", "--sinks", "2", "--bootstrap", "30",
               "--threads", "1", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    with socket.socket() as s:  # a port free now (a fixed one collides with concurrent runs)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
          "-m", "wzbounds.cli", "validate", *common, "--out", str(tmp_path / "dist")],
         env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
