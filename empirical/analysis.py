@@ -12,17 +12,120 @@ they are reported but excluded from fits unless ``include_boundary``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from wzbounds import fitting
 
+from .records import Record
 from .truncation import SMOOTHING_GRID
 
-__all__ = ["metric_tables", "analyse", "boundary_windows", "PRIMARY_METRIC"]
+__all__ = ["metric_tables", "analyse", "boundary_windows", "PRIMARY_METRIC", "Analysis", "FitRecord",
+           "WindowCurve", "VerdictRecord", "ExtrapolationRecord", "RatioRecord", "SlopeRecord"]
 
 #: The metric the verdict and the shipped profile use (TV in the first position mode).
 PRIMARY_METRIC = "tv"
+
+
+@dataclass(frozen=True)
+class ExponentialFit(Record):
+    rho: float
+    C: float
+    log_rmse: float
+
+
+@dataclass(frozen=True)
+class FitRecord(Record):
+    """Power-law fit of one metric's mean curve with its prefix-bootstrap CIs, and the
+    exponential fit beside it."""
+
+    alpha: float
+    alpha_ci: tuple[float, float]
+    C: float
+    C_ci: tuple[float, float]
+    C_envelope: float
+    log_rmse_power: float
+    exponential: ExponentialFit
+    windows_tokens: tuple[int, ...]
+    n_prefixes: int
+    confidence_level: float
+    n_resamples: int
+
+
+@dataclass(frozen=True)
+class WindowCurve(Record):
+    """Mean over prefixes per window with its percentile-bootstrap CI; boundary windows flagged."""
+
+    windows_tokens: tuple[int, ...]
+    mean: tuple[float, ...]
+    ci_low: tuple[float, ...]
+    ci_high: tuple[float, ...]
+    boundary: tuple[bool, ...]
+    used_in_fit: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class VerdictRecord(Record):
+    """``wzbounds.fitting.classify_decay`` on the primary metric's mean curve."""
+
+    label: str
+    explanation: str
+    metric: str
+    alpha: float
+    alpha_ci: tuple[float, float]
+    log_rmse_power: float
+    log_rmse_exponential: float
+    in_sample_ratio: float | None
+    extrapolation_ratio: float | None
+    factor: float
+
+
+@dataclass(frozen=True)
+class ExtrapolationRecord(Record):
+    split_window_tokens: float
+    n_train: int
+    n_test: int
+    log_rmse_power_out: float
+    log_rmse_exponential_out: float
+    ratio: float | None
+
+
+@dataclass(frozen=True)
+class RatioRecord(Record):
+    """Paired-bootstrap ratio of two fitted exponents (α_KL/α_TV), or the reason it failed."""
+
+    ratio: float | None = None
+    ratio_ci: tuple[float, float] | None = None
+    alpha_num: float | None = None
+    alpha_num_ci: tuple[float, float] | None = None
+    alpha_den: float | None = None
+    alpha_den_ci: tuple[float, float] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SlopeRecord(Record):
+    """Through-origin regression of KL on TV², or the reason it failed."""
+
+    slope: float | None = None
+    r_squared: float | None = None
+    n_points: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Analysis(Record):
+    """What the analysis of measured rows finds (embedded in the validate result)."""
+
+    primary_metric: str
+    fits: dict[str, FitRecord]
+    fit_errors: dict[str, str]
+    per_window: dict[str, WindowCurve]
+    verdict: VerdictRecord
+    extrapolation: ExtrapolationRecord | None
+    exponent_ratio: dict[str, RatioRecord]
+    kl_vs_tv2: dict[str, dict[str, SlopeRecord]]
 
 
 def boundary_windows(windows, prefix_tokens) -> np.ndarray:
@@ -35,13 +138,16 @@ def _mu_name(mu) -> str:
 
 
 def metric_tables(rows, kinds) -> dict:
-    """``{"<kind>/<metric>": array (n_prefixes, n_windows)}`` from rows (sorted by key)."""
-    rows = sorted(rows, key=lambda r: r["key"])
+    """``{"<kind>/<metric>": array (n_prefixes, n_windows)}`` from rows (:class:`.pipeline.TruncationRow`,
+    sorted by key). ``tv2`` is TV² per prefix, whose mean is the second-moment envelope E[TV²] that
+    the locally-quadratic KL conversion needs (E KL ≤ κ·E[TV²], not κ·(E TV)²)."""
+    rows = sorted(rows, key=lambda r: r.key)
     out = {}
     for kind in kinds:
-        out[f"{kind}/tv"] = np.array([r["tv"][kind] for r in rows], dtype=np.float64)
-        out[f"{kind}/kl"] = np.array([r["kl_nats"][kind] for r in rows], dtype=np.float64)
-        sm = np.array([r["kl_smoothed_nats"][kind] for r in rows], dtype=np.float64)  # (n, mu, W)
+        out[f"{kind}/tv"] = np.array([r.tv[kind] for r in rows], dtype=np.float64)
+        out[f"{kind}/tv2"] = out[f"{kind}/tv"] ** 2
+        out[f"{kind}/kl"] = np.array([r.kl_nats[kind] for r in rows], dtype=np.float64)
+        sm = np.array([r.kl_smoothed_nats[kind] for r in rows], dtype=np.float64)  # (n, mu, W)
         for j, mu in enumerate(SMOOTHING_GRID):
             out[f"{kind}/{_mu_name(mu)}"] = sm[:, j, :]
     return out
@@ -58,13 +164,13 @@ def _window_ci(x, rng, n_resamples, level):
     return np.quantile(means, [a, 1 - a], axis=0)
 
 
-def _fit_record(boot, w, per_prefix) -> dict:
+def _fit_record(boot, w, per_prefix) -> FitRecord:
     expo = fitting.fit_exponential(w, per_prefix.mean(0))
-    return {"alpha": boot.alpha, "alpha_ci": list(boot.alpha_ci), "C": boot.C, "C_ci": list(boot.C_ci),
-            "C_envelope": boot.C_envelope, "log_rmse_power": boot.fit.log_rmse,
-            "exponential": {"rho": expo.rho, "C": expo.C, "log_rmse": expo.log_rmse},
-            "windows_tokens": [int(v) for v in w], "n_prefixes": int(per_prefix.shape[0]),
-            "confidence_level": boot.confidence_level, "n_resamples": boot.n_resamples}
+    return FitRecord(alpha=boot.alpha, alpha_ci=tuple(boot.alpha_ci), C=boot.C, C_ci=tuple(boot.C_ci),
+                     C_envelope=boot.C_envelope, log_rmse_power=boot.fit.log_rmse,
+                     exponential=ExponentialFit(expo.rho, expo.C, expo.log_rmse),
+                     windows_tokens=tuple(int(v) for v in w), n_prefixes=int(per_prefix.shape[0]),
+                     confidence_level=boot.confidence_level, n_resamples=boot.n_resamples)
 
 
 def _finite(x):
@@ -73,21 +179,19 @@ def _finite(x):
     return x if math.isfinite(x) else None
 
 
-def analyse(rows, plan_info: dict, rng, *, n_resamples=1000, confidence_level=0.95,
-            include_boundary=False) -> tuple[dict, dict]:
-    """Summarise measured rows.
+def analyse(rows, plan, rng, *, n_resamples=1000, confidence_level=0.95,
+            include_boundary=False) -> tuple[Analysis, dict]:
+    """Summarise measured rows of a :class:`.truncation.TruncationPlan`.
 
-    ``plan_info``: ``{"prefix_tokens", "windows", "modes", "sink_tokens", "sink_windows"}``.
-    Returns ``(summary, boots)``: ``summary`` is JSON-able (keys ``fits``, ``fit_errors``,
-    ``per_window``, ``verdict``, ``extrapolation``, ``exponent_ratio``, ``kl_vs_tv2``);
-    ``boots`` maps metric names to :class:`wzbounds.fitting.PowerLawBootstrap` objects.
+    Returns ``(analysis, boots)``: ``boots`` maps metric names to
+    :class:`wzbounds.fitting.PowerLawBootstrap` objects (for the profiles).
     """
     if len(rows) < 2:
         raise ValueError(f"need at least 2 measured prefixes to fit, got {len(rows)}")
-    T = int(plan_info["prefix_tokens"])
-    modes = list(plan_info["modes"])
-    kinds = modes + (["sink"] if plan_info["sink_windows"] else [])
-    win = {k: np.asarray(plan_info["windows"] if k != "sink" else plan_info["sink_windows"]) for k in kinds}
+    T = int(plan.prefix_tokens)
+    modes = list(plan.modes)
+    kinds = plan.kinds
+    win = {k: np.asarray(plan.windows_of(k)) for k in kinds}
     tables = metric_tables(rows, kinds)
     fits, errors, per_window, boots = {}, {}, {}, {}
     for name, x in tables.items():
@@ -96,9 +200,8 @@ def analyse(rows, plan_info: dict, rng, *, n_resamples=1000, confidence_level=0.
         edge = boundary_windows(w, T)
         use = np.ones_like(edge) if include_boundary else ~edge
         ci = _window_ci(x, rng, n_resamples, confidence_level)
-        per_window[name] = {"windows_tokens": w.tolist(), "mean": x.mean(0).tolist(),
-                            "ci_low": ci[0].tolist(), "ci_high": ci[1].tolist(),
-                            "boundary": edge.tolist(), "used_in_fit": use.tolist()}
+        per_window[name] = WindowCurve(tuple(w.tolist()), tuple(x.mean(0).tolist()), tuple(ci[0].tolist()),
+                                       tuple(ci[1].tolist()), tuple(edge.tolist()), tuple(bool(u) for u in use))
         try:
             boot = fitting.bootstrap_power_law(x[:, use], w[use], rng, n_resamples, confidence_level)
             fits[name] = _fit_record(boot, w[use], x[:, use])
@@ -108,33 +211,25 @@ def analyse(rows, plan_info: dict, rng, *, n_resamples=1000, confidence_level=0.
     primary = f"{modes[0]}/{PRIMARY_METRIC}"
     if primary not in fits:
         raise ValueError(f"the primary metric {primary} could not be fitted: {errors.get(primary)}")
-    w_p = np.asarray(fits[primary]["windows_tokens"])
+    w_p = np.asarray(fits[primary].windows_tokens)
     x_p = tables[primary][:, ~boundary_windows(win[modes[0]], T) | include_boundary]
     # the label depends on the mean curve only; alpha's CI is the primary fit's bootstrap above
     verdict = fitting.classify_decay(w_p, x_p.mean(0))
     ex = verdict.extrapolation
-    summary = {
-        "primary_metric": primary,
-        "fits": fits,
-        "fit_errors": errors,
-        "per_window": per_window,
-        "verdict": {"label": verdict.label, "explanation": verdict.explanation,
-                    "metric": primary, "alpha": verdict.alpha,
-                    "alpha_ci": fits[primary]["alpha_ci"],
-                    "log_rmse_power": verdict.log_rmse_power,
-                    "log_rmse_exponential": verdict.log_rmse_exponential,
-                    "in_sample_ratio": _finite(verdict.in_sample_ratio),
-                    "extrapolation_ratio": _finite(verdict.extrapolation_ratio)
-                    if verdict.extrapolation_ratio is not None else None,
-                    "factor": verdict.factor},
-        "extrapolation": None if ex is None else {
-            "split_window_tokens": ex.split_window, "n_train": ex.n_train, "n_test": ex.n_test,
-            "log_rmse_power_out": ex.log_rmse_power_out,
-            "log_rmse_exponential_out": ex.log_rmse_exponential_out, "ratio": _finite(ex.ratio)},
-        "exponent_ratio": _exponent_ratios(tables, win, T, modes, rng, n_resamples, confidence_level,
-                                           include_boundary),
-        "kl_vs_tv2": _kl_vs_tv2(tables, win, T, kinds, include_boundary),
-    }
+    summary = Analysis(
+        primary_metric=primary, fits=fits, fit_errors=errors, per_window=per_window,
+        verdict=VerdictRecord(
+            label=verdict.label, explanation=verdict.explanation, metric=primary, alpha=verdict.alpha,
+            alpha_ci=fits[primary].alpha_ci, log_rmse_power=verdict.log_rmse_power,
+            log_rmse_exponential=verdict.log_rmse_exponential, in_sample_ratio=_finite(verdict.in_sample_ratio),
+            extrapolation_ratio=None if verdict.extrapolation_ratio is None else _finite(verdict.extrapolation_ratio),
+            factor=verdict.factor),
+        extrapolation=None if ex is None else ExtrapolationRecord(
+            split_window_tokens=float(ex.split_window), n_train=ex.n_train, n_test=ex.n_test,
+            log_rmse_power_out=ex.log_rmse_power_out, log_rmse_exponential_out=ex.log_rmse_exponential_out,
+            ratio=_finite(ex.ratio)),
+        exponent_ratio=_exponent_ratios(tables, win, T, modes, rng, n_resamples, confidence_level, include_boundary),
+        kl_vs_tv2=_kl_vs_tv2(tables, win, T, kinds, include_boundary))
     return summary, boots
 
 
@@ -154,11 +249,10 @@ def _exponent_ratios(tables, win, T, modes, rng, n_resamples, level, include_bou
             r = fitting.bootstrap_exponent_ratio(tables["sink/kl"][:, use_s], den, ws[use_s], rng,
                                                  n_resamples, level, windows_den=wd)
         except ValueError as exc:
-            out[name] = {"error": str(exc)}
+            out[name] = RatioRecord(error=str(exc))
             continue
-        out[name] = {"ratio": r.ratio, "ratio_ci": list(r.ratio_ci), "alpha_num": r.alpha_num,
-                     "alpha_num_ci": list(r.alpha_num_ci), "alpha_den": r.alpha_den,
-                     "alpha_den_ci": list(r.alpha_den_ci)}
+        out[name] = RatioRecord(r.ratio, tuple(r.ratio_ci), r.alpha_num, tuple(r.alpha_num_ci), r.alpha_den,
+                                tuple(r.alpha_den_ci))
     return out
 
 
@@ -172,7 +266,7 @@ def _kl_vs_tv2(tables, win, T, kinds, include_boundary):
         for metric in ["kl"] + [_mu_name(mu) for mu in SMOOTHING_GRID]:
             try:
                 fit = fitting.through_origin_regression(tv2, tables[f"{kind}/{metric}"][:, use].ravel())
-                out[kind][metric] = {"slope": fit.slope, "r_squared": fit.r_squared, "n_points": fit.n_points}
+                out[kind][metric] = SlopeRecord(fit.slope, fit.r_squared, fit.n_points)
             except ValueError as exc:
-                out[kind][metric] = {"error": str(exc)}
+                out[kind][metric] = SlopeRecord(error=str(exc))
     return out

@@ -7,8 +7,8 @@ record: what was loaded, its sha256, dtype and device). Security defaults:
 * ``trust_remote_code`` is off unless asked for;
 * pickle checkpoints (``*.bin``, ``*.pt``, ``*.pth``, ``*.ckpt``) are refused unless
   ``allow_pickle=True``: local directories must hold safetensors (or the caller names a GGUF);
-* local files are loaded with ``local_files_only=True`` and ``HF_HUB_OFFLINE=1``: nothing reaches
-  the network unless the user named a hub id.
+* local files are loaded with ``local_files_only=True``: nothing reaches the network unless the
+  user named a hub id; no process-wide state (environment, logging, random seeds) is changed.
 
 :func:`tiny_random_model` builds a seeded, randomly initialised Llama-style model from a config
 (no download) with a byte-level :class:`ByteTokenizer`, for tests.
@@ -20,8 +20,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+from .provenance import ModelProvenance
 
 __all__ = [
     "LoadedModel", "ByteTokenizer", "load_model", "tiny_random_model", "save_tiny_random_model", "select_device",
@@ -55,14 +58,14 @@ class LoadedModel:
 
     ``model``: a transformers ``PreTrainedModel`` in eval mode on ``device``; ``tokenizer``: its
     tokenizer (HF tokenizer or :class:`ByteTokenizer`); ``device``: torch device string;
-    ``dtype``: dtype name (``"float32"``...); ``provenance``: JSON-able record of what was loaded.
+    ``dtype``: dtype name (``"float32"``...); ``provenance``: what was loaded.
     """
 
     model: object
     tokenizer: object
     device: str
     dtype: str
-    provenance: dict = field(default_factory=dict)
+    provenance: ModelProvenance
 
     @property
     def vocab_size(self) -> int:
@@ -109,19 +112,26 @@ def file_sha256(path) -> str:
 
 
 def select_device(device: str = "auto") -> str:
-    """``"auto"`` -> ``cuda`` if available, then ``mps``, then ``cpu``; other names pass through."""
+    """``"auto"`` -> ``cuda`` if available, then ``mps``, then ``cpu``; ``cpu``, ``cuda``,
+    ``cuda:N``, ``mps`` and ``meta`` (tests) pass through when present; anything else is refused."""
     import torch
 
-    if device != "auto":
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError(f"device {device!r} requested but CUDA is not available")
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return "mps"
-    return "cpu"
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if not re.match(r"^(cpu|meta|mps|cuda(:\d+)?)$", str(device)):
+        raise UserError(f"`--device` must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"`--device` {device!r} requested but CUDA is not available")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise UserError(f"`--device` {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError("`--device` 'mps' requested but MPS is not available")
+    return device
 
 
 def resolve_dtype(dtype: str, device: str):
@@ -190,6 +200,26 @@ def _load_model_iv(model, gguf, dtype, attn_implementation):
     return str(model), None  # hub id
 
 
+@contextmanager
+def _quiet_hf_progress():
+    """transformers' own progress bars off for the duration of a load (ours report progress;
+    theirs flood logs), restored afterwards: a library call leaves process state as it found it."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device="auto",
                attn_implementation="sdpa", trust_remote_code=False, allow_pickle=False) -> LoadedModel:
     """Load a causal LM and its tokenizer for measurement.
@@ -198,69 +228,80 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
     ----------
     model : hub id (``"org/name"``) or local directory; optional with ``gguf``.
     gguf : path to a ``.gguf`` file, loaded (de-quantised) through transformers.
-    tokenizer : separate tokenizer (hub id or directory); default: the model's own. Use it when
-        the tokenizer that transformers rebuilds from a GGUF is wrong (see the sanity figures).
+    tokenizer : separate tokenizer (hub id or directory), or ``"gguf"`` to rebuild the tokenizer
+        from the GGUF file's own metadata (:func:`.gguf_tokenizer.tokenizer_from_gguf`) when
+        transformers' conversion of it is wrong; default: the model's own.
     dtype : one of :data:`DTYPES`. device : ``"auto"`` (cuda, mps, cpu) or a torch device.
     attn_implementation : ``"sdpa"`` or ``"eager"`` (both take the float 4-D masks we build).
+
+    Local files are read with ``local_files_only=True``: nothing reaches the network unless a
+    hub id is given. No process-wide state (environment, logging, seeds) is changed.
     """
     local, gguf_path = _load_model_iv(model, gguf, dtype, attn_implementation)
+    if tokenizer == "gguf" and gguf_path is None:
+        raise UserError("`--tokenizer gguf` rebuilds the tokenizer from a GGUF file: give `--gguf FILE`")
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dev = select_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # our own bar reports progress; theirs floods logs and stderr
     kwargs = dict(dtype=torch_dtype, attn_implementation=attn_implementation,
                   trust_remote_code=trust_remote_code)
-    provenance = {"attn_implementation": attn_implementation, "trust_remote_code": trust_remote_code}
+    info = {}
     if gguf_path is not None:
         source_dir, name = str(gguf_path.parent), gguf_path.name
-        os.environ["HF_HUB_OFFLINE"] = "1"
         kwargs.update(gguf_file=name, local_files_only=True)
-        provenance.update(model_id=str(model) if model is not None else str(gguf_path),
-                          gguf_file=str(gguf_path), file_sha256=file_sha256(gguf_path), format="gguf")
+        info.update(model_id=str(model) if model is not None else str(gguf_path), gguf_file=str(gguf_path),
+                    file_sha256=file_sha256(gguf_path), format="gguf")
         tok_source, tok_kwargs = source_dir, dict(gguf_file=name, local_files_only=True)
     elif isinstance(local, Path):
         kind = _check_local_weights(local, allow_pickle)
         source_dir = str(local)
-        os.environ["HF_HUB_OFFLINE"] = "1"
         kwargs.update(local_files_only=True, use_safetensors=(kind == "safetensors"))
-        provenance.update(model_id=source_dir, file_sha256=_weights_sha256(local, kind), format=kind)
+        info.update(model_id=source_dir, file_sha256=_weights_sha256(local, kind), format=kind, gguf_file=None)
         tok_source, tok_kwargs = source_dir, dict(local_files_only=True)
     else:
         source_dir = local  # hub id: the user asked for the network
         if not allow_pickle:
             kwargs.update(use_safetensors=True)
-        provenance.update(model_id=local, file_sha256=None, format="hub")
+        info.update(model_id=local, file_sha256=None, format="hub", gguf_file=None)
         tok_source, tok_kwargs = local, {}
-    if tokenizer is not None:
+    tok_origin = "model"
+    if tokenizer == "gguf":
+        tok_origin = "gguf-metadata"
+    elif tokenizer is not None:
+        tok_origin = "--tokenizer"
         tpath = Path(tokenizer).expanduser()
         if tpath.exists():
             tok_source, tok_kwargs = str(tpath.resolve()), dict(local_files_only=True)
         elif _HUB_ID.match(str(tokenizer)) and not str(tokenizer).startswith((".", "/", "~")):
             tok_source, tok_kwargs = str(tokenizer), {}
         else:
-            raise FileNotFoundError(f"tokenizer not found: {tokenizer}")
-    try:
-        net = AutoModelForCausalLM.from_pretrained(source_dir, **kwargs)
-    except (OSError, ValueError, EnvironmentError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"could not load model {model or gguf}: {first}") from exc
-    try:
-        tok = AutoTokenizer.from_pretrained(tok_source, trust_remote_code=trust_remote_code, **tok_kwargs)
-    except (OSError, ValueError, EnvironmentError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"could not load tokenizer {tok_source}: {first}") from exc
-    net = net.to(dev).eval()
-    import transformers
+            raise FileNotFoundError(f"`--tokenizer` not found: {tokenizer}")
+    with _quiet_hf_progress():
+        try:
+            net = AutoModelForCausalLM.from_pretrained(source_dir, **kwargs)
+        except (OSError, ValueError, EnvironmentError) as exc:
+            raise UserError(f"could not load model {gguf or model}: {_first_line(exc)}") from exc
+        try:
+            if tok_origin == "gguf-metadata":
+                from .gguf_tokenizer import tokenizer_from_gguf
 
-    provenance.update(tokenizer=str(tokenizer) if tokenizer is not None else str(tok_source),
-                      tokenizer_class=type(tok).__name__, model_class=type(net).__name__,
-                      model_type=getattr(net.config, "model_type", None),
-                      torch_version=torch.__version__, transformers_version=transformers.__version__)
-    return LoadedModel(net, tok, dev, str(torch_dtype).removeprefix("torch."), provenance)
+                tok = tokenizer_from_gguf(gguf_path)
+            else:
+                tok = AutoTokenizer.from_pretrained(tok_source, trust_remote_code=trust_remote_code, **tok_kwargs)
+        except (OSError, ValueError, EnvironmentError) as exc:
+            raise UserError(f"could not load tokenizer {tok_source}: {_first_line(exc)}") from exc
+    net = net.to(dev).eval()
+    provenance = ModelProvenance(
+        **info, tokenizer="gguf-metadata:" + str(gguf_path) if tok_origin == "gguf-metadata"
+        else str(tokenizer) if tokenizer is not None else str(tok_source),
+        tokenizer_source=tok_origin, tokenizer_class=type(tok).__name__, model_class=type(net).__name__,
+        model_type=getattr(net.config, "model_type", None), attn_implementation=attn_implementation,
+        trust_remote_code=trust_remote_code, dtype=str(torch_dtype).removeprefix("torch."), device=dev,
+        torch_version=torch.__version__, transformers_version=transformers.__version__)
+    return LoadedModel(net, tok, dev, provenance.dtype, provenance)
 
 
 def tiny_random_model(seed=0, **config_overrides) -> LoadedModel:
@@ -286,12 +327,15 @@ def tiny_random_model(seed=0, **config_overrides) -> LoadedModel:
         config = transformers.LlamaConfig(**cfg)
         cls = transformers.LlamaForCausalLM
     config._attn_implementation = attn
-    torch.manual_seed(seed)
-    net = cls(config).eval()
-    provenance = {"model_id": f"tiny-random-{model_type}(seed={seed})", "file_sha256": None,
-                  "format": "random", "tokenizer": ByteTokenizer.name_or_path,
-                  "attn_implementation": attn, "model_type": model_type,
-                  "torch_version": torch.__version__, "transformers_version": transformers.__version__}
+    with torch.random.fork_rng(devices=[]):  # seeded weights without reseeding the caller's generator
+        torch.manual_seed(seed)
+        net = cls(config).eval()
+    provenance = ModelProvenance(
+        model_id=f"tiny-random-{model_type}(seed={seed})", format="random", file_sha256=None, gguf_file=None,
+        tokenizer=ByteTokenizer.name_or_path, tokenizer_source="byte", tokenizer_class="ByteTokenizer",
+        model_class=cls.__name__, model_type=model_type, attn_implementation=attn, trust_remote_code=False,
+        dtype="float32", device="cpu", torch_version=torch.__version__,
+        transformers_version=transformers.__version__)
     return LoadedModel(net, ByteTokenizer(), "cpu", "float32", provenance)
 
 
@@ -363,3 +407,23 @@ if __name__ == "__main__":  # pragma: no cover - `python -m wzbounds.empirical.m
     import sys
 
     print(extract_smollm2_gguf(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))
+
+
+def relative_positions(model) -> tuple[bool, str]:
+    """Whether the model sees positions only through differences (rotary embeddings, no learned
+    absolute position table), and why. Then re-encoding a contiguous suffix under its original
+    positions (``preserve``) or from 0 (``reindex``) gives the same law up to float rounding: all
+    positions shift by one constant, and q·k under RoPE depends only on the difference."""
+    import torch
+
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    absolute = [name for name, m in model.named_modules()
+                if isinstance(m, torch.nn.Embedding) and any(k in name.rsplit(".", 1)[-1]
+                                                             for k in ("wpe", "position", "pos_emb"))]
+    if absolute:
+        return False, f"learned absolute position embeddings ({absolute[0]})"
+    rotary = [name for name, m in model.named_modules() if "rotary" in type(m).__name__.lower()]
+    rope = getattr(cfg, "rope_theta", None) is not None or getattr(cfg, "rope_parameters", None) is not None
+    if rotary or rope:
+        return True, f"rotary position embeddings ({type(model).__name__}), no absolute position table"
+    return False, "position encoding not recognised (assumed absolute)"

@@ -6,7 +6,9 @@
 * :func:`save_artifact` / :func:`load_artifact` — a stage's output as JSON with a ``kind`` and
   a ``fingerprint`` of the inputs it was computed from; loading with another fingerprint
   returns None (the stage reruns).
-* :data:`RESULT_SCHEMA_VERSION` and :func:`validate_result` — the ``result.json`` contract.
+
+The typed results themselves (``result.json``, ``policies.json``) are :class:`.records.Record`
+subclasses validated whole on load.
 """
 from __future__ import annotations
 
@@ -15,13 +17,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["JsonlStore", "save_artifact", "load_artifact", "fingerprint", "RESULT_SCHEMA_VERSION",
-           "RESULT_KEYS", "validate_result", "write_json"]
-
-RESULT_SCHEMA_VERSION = 1
-#: Top-level keys every result.json has.
-RESULT_KEYS = ("schema_version", "kind", "config", "fits", "per_window", "verdict", "sanity",
-               "provenance")
+__all__ = ["JsonlStore", "save_artifact", "load_artifact", "fingerprint", "write_json"]
 
 
 def write_json(path, obj) -> None:
@@ -44,22 +40,33 @@ class JsonlStore:
     def __init__(self, path):
         self.path = Path(path)
 
-    def rows(self) -> list:
-        """All complete rows, first occurrence of each key kept (a duplicate from a rerun is dropped)."""
+    def rows(self, on_bad=None, *, unique=True) -> list:
+        """All complete rows, first occurrence of each key kept (a duplicate from a rerun is dropped;
+        with ``unique=False`` every occurrence, for a caller that validates rows before choosing).
+
+        A line that is not a JSON object with a ``key`` is skipped (its row is re-measured); a
+        torn last line (a kill mid-write) is skipped silently, any other bad line is reported
+        to ``on_bad(line_number, reason)`` when given."""
         if not self.path.exists():
             return []
         out, seen = [], set()
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, 1):
                 if not line.endswith("\n"):
                     break  # torn last line of a killed run
                 try:
                     row = json.loads(line)
-                except json.JSONDecodeError:
+                except json.JSONDecodeError as exc:
+                    if on_bad is not None:
+                        on_bad(number, f"not JSON ({exc.msg})")
                     continue
-                if row.get("key") in seen:
+                if not isinstance(row, dict) or "key" not in row:
+                    if on_bad is not None:
+                        on_bad(number, "not a row (no `key`)")
                     continue
-                seen.add(row.get("key"))
+                if unique and row["key"] in seen:
+                    continue
+                seen.add(row["key"])
                 out.append(row)
         return out
 
@@ -96,27 +103,16 @@ def save_artifact(path, kind: str, fingerprint_: str, payload: dict) -> None:
 
 
 def load_artifact(path, kind: str, fingerprint_: str):
-    """The payload saved at ``path`` if it is a ``kind`` artifact with this fingerprint, else None."""
+    """The payload saved at ``path`` if it is a ``kind`` artifact with this fingerprint, else None
+    (also for a truncated or corrupt file: a stage artifact is derived, so it is recomputed)."""
     path = Path(path)
     if not path.exists():
         return None
     try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return None
-    if doc.get("kind") != kind or doc.get("fingerprint") != fingerprint_:
+    if not isinstance(doc, dict) or doc.get("kind") != kind or doc.get("fingerprint") != fingerprint_ \
+            or not isinstance(doc.get("payload"), dict):
         return None
     return doc["payload"]
-
-
-def validate_result(doc: dict) -> dict:
-    """Check a result.json document against the schema; return it or raise ValueError."""
-    missing = [k for k in RESULT_KEYS if k not in doc]
-    if missing:
-        raise ValueError(f"result is missing keys {missing}")
-    if doc["schema_version"] != RESULT_SCHEMA_VERSION:
-        raise ValueError(f"result schema_version {doc['schema_version']} is not {RESULT_SCHEMA_VERSION}")
-    for name, fit in doc["fits"].items():
-        if "alpha" not in fit or "alpha_ci" not in fit:
-            raise ValueError(f"fit {name!r} lacks alpha / alpha_ci")
-    return doc

@@ -109,10 +109,22 @@ class TruncationPlan:
     readouts: tuple
     protocol: str = PROTOCOLS[0]
     start_tokens: int | None = None
+    sink_modes: tuple = ()
 
     @property
     def sink_mode(self) -> str:
-        return self.modes[0]
+        return self.sink_modes[0] if self.sink_modes else self.modes[0]
+
+    @property
+    def kinds(self) -> tuple:
+        """Metric cells per prefix: each position mode, then ``sink`` (sinks in :attr:`sink_mode`)
+        and ``sink_<mode>`` for further sink position modes."""
+        if not self.sink_windows:
+            return tuple(self.modes)
+        return tuple(self.modes) + tuple(sink_kind(m, i) for i, m in enumerate(self.sink_modes or self.modes[:1]))
+
+    def windows_of(self, kind: str) -> tuple:
+        return self.sink_windows if kind.startswith("sink") else self.windows
 
     @property
     def forward_tokens_per_prefix(self) -> int:
@@ -155,20 +167,31 @@ def _plan_truncation_iv(prefix_tokens, windows, modes, sink_tokens, perplexity_t
     return T, tuple(sorted({int(x) for x in w})), modes, s, min(k, T - 1), protocol, start
 
 
+def sink_kind(mode: str, index: int) -> str:
+    """Metric cell name of sink-plus-recent in position mode ``mode`` (the first is ``sink``)."""
+    return "sink" if index == 0 else f"sink_{mode}"
+
+
 def _positions(idx, mode):
     return idx.copy() if mode == "preserve" else np.arange(idx.shape[0])
 
 
 def plan_truncation(prefix_tokens, windows, modes=POSITION_MODES, sink_tokens=4,
-                    perplexity_tokens=256, protocol="fixed-end", start_tokens=None) -> TruncationPlan:
+                    perplexity_tokens=256, protocol="fixed-end", start_tokens=None, sink_modes=None) -> TruncationPlan:
     """The runs and readouts for prefixes of ``prefix_tokens`` tokens under ``protocol``.
 
     ``fixed-end``: full run, one run per mode × window, one per sink window, each read at its last
     token against the full run's last token. ``fixed-start`` (``start_tokens`` s, default ``T // 2``):
     full run, one run over ``x_s..x_{T-1}`` per mode and one over ``x_0..x_{S-1} ++ x_s..x_{T-1}``
-    for sinks, window ``w`` read at the run's token for ``x_{s+w-1}`` against the full run there."""
+    for sinks, window ``w`` read at the run's token for ``x_{s+w-1}`` against the full run there.
+    ``sink_modes``: position modes of the sink runs (default: the first of ``modes``); a second
+    mode moves the recent window next to the sinks, which changes the gap a relative-position
+    model sees (see :func:`.models.relative_positions`)."""
     T, windows, modes, S, k, protocol, start = _plan_truncation_iv(
         prefix_tokens, windows, modes, sink_tokens, perplexity_tokens, protocol, start_tokens)
+    sink_modes = tuple(sink_modes) if sink_modes else modes[:1]
+    if any(m not in POSITION_MODES for m in sink_modes) or len(set(sink_modes)) != len(sink_modes):
+        raise ValueError(f"`sink_modes` must be distinct values from {list(POSITION_MODES)}, got {sink_modes!r}")
     segs, reads = [Segment("full", T, np.arange(T), np.arange(T))], []
     if protocol == "fixed-end":
         for mode in modes:
@@ -177,21 +200,23 @@ def plan_truncation(prefix_tokens, windows, modes=POSITION_MODES, sink_tokens=4,
                 reads.append(Readout(mode, w, len(segs), w - 1, T - 1))
                 segs.append(Segment(mode, w, idx, _positions(idx, mode)))
         sink_windows = tuple(w for w in windows if S and S + w < T)
-        for w in sink_windows:
-            idx = np.concatenate([np.arange(S), np.arange(T - w, T)])
-            reads.append(Readout("sink", w, len(segs), S + w - 1, T - 1))
-            segs.append(Segment("sink", w, idx, _positions(idx, modes[0])))
+        for i, mode in enumerate(sink_modes):
+            for w in sink_windows:
+                idx = np.concatenate([np.arange(S), np.arange(T - w, T)])
+                reads.append(Readout(sink_kind(mode, i), w, len(segs), S + w - 1, T - 1))
+                segs.append(Segment("sink", w, idx, _positions(idx, mode)))
     else:
         idx = np.arange(start, T)
         for mode in modes:
             reads += [Readout(mode, w, len(segs), w - 1, start + w - 1) for w in windows]
             segs.append(Segment(mode, T - start, idx, _positions(idx, mode)))
         sink_windows = windows if S else ()
-        if S:
+        for i, mode in enumerate(sink_modes if S else ()):
             sidx = np.concatenate([np.arange(S), idx])
-            reads += [Readout("sink", w, len(segs), S + w - 1, start + w - 1) for w in windows]
-            segs.append(Segment("sink", T - start, sidx, _positions(sidx, modes[0])))
-    return TruncationPlan(T, windows, modes, S, sink_windows, k, tuple(segs), tuple(reads), protocol, start)
+            reads += [Readout(sink_kind(mode, i), w, len(segs), S + w - 1, start + w - 1) for w in windows]
+            segs.append(Segment("sink", T - start, sidx, _positions(sidx, mode)))
+    return TruncationPlan(T, windows, modes, S, sink_windows, k, tuple(segs), tuple(reads), protocol, start,
+                          sink_modes)
 
 
 @dataclass(frozen=True)

@@ -187,9 +187,17 @@ class PowerLawBootstrap:
             "n_prefixes": self.n_prefixes,
             "windows_tokens": [float(w) for w in self.windows],
         }
+        if not self.alpha > 0:
+            raise ValueError(f"the fitted exponent alpha = {self.alpha:.4g} is not positive: the measured curve "
+                             "does not decay, so it has no power-law envelope")
+        # a CI reaching alpha <= 0 cannot bound a window: keep it on record, not in the profile
+        alpha_ci = self.alpha_ci if self.alpha_ci[0] > 0 else None
+        if alpha_ci is None:
+            record["alpha_ci_fitted"] = list(self.alpha_ci)
+            record["alpha_ci_note"] = "the alpha CI reaches 0 (no decay not excluded): no window CI"
         record.update(provenance or {})
         return PowerLaw(alpha=self.alpha, C=c_used, c=None, w0=int(np.ceil(self.windows[0])),
-                        divergence=divergence, alpha_ci=self.alpha_ci,
+                        divergence=divergence, alpha_ci=alpha_ci,
                         C_ci=self.C_ci if constant == "fitted" else None,
                         provenance=record)
 

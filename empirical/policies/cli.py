@@ -1,9 +1,10 @@
 """``wzbounds policies``: cache-policy degradation curves on a real model.
 
-torch/transformers are imported only inside :func:`run`, so registering the command is cheap."""
+It shares the model, corpus and sampling options with ``wzbounds validate``
+(:mod:`wzbounds.empirical.options`). torch/transformers are imported only inside :func:`run`, so
+registering the command is cheap."""
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -13,133 +14,198 @@ DEFAULT_BUDGETS = "8,16,32,64,128"
 
 
 def register(subparsers) -> None:
+    import argparse
+
+    from ..options import add_common_options
+
     p = subparsers.add_parser(
         "policies", help="degradation curves of cache policies (sliding, sink, random, H2O, last-query, kvpress)",
         description="Measure KL(p || p_policy) vs cache budget k for cache policies under three semantics "
                     "(truncation = suffix-only re-encoding; prefill = post-prefill eviction, kvpress-style; "
                     "streaming = eviction while generating), fit budget exponents with prefix-bootstrap CIs, "
                     "and write rows.jsonl (resumable), policies.json, policies.png and report.md to --out.")
-    src = p.add_argument_group("model")
-    src.add_argument("--model", help="hub id or local directory (safetensors)")
-    src.add_argument("--gguf", help="GGUF file (e.g. SmolLM2-135M-Instruct.Q4_1.gguf)")
-    src.add_argument("--tokenizer", help="tokenizer to use instead of the model's own")
-    src.add_argument("--dtype", default="float32", choices=("auto", "float32", "bfloat16", "float16"))
-    src.add_argument("--device", default="auto")
-    src.add_argument("--tiny-random-model", action="store_true",
-                     help="a seeded tiny random Llama (tests and smoke runs; no download)")
-    p.add_argument("--policies", default=DEFAULT_POLICIES,
+    add_common_options(p, prefixes=16, prefix_len=256, positions="preserve",
+                       positions_help="truncation's position ids: preserve (original, default) or reindex (from 0)")
+    m = p.add_argument_group("policies")
+    m.add_argument("--policies", default=DEFAULT_POLICIES, metavar="LIST",
                    help="comma list: sliding, sink, random, h2o, lastq, kvpress:<press>[(opt=v;opt=v)] "
                         f"(default {DEFAULT_POLICIES})")
-    p.add_argument("--budgets", default=DEFAULT_BUDGETS,
+    m.add_argument("--budgets", default=DEFAULT_BUDGETS, metavar="LIST",
                    help=f"comma list of budgets k in tokens seen, query included (default {DEFAULT_BUDGETS})")
-    p.add_argument("--semantics", default="truncation,prefill,streaming")
-    p.add_argument("--domains", default="natural,code", help="corpora: natural, code")
-    p.add_argument("--n-prefixes", type=int, default=16)
-    p.add_argument("--prefix-tokens", type=int, default=256)
-    p.add_argument("--sinks", type=int, default=4, help="sink tokens of the sink policy")
-    p.add_argument("--position-mode", default="preserve", choices=("preserve", "reindex"),
-                   help="truncation's position ids: original (preserve) or from 0 (reindex)")
-    p.add_argument("--batch-size", type=int, default=4, help="prefixes per forward pass")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples")
-    p.add_argument("--profile", default="auto",
-                   help="KL sensitivity profile (built-in name or JSON path) whose sliding prediction is overlaid; "
-                        "auto: the built-in smollm2-135m-<domain> when it is in KL, else the calculator's bound "
-                        "from this run's own truncation/sliding fit")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--out", required=True, help="output directory (rerun to resume)")
-    p.add_argument("--summarize-only", action="store_true",
+    m.add_argument("--semantics", default="truncation,prefill,streaming", metavar="LIST",
+                   help="comma list: truncation, prefill, streaming (default all three)")
+    m.add_argument("--sinks", type=int, default=4, metavar="S", help="sink tokens of the sink policy (default 4)")
+    m.add_argument("--batch-size", type=int, default=4, metavar="B", help="prefixes per forward pass (default 4)")
+    a = p.add_argument_group("analysis")
+    a.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
+    a.add_argument("--n-resamples", dest="bootstrap", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    a.add_argument("--profile", default="auto", metavar="FILE|NAME",
+                   help="KL sensitivity profile whose sliding prediction is overlaid; auto (default): a built-in "
+                        "profile measured on this very model file (sha256), else the calculator's bound from this "
+                        "run's own truncation/sliding fit, labelled so")
+    a.add_argument("--summarize-only", action="store_true",
                    help="do not measure: summarise the rows already in --out (e.g. of an interrupted run)")
+    p.add_argument("--tiny-random-model", action="store_true", help=argparse.SUPPRESS)  # tests and smoke runs
     p.set_defaults(func=run)
 
 
 def _ints(name, text):
+    from ..options import parse_list
+
     try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
+        return tuple(int(x) for x in parse_list(name, text))
+    except ValueError as exc:
+        if "is empty" in str(exc) or "twice" in str(exc):
+            raise
         raise ValueError(f"`{name}` must be a comma list of integers, got {text!r}") from None
 
 
-def _stored(out: Path, cfg) -> list:
-    """Rows of a previous run in ``out`` with the same configuration."""
-    from ..results import JsonlStore
+def _explicit_profile(name):
+    """The profile ``--profile`` names, checked before anything is measured (KL needed)."""
+    from wzbounds.profiles import builtin_profiles, load_profile
+
+    if name not in builtin_profiles() and not Path(name).expanduser().is_file():
+        raise ValueError(f"`--profile` {name!r} is neither a file nor a built-in profile ({sorted(builtin_profiles())})")
+    prof = load_profile(name)
+    if prof.divergence not in ("kl_nats", "kl_bits"):
+        raise ValueError(f"`--profile` {name!r} is in {prof.divergence}; the overlay compares with measured KL, "
+                         "so it needs a kl_nats or kl_bits profile")
+    return prof
+
+
+def _config(args):
+    from ..options import BOOTSTRAP_RANGE, parse_list
+    from .registry import parse_policies
+    from .run import PoliciesConfig
+
+    policies = parse_policies(args.policies, sinks=args.sinks, seed=args.seed)
+    if args.text:
+        corpora, text = ("text",), tuple(args.text)
+    else:
+        corpora, text = tuple(args.domains or (args.domain or "natural",)), ()
+    lo, hi = BOOTSTRAP_RANGE
+    if not lo <= args.bootstrap <= hi:
+        raise ValueError(f"`--bootstrap` must be an integer in [{lo}, {hi}], got {args.bootstrap}")
+    cfg = PoliciesConfig(corpora=corpora, text=text, n_prefixes=args.prefixes, prefix_tokens=args.prefix_len,
+                         budgets_tokens=_ints("--budgets", args.budgets), policies=tuple(p.label for p in policies),
+                         semantics=parse_list("--semantics", args.semantics), seed=args.seed, sinks=args.sinks,
+                         position_mode=args.positions, batch_size=args.batch_size)
+    return policies, cfg
+
+
+def _stored(out: Path, cfg):
+    """Everything a summary needs from a previous run in ``out`` with the same configuration."""
+    from ..provenance import CorpusProvenance, ModelProvenance
+    from ..records import load_record
+    from ..sanity import Sanity
+    from .run import PoliciesConfig, read_rows
 
     cfg_path = out / "config.json"
     if not cfg_path.exists():
         raise FileNotFoundError(f"no run to summarise in {out} (missing config.json)")
-    if json.loads(cfg_path.read_text()) != cfg.to_dict():
+    if load_record(PoliciesConfig, cfg_path) != cfg:
         raise ValueError(f"{out} holds a run with a different configuration; pass the same options")
-    return JsonlStore(out / "rows.jsonl").rows()
+    model = load_record(ModelProvenance, out / "model.json")
+    corpora = [load_record(CorpusProvenance, out / f"corpus_{c}.json") for c in cfg.corpora
+               if (out / f"corpus_{c}.json").exists()]
+    sanities = [load_record(Sanity, out / f"sanity_{c}.json") for c in cfg.corpora if (out / f"sanity_{c}.json").exists()]
+    rows, timing = read_rows(out, warn=lambda m: print(f"wzbounds policies: {m}", file=sys.stderr))
+    return model, corpora, sanities, rows, timing
+
+
+def _predictions(args, rows, cfg, model, rng):
+    """Overlays per corpus, honestly labelled: an explicit ``--profile``; with ``auto`` a built-in
+    KL profile measured on this model file; else this run's own truncation fit."""
+    from . import report
+
+    preds, notes = {}, []
+    explicit = _explicit_profile(args.profile) if args.profile != "auto" else None
+    same = report.same_model_builtin(model.file_sha256, cfg.budgets_tokens) if explicit is None else None
+    for d in cfg.corpora:
+        if explicit is not None:
+            preds[d] = report.profile_prediction(explicit, args.profile, cfg.budgets_tokens)
+        elif same is not None:
+            preds[d] = same
+        else:
+            pred, why = report.run_profile_prediction(rows, cfg, rng, d, n_resamples=args.bootstrap)
+            if pred is not None:
+                preds[d] = pred
+                notes.append(f"{d} overlay: no built-in KL profile was measured on this model file, so the "
+                             "overlay is this run's own truncation/sliding fit")
+            else:
+                notes.append(f"{d} overlay: none ({why})")
+    return preds, notes
 
 
 def run(args) -> int:
+    from wzbounds._validation import positive_int
+
+    from ..options import check_common, output_directory
+
+    check_common(args, min_prefixes=2, require_model=not args.tiny_random_model)
+    positive_int("--sinks", args.sinks, minimum=0)
+    positive_int("--batch-size", args.batch_size)
+    policies, cfg = _config(args)
+    if args.profile != "auto":
+        _explicit_profile(args.profile)
     import numpy as np
     import torch
 
     from ..models import load_model, tiny_random_model
+    from ..provenance import Provenance, command_line, package_version
     from . import report
     from .kvpress_press import KVPressPolicy, compressible_layers
-    from .registry import parse_policies
-    from .run import RunConfig, run_policies
+    from .run import run_policies
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    policies = parse_policies(args.policies, sinks=args.sinks, seed=args.seed)
-    cfg = RunConfig(domains=tuple(d.strip() for d in args.domains.split(",") if d.strip()),
-                    n_prefixes=args.n_prefixes, prefix_tokens=args.prefix_tokens,
-                    budgets_tokens=_ints("budgets", args.budgets), policies=tuple(p.label for p in policies),
-                    semantics=tuple(s.strip() for s in args.semantics.split(",") if s.strip()),
-                    seed=args.seed, sinks=args.sinks, position_mode=args.position_mode, batch_size=args.batch_size)
     out = Path(args.out)
     t0 = time.perf_counter()
-    if args.summarize_only:
-        rows, loaded = _stored(out, cfg), None
-        prov_path = out / "provenance.json"
-        provenance = json.loads(prov_path.read_text()) if prov_path.exists() else {
-            "model_id": args.model or args.gguf or "tiny-random-llama"}
-        provenance["note"] = "summarised from stored rows (--summarize-only)"
-    else:
-        if args.tiny_random_model:
-            loaded = tiny_random_model(seed=args.seed)
-        else:
-            loaded = load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
-                                device=args.device)
-        provenance = dict(loaded.provenance)
-        (out.mkdir(parents=True, exist_ok=True), (out / "provenance.json").write_text(json.dumps(provenance, indent=1)))
-        rows = run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr))
-    provenance["corpora"] = [json.loads((out / f"corpus_{d}.json").read_text()) for d in cfg.domains
-                             if (out / f"corpus_{d}.json").exists()]
-    provenance["command"] = " ".join(sys.argv)
-    provenance["numpy_version"] = np.__version__
     notes = []
+    try:
+        with output_directory(out):
+            if not args.summarize_only:
+                loaded = (tiny_random_model(seed=args.seed) if args.tiny_random_model else
+                          load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
+                                     device=args.device, attn_implementation=args.attn,
+                                     trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle))
+                run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr),
+                             show_progress=not args.no_progress)
+                if any(isinstance(p, KVPressPolicy) for p in policies):
+                    layers = compressible_layers(loaded.model)
+                    n = int(loaded.model.config.num_hidden_layers)
+                    notes.append(f"kvpress presses compress {len(layers)} of {n} layers (full-attention layers only)"
+                                 + ("" if len(layers) == n else f": {list(layers)}"))
+            model, corpora, sanities, rows, timing = _stored(out, cfg)
+    except KeyboardInterrupt:
+        print(f"wzbounds policies: interrupted; every batch measured so far is saved in {out}; rerun the same "
+              "command to resume (or add --summarize-only to summarise what is there)", file=sys.stderr)
+        return 130
+    if not rows:
+        raise ValueError(f"{out} holds no measured rows to summarise")
     if any(isinstance(p, KVPressPolicy) for p in policies):
-        import kvpress  # noqa: F401  (present: parse_policies checked)
         from importlib.metadata import version
 
-        provenance["kvpress_version"] = version("kvpress")
-        if loaded is not None:
-            layers = compressible_layers(loaded.model)
-            provenance["kvpress_compressed_layers"] = list(layers)
-            n = int(loaded.model.config.num_hidden_layers)
-            notes.append(f"kvpress presses compress {len(layers)} of {n} layers (full-attention layers only)"
-                         + ("" if len(layers) == n else f": {list(layers)}"))
-    prediction = {}
-    for d in cfg.domains:
-        name = args.profile if args.profile != "auto" else f"smollm2-135m-{d}"
-        pred, why = report.profile_prediction(name, cfg.budgets_tokens)
-        if why:
-            pred, why2 = report.run_profile_prediction(rows, cfg.to_dict(), np.random.default_rng(args.seed),
-                                                       n_resamples=args.n_resamples, domain=d)
-            notes.append(f"{d} overlay: {why}; " + (f"using {pred['label']}" if pred else why2))
-        if pred:
-            prediction[d] = pred
-    result = report.summarize(rows, cfg.to_dict(), provenance, np.random.default_rng(args.seed),
-                              n_resamples=args.n_resamples, prediction=prediction)
-    result = report.PoliciesResult(**{**{k: getattr(result, k) for k in result.__dataclass_fields__},
-                                      "notes": tuple(notes)})
+        notes.append(f"kvpress {version('kvpress')}")
+    if args.summarize_only:
+        notes.append("summarised from stored rows (--summarize-only)")
+    rng = np.random.default_rng(args.seed)
+    preds, overlay_notes = _predictions(args, rows, cfg, model, rng)
+    measured = {(r.domain, r.prefix_index) for r in rows if r.skipped is None}
+    provenance = Provenance(model=model, corpora=tuple(corpora), package_version=package_version(),
+                            numpy_version=np.__version__, seed=cfg.seed, command=command_line(),
+                            wall_s=time.perf_counter() - t0, forward_tokens=int(sum(sum((t.forward_tokens or {}).values()) for t in timing)),
+                            forward_calls=int(sum(t.forward_calls for t in timing)),
+                            measure_wall_s=float(sum(sum(t.seconds.values()) for t in timing)),
+                            n_prefixes_measured=len(measured))
+    result = report.summarize(rows, timing, cfg, provenance, sanities, rng, n_resamples=args.bootstrap,
+                              prediction=preds, notes=notes + overlay_notes)
     report.save_result(result, out / "policies.json")
     png = report.plot(result, out / "policies.png")
     report.write_report(result, out / "report.md")
+    for s in sanities:
+        for w in s.warnings:
+            print(f"wzbounds policies: WARNING: {w}", file=sys.stderr)
     print(f"wrote {out / 'policies.json'}, {out / 'report.md'}" + (f", {png}" if png else "")
-          + f" in {time.perf_counter() - t0:.0f}s")
+          + f" in {time.perf_counter() - t0:.0f}s" + ("" if result.trusted else " (UNTRUSTED: see the warnings)"))
     return 0

@@ -1,6 +1,7 @@
 """Summary of a ``wzbounds policies`` run: degradation curves, fitted budget exponents with
-prefix-bootstrap CIs, the recency-vs-random suppression ratio, the comparison of every
-(semantics, policy) with the suffix-only exponent, the plot and ``report.md``.
+prefix-bootstrap CIs, the recency-vs-random suppression ratio with its CI, the comparison of every
+(semantics, policy) with the suffix-only exponent, the cost against each semantics' floor, the
+plot and ``report.md``.
 
 The suffix-only reference is (truncation, sliding): the theory's sliding window, whose exponent
 is the truncation-sensitivity exponent alpha the converse says no suffix-only policy can beat.
@@ -9,22 +10,27 @@ evicted past); a steeper exponent there would be evidence that such "summaries" 
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from wzbounds.fitting import bootstrap_exponent_ratio, bootstrap_power_law
 
+from ..provenance import Provenance
+from ..records import Record, load_record, save_record
+from ..sanity import Sanity
+from .run import PoliciesConfig
+
 #: Theorems the comparison rests on (proof file stems).
 THEOREM_IDS = ("achievability_sliding", "converse_suffix", "sink_recent")
 REFERENCE = ("truncation", "sliding")
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
-class Curve:
+class Curve(Record):
     """Mean KL (nats) vs budget for one (domain, semantics, policy), with its power-law fit.
     ``alpha``/``alpha_ci``: fitted budget exponent of the mean curve and its prefix-bootstrap CI
     (None with ``fit_error`` when the fit is impossible, e.g. a zero mean)."""
@@ -32,19 +38,19 @@ class Curve:
     domain: str
     semantics: str
     policy: str
-    budgets_tokens: tuple
-    mean_kl_nats: tuple
-    mean_kl_ci_nats: tuple
+    budgets_tokens: tuple[int, ...]
+    mean_kl_nats: tuple[float, ...]
+    mean_kl_ci_nats: tuple[tuple[float, float], ...]
     n_prefixes: int
     alpha: float | None = None
-    alpha_ci: tuple | None = None
+    alpha_ci: tuple[float, float] | None = None
     C_nats: float | None = None
     log_rmse: float | None = None
     fit_error: str | None = None
 
 
 @dataclass(frozen=True)
-class ExponentComparison:
+class ExponentComparison(Record):
     """``alpha(semantics, policy) / alpha(reference)``, paired prefix bootstrap. ``reference``:
     ``"truncation/sliding"`` (the suffix-only window) or ``"truncation/<same policy>"`` (same
     keep-rule, re-encoded: isolates what the kept entries carry about the evicted past).
@@ -56,91 +62,151 @@ class ExponentComparison:
     policy: str
     reference: str
     ratio: float | None
-    ratio_ci: tuple | None
+    ratio_ci: tuple[float, float] | None
     verdict: str
-    mean_kl_ratio_to_reference: tuple = ()
+    mean_kl_ratio_to_reference: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True)
-class PoliciesResult:
-    """Everything ``wzbounds policies`` reports (JSON via :meth:`to_dict`)."""
+class Suppression(Record):
+    """KL(random) / KL(recency policy) of the mean curves at each budget, with a percentile
+    prefix-bootstrap CI (the same prefixes resampled for both; None where the recency KL is 0)."""
 
-    config: dict
-    provenance: dict
-    curves: tuple
-    suppression: dict  # domain -> semantics -> {"random/sliding": [...], "random/sink(s)": [...]}
-    comparisons: tuple
-    skipped: dict
-    seconds: dict
-    prediction: dict | None = None  # domain -> {"label", "budgets_tokens", "kl_nats"}
-    theorem_ids: tuple = THEOREM_IDS
-    notes: tuple = field(default=())
+    domain: str
+    semantics: str
+    numerator: str
+    denominator: str
+    budgets_tokens: tuple[int, ...]
+    ratio: tuple[float | None, ...]
+    ci_low: tuple[float | None, ...]
+    ci_high: tuple[float | None, ...]
 
-    def to_dict(self) -> dict:
-        def conv(x):
-            if isinstance(x, dict):
-                return {str(k): conv(v) for k, v in x.items()}
-            if isinstance(x, (list, tuple)):
-                return [conv(v) for v in x]
-            if hasattr(x, "__dataclass_fields__"):
-                return {k: conv(getattr(x, k)) for k in x.__dataclass_fields__}
-            if isinstance(x, (np.floating, np.integer)):
-                return x.item()
-            return x
-        return {"schema_version": 1, "kind": "policies", **conv(self)}
+
+@dataclass(frozen=True)
+class Cost(Record):
+    """Forward-token equivalents per prefix processed by each semantics, against its floor."""
+
+    semantics: str
+    tokens_per_prefix: float
+    floor_per_prefix: float
+    ratio: float
+
+
+@dataclass(frozen=True)
+class Prediction(Record):
+    """A calculator overlay: ``kl_nats`` at ``budgets_tokens``, from ``source``."""
+
+    label: str
+    source: str
+    budgets_tokens: tuple[int, ...]
+    kl_nats: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PoliciesResult(Record):
+    """Everything ``wzbounds policies`` reports (``policies.json``)."""
+
+    KIND = "wzbounds.policies"
+    SCHEMA_VERSION = SCHEMA_VERSION
+
+    config: PoliciesConfig
+    provenance: Provenance
+    sanity: tuple[Sanity, ...]
+    curves: tuple[Curve, ...]
+    suppression: tuple[Suppression, ...]
+    comparisons: tuple[ExponentComparison, ...]
+    skipped: dict[str, str]
+    seconds: dict[str, float]
+    cost: tuple[Cost, ...]
+    prediction: dict[str, Prediction]
+    theorem_ids: tuple[str, ...] = THEOREM_IDS
+    notes: tuple[str, ...] = ()
+
+    @property
+    def trusted(self) -> bool:
+        return all(s.trusted for s in self.sanity)
+
+
+def load_result(path) -> PoliciesResult:
+    return load_record(PoliciesResult, path)
+
+
+def save_result(result: PoliciesResult, path) -> Path:
+    return save_record(result, path)
 
 
 def _tables(rows):
-    """(domain, semantics, policy) -> (prefix indices, (n, nb) array); skipped; timing."""
-    acc, skipped, seconds = {}, {}, {}
+    """(domain, semantics, policy) -> (prefix indices, (n, nb) array); skipped."""
+    acc, skipped = {}, {}
     for r in rows:
-        if "seconds" in r:
-            for s, v in r["seconds"].items():
-                seconds[s] = seconds.get(s, 0.0) + v
+        if r.skipped is not None:
+            skipped[f"{r.semantics}/{r.policy}"] = r.skipped
             continue
-        key = (r["domain"], r["semantics"], r["policy"])
-        if "skipped" in r:
-            skipped[f"{r['semantics']}/{r['policy']}"] = r["skipped"]
-            continue
-        acc.setdefault(key, {})[r["prefix_index"]] = r["kl_nats"]
+        acc.setdefault((r.domain, r.semantics, r.policy), {})[r.prefix_index] = r.kl_nats
     tables = {}
     for key, d in acc.items():
         idx = sorted(d)
         tables[key] = (idx, np.asarray([d[i] for i in idx], dtype=np.float64))
-    return tables, skipped, seconds
+    return tables, skipped
 
 
-def summarize(rows, config: dict, provenance: dict, rng, *, n_resamples=1000, prediction=None) -> PoliciesResult:
+def _finite_or_none(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _suppression(domain, s, num, den, x_num, x_den, budgets, rng, n_resamples, level=0.95) -> Suppression:
+    n = x_num.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = x_num.mean(0) / x_den.mean(0)
+        idx = rng.integers(0, n, size=(n_resamples, n))
+        boot = x_num[idx].mean(1) / x_den[idx].mean(1)
+    a = (1 - level) / 2
+    lo, hi = np.quantile(boot, [a, 1 - a], axis=0) if np.all(np.isfinite(boot)) else (
+        np.full(len(budgets), np.nan), np.full(len(budgets), np.nan))
+    return Suppression(domain, s, num, den, tuple(budgets), tuple(map(_finite_or_none, ratio)),
+                       tuple(map(_finite_or_none, lo)), tuple(map(_finite_or_none, hi)))
+
+
+def _cost(timing, n_prefixes) -> tuple:
+    tokens, floor = {}, {}
+    for t in timing:
+        for s, v in (t.forward_tokens or {}).items():
+            tokens[s] = tokens.get(s, 0) + v
+        for s, v in (t.floor_tokens or {}).items():
+            floor[s] = floor.get(s, 0) + v
+    return tuple(Cost(s, tokens[s] / n_prefixes, floor[s] / n_prefixes, tokens[s] / floor[s])
+                 for s in sorted(tokens) if floor.get(s))
+
+
+def summarize(rows, timing, config: PoliciesConfig, provenance: Provenance, sanity_records, rng, *,
+              n_resamples=1000, prediction=None, notes=()) -> PoliciesResult:
     """Fit, compare and collect. ``rng``: numpy Generator for the bootstraps. ``prediction``:
-    optional ``{domain: {"label", "budgets_tokens", "kl_nats"}}`` from a calculator profile."""
-    tables, skipped, seconds = _tables(rows)
-    curves, comparisons, suppression = [], [], {}
+    ``{domain: Prediction}`` calculator overlays."""
+    tables, skipped = _tables(rows)
+    seconds = {}
+    for t in timing:
+        for s, v in t.seconds.items():
+            seconds[s] = seconds.get(s, 0.0) + v
+    w = np.asarray(config.budgets_tokens, dtype=float)
+    curves, comparisons, suppression = [], [], []
     for (domain, s, p), (idx, x) in sorted(tables.items()):
-        w = np.asarray(config["budgets_tokens"], dtype=float)
-        mean = x.mean(axis=0)
+        mean = tuple(x.mean(axis=0).tolist())
         try:
             boot = bootstrap_power_law(x, w, rng, n_resamples=n_resamples)
-            ci = tuple(map(tuple, boot.mean_curve_ci.T))
-            curves.append(Curve(domain, s, p, tuple(w.astype(int).tolist()), tuple(mean.tolist()), ci, len(idx),
-                                boot.alpha, boot.alpha_ci, boot.C, boot.fit.log_rmse))
+            ci = tuple((float(a), float(b)) for a, b in boot.mean_curve_ci.T)
+            curves.append(Curve(domain, s, p, config.budgets_tokens, mean, ci, len(idx),
+                                boot.alpha, tuple(boot.alpha_ci), boot.C, boot.fit.log_rmse))
         except ValueError as exc:
-            curves.append(Curve(domain, s, p, tuple(w.astype(int).tolist()), tuple(mean.tolist()), (), len(idx),
-                                fit_error=str(exc)))
+            curves.append(Curve(domain, s, p, config.budgets_tokens, mean, (), len(idx), fit_error=str(exc)))
     for domain in sorted({c.domain for c in curves}):
-        ref = tables.get((domain,) + REFERENCE)
-        by_sem = {}
-        for (d, s, p), (idx, x) in tables.items():
-            if d != domain:
+        for (d, s, p), (idx, x) in sorted(tables.items()):
+            if d != domain or p != "random":
                 continue
-            by_sem.setdefault(s, {})[p] = x
-        suppression[domain] = {}
-        for s, pols in sorted(by_sem.items()):
-            entry = {}
-            if "random" in pols:
-                for rec in [q for q in pols if q == "sliding" or q.startswith("sink")]:
-                    entry[f"random/{rec}"] = (pols["random"].mean(0) / pols[rec].mean(0)).tolist()
-            if entry:
-                suppression[domain][s] = entry
+            for (d2, s2, rec), (idx2, y) in sorted(tables.items()):
+                if (d2, s2) == (d, s) and (rec == "sliding" or rec.startswith("sink")) and idx2 == idx:
+                    suppression.append(_suppression(d, s, "random", rec, x, y, config.budgets_tokens, rng, n_resamples))
+        ref = tables.get((domain,) + REFERENCE)
         for (d, s, p), (idx, x) in sorted(tables.items()):
             if d != domain or (s, p) == REFERENCE:
                 continue
@@ -150,91 +216,95 @@ def summarize(rows, config: dict, provenance: dict, rng, *, n_resamples=1000, pr
                 if r_tab is None or r_tab[0] != idx:
                     continue
                 comparisons.append(_compare(domain, s, p, f"{rs}/{rp}", x, r_tab[1], config, rng, n_resamples))
-    return PoliciesResult(config=config, provenance=provenance, curves=tuple(curves), suppression=suppression,
-                          comparisons=tuple(comparisons), skipped=skipped, seconds=seconds, prediction=prediction)
+    n_prefixes = max((c.n_prefixes for c in curves), default=1) * max(len(config.corpora), 1)
+    return PoliciesResult(config=config, provenance=provenance, sanity=tuple(sanity_records), curves=tuple(curves),
+                          suppression=tuple(suppression), comparisons=tuple(comparisons), skipped=skipped,
+                          seconds=seconds, cost=_cost(timing, n_prefixes), prediction=dict(prediction or {}),
+                          notes=tuple(notes))
 
 
 def _compare(domain, s, p, ref_label, x, ref_x, config, rng, n_resamples) -> ExponentComparison:
-    level = tuple((x.mean(0) / ref_x.mean(0)).tolist())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        level = tuple(map(_finite_or_none, x.mean(0) / ref_x.mean(0)))
     try:
-        r = bootstrap_exponent_ratio(x, ref_x, config["budgets_tokens"], rng, n_resamples=n_resamples)
+        r = bootstrap_exponent_ratio(x, ref_x, config.budgets_tokens, rng, n_resamples=n_resamples)
     except ValueError as exc:
         return ExponentComparison(domain, s, p, ref_label, None, None, f"no fit: {exc}", level)
     verdict = "steeper" if r.ratio_ci[0] > 1 else "shallower" if r.ratio_ci[1] < 1 else "indistinguishable"
-    return ExponentComparison(domain, s, p, ref_label, r.ratio, r.ratio_ci, verdict, level)
+    return ExponentComparison(domain, s, p, ref_label, r.ratio, tuple(r.ratio_ci), verdict, level)
 
 
-def run_profile_prediction(rows, config, rng, n_resamples=1000, domain=None):
-    """Fallback overlay when no built-in profile exists: the calculator's sliding-window bound
-    (``wzbounds.bounds.distortion_at_window``) from the PowerLaw envelope fitted to this run's own
-    truncation/sliding curve (first domain unless ``domain``) — the model's truncation profile."""
+def run_profile_prediction(rows, config: PoliciesConfig, rng, domain, n_resamples=1000):
+    """Overlay from this run's own measurement: the calculator's sliding-window bound
+    (``wzbounds.bounds.distortion_at_window``) from the PowerLaw envelope fitted to this run's
+    ``domain`` truncation/sliding curve. Returns ``(Prediction | None, reason)``."""
     from wzbounds.bounds import distortion_at_window
 
-    tables, _, _ = _tables(rows)
-    keys = sorted(k for k in tables if k[1:] == REFERENCE and (domain is None or k[0] == domain))
-    if not keys:
-        return None, "no truncation/sliding curve in this run"
-    d = keys[0][0]
-    w = np.asarray(config["budgets_tokens"], dtype=float)
+    tables, _ = _tables(rows)
+    key = (domain,) + REFERENCE
+    if key not in tables:
+        return None, f"no truncation/sliding curve for {domain} in this run"
     try:
-        prof = bootstrap_power_law(tables[keys[0]][1], w, rng, n_resamples=n_resamples).to_profile(
-            "kl_nats", {"source": f"wzbounds policies run, {d} truncation/sliding"})
-        res = distortion_at_window(np.asarray(config["budgets_tokens"]), prof)
+        prof = bootstrap_power_law(tables[key][1], np.asarray(config.budgets_tokens, float), rng,
+                                   n_resamples=n_resamples).to_profile(
+            "kl_nats", {"source": f"wzbounds policies run, {domain} truncation/sliding"})
+        res = distortion_at_window(np.asarray(config.budgets_tokens), prof)
     except ValueError as exc:
         return None, f"could not fit this run's truncation profile: {exc}"
-    return {"label": f"calculator: sliding bound from this run's {d} truncation profile "
-                     f"(alpha={prof.alpha:.2f}, C={prof.C:.3g} envelope)",
-            "budgets_tokens": list(config["budgets_tokens"]),
-            "kl_nats": np.asarray(res.worst_case_distortion, dtype=float).tolist(),
-            "profile": prof.to_dict()}, None
+    return Prediction(label=f"this run's own {domain} truncation/sliding fit through the calculator "
+                            f"(α={prof.alpha:.2f}, C={prof.C:.3g} envelope)", source="this run",
+                      budgets_tokens=config.budgets_tokens,
+                      kl_nats=tuple(np.asarray(res.distortion_bound, dtype=float).tolist())), None
 
 
-def profile_prediction(profile_name, budgets):
-    """The calculator's sliding-window prediction ``U(k)`` (KL nats) from a sensitivity profile
-    (built-in name or path), or None with a reason when the profile is missing or not KL."""
+def profile_prediction(profile, name, budgets) -> Prediction:
+    """The calculator's sliding-window prediction ``U(k)`` (KL nats) from a KL sensitivity profile."""
+    scale = 1.0 if profile.divergence == "kl_nats" else math.log(2.0)
+    values = np.asarray(profile.upper(np.asarray(budgets, dtype=float)), dtype=float) * scale
+    return Prediction(label=f"calculator: {name} upper envelope", source=str(name), budgets_tokens=tuple(budgets),
+                      kl_nats=tuple(values.tolist()))
+
+
+def same_model_builtin(file_sha256, budgets):
+    """A built-in KL profile measured on the model file with this sha256, as a Prediction, or None."""
     from wzbounds.profiles import builtin_profiles, load_profile
 
-    if profile_name is None:
-        return None, "no profile given"
-    if profile_name not in builtin_profiles() and not Path(profile_name).exists():
-        return None, f"profile {profile_name!r} not found (built-ins: {list(builtin_profiles())})"
-    prof = load_profile(profile_name)
-    div = getattr(prof, "divergence", None)
-    if div not in ("kl_nats", "kl_bits"):
-        return None, f"profile {profile_name!r} is in {div}, not KL: no overlay"
-    scale = 1.0 if div == "kl_nats" else math.log(2.0)
-    values = np.asarray(prof.upper(np.asarray(budgets, dtype=float)), dtype=float) * scale
-    return {"label": f"calculator: {profile_name} upper envelope", "budgets_tokens": list(budgets),
-            "kl_nats": values.tolist()}, None
+    if not file_sha256:
+        return None
+    for name in builtin_profiles():
+        prof = load_profile(name)
+        prov = getattr(prof, "provenance", None) or {}
+        if prov.get("file_sha256") == file_sha256 and prof.divergence in ("kl_nats", "kl_bits"):
+            return profile_prediction(prof, name, budgets)
+    return None
 
 
 def plot(result: PoliciesResult, path) -> Path | None:
     """KL vs budget, log-log: one panel per (domain, semantics), one line per policy, the
     calculator's prediction dashed. Returns the path, or None without matplotlib."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError:
         return None
     domains = sorted({c.domain for c in result.curves})
     sems = [s for s in ("truncation", "prefill", "streaming") if any(c.semantics == s for c in result.curves)]
-    fig, axes = plt.subplots(len(domains), len(sems), figsize=(4.2 * len(sems), 3.6 * len(domains)),
-                             squeeze=False, sharey=True)
+    fig = Figure(figsize=(4.2 * len(sems), 3.6 * len(domains)))
+    axes = fig.subplots(len(domains), len(sems), squeeze=False, sharey=True)
     policies = sorted({c.policy for c in result.curves})
-    colors = {p: f"C{i}" for i, p in enumerate(policies)}
+    colors = {p: f"C{i % 10}" for i, p in enumerate(policies)}
+    styles = {p: "o-" if i < 10 else "s--" for i, p in enumerate(policies)}
+    budgets = result.config.budgets_tokens
     for i, d in enumerate(domains):
         for j, s in enumerate(sems):
             ax = axes[i][j]
             for c in result.curves:
                 if c.domain == d and c.semantics == s:
                     lab = c.policy + (f" (α={c.alpha:.2f})" if c.alpha is not None else "")
-                    ax.loglog(c.budgets_tokens, np.maximum(c.mean_kl_nats, 1e-12), "o-", color=colors[c.policy],
-                              label=lab, ms=3)
-            pred = (result.prediction or {}).get(d)
+                    ax.loglog(c.budgets_tokens, np.maximum(c.mean_kl_nats, 1e-12), styles[c.policy],
+                              color=colors[c.policy], label=lab, ms=3)
+            pred = result.prediction.get(d)
             if pred:
-                ax.loglog(pred["budgets_tokens"], pred["kl_nats"], "k--", lw=1, label="calculator (profile)")
-            budgets = result.config["budgets_tokens"]
+                ax.loglog(pred.budgets_tokens, pred.kl_nats, "k--", lw=1, label=pred.label[:40])
             ax.set_xticks(budgets, [str(k) for k in budgets], minor=False)
             ax.set_xticks([], minor=True)
             ax.set_title(f"{d} / {s}", fontsize=9)
@@ -246,7 +316,6 @@ def plot(result: PoliciesResult, path) -> Path | None:
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -281,26 +350,31 @@ def degradation_table(result: PoliciesResult, domain: str, semantics: str) -> st
 
 
 def write_report(result: PoliciesResult, path) -> Path:
-    """``report.md``: config, degradation tables, suppression ratios vs the paper's ~100x,
-    exponents vs the suffix-only exponent, and a plain verdict on summaries."""
+    """``report.md``: untrusted warnings first, config, degradation tables, suppression ratios vs
+    the paper's ~100x, exponents vs the suffix-only exponent, cost, and a plain verdict on summaries."""
     cfg, prov = result.config, result.provenance
-    out = [f"# Cache-policy degradation — {prov.get('model_id', '?')}", "",
-           f"Prefixes of {cfg['prefix_tokens']} tokens: {_counts(result)}; budgets k = {cfg['budgets_tokens']} (tokens seen, query included); "
-           f"truncation positions: {cfg['position_mode']}. KL(p‖p̃) in nats, mean over prefixes; "
-           f"α = fitted exponent of mean KL ∝ k^-α with 95% prefix-bootstrap CI.", ""]
-    for d in sorted(result.suppression.keys() | {c.domain for c in result.curves}):
+    out = [f"# Cache-policy degradation — {prov.model.model_id}", ""]
+    warnings = [w for s in result.sanity for w in s.warnings]
+    if warnings:
+        out += ["> **UNTRUSTED RUN — every number below may be meaningless.**", ">"] + [f"> - {w}" for w in warnings] + [""]
+    out += [f"Prefixes of {cfg.prefix_tokens} tokens: {_counts(result)}; budgets k = {list(cfg.budgets_tokens)} "
+            f"(tokens seen, query included); truncation positions: {cfg.position_mode}; tokenizer: "
+            f"{prov.model.tokenizer_source} ({prov.model.tokenizer_class}). KL(p‖p̃) in nats, mean over prefixes; "
+            f"α = fitted exponent of mean KL ∝ k^-α with 95% prefix-bootstrap CI.", ""]
+    for d in sorted({c.domain for c in result.curves}):
         out.append(f"## {d}")
         for s in ("truncation", "prefill", "streaming"):
             t = degradation_table(result, d, s)
             if t:
                 out += [f"### {s}", "", t]
-        sup = result.suppression.get(d, {})
+        sup = [x for x in result.suppression if x.domain == d]
         if sup:
-            out += ["### Recency vs random (KL(random) / KL(recency) at equal budget; the paper reports ~100×)", ""]
-            for s, entry in sup.items():
-                for name, vals in entry.items():
-                    out.append(f"- {s}, {name}: " + ", ".join(f"k={k}: {v:.3g}×" for k, v in
-                                                              zip(cfg["budgets_tokens"], vals)))
+            out += ["### Recency vs random (KL(random) / KL(recency) at equal budget, 95% prefix-bootstrap CI; "
+                    "the paper reports ~100×)", ""]
+            for x in sup:
+                out.append(f"- {x.semantics}, random/{x.denominator}: " + ", ".join(
+                    f"k={k}: {_fmt(r)}× [{_fmt(lo)}, {_fmt(hi)}]"
+                    for k, r, lo, hi in zip(x.budgets_tokens, x.ratio, x.ci_low, x.ci_high)))
             out.append("")
         comps = [c for c in result.comparisons if c.domain == d]
         if comps:
@@ -326,20 +400,19 @@ def write_report(result: PoliciesResult, path) -> Path:
                     out.append(f"**Summaries vs {text}:** none of the {len(pick)} post-prefill/streaming "
                                "combinations has a significantly steeper budget exponent (no ratio CI above 1).")
             out.append("")
+    if result.cost:
+        out += ["## Cost per prefix (forward-token equivalents) against each semantics' floor", "",
+                "| semantics | tokens | floor | ratio |", "|---|---|---|---|"]
+        out += [f"| {c.semantics} | {c.tokens_per_prefix:.0f} | {c.floor_per_prefix:.0f} | {c.ratio:.2f} |"
+                for c in result.cost] + [""]
     if result.skipped:
         out += ["## Not measured", ""] + [f"- {k}: {v}" for k, v in result.skipped.items()] + [""]
-    for d, pred in sorted((result.prediction or {}).items()):
-        out += [f"Calculator overlay ({d}): {pred['label']}.", ""]
+    for d, pred in sorted(result.prediction.items()):
+        out += [f"Calculator overlay ({d}): {pred.label}.", ""]
     for n in result.notes:
         out.append(f"- {n}")
     out += ["", f"Theorems: {', '.join(result.theorem_ids)}. Seconds per semantics: "
             + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items())]
     path = Path(path)
     path.write_text("\n".join(out) + "\n")
-    return path
-
-
-def save_result(result: PoliciesResult, path) -> Path:
-    path = Path(path)
-    path.write_text(json.dumps(result.to_dict(), indent=1))
     return path

@@ -1,0 +1,154 @@
+"""The options ``wzbounds validate`` and ``wzbounds policies`` share, and their checks.
+
+Both commands measure a model on prefixes of a corpus, so they take the same model, corpus and
+sampling options under the same names (``--model/--gguf/--tokenizer/--dtype/--device``,
+``--domain | --text PATH...``, ``--prefixes``, ``--prefix-len``, ``--positions``, ``--seed``,
+``--out``). :func:`check_common` validates every one of them *before* a model is loaded, so a
+bad option costs nothing and is one line naming it. Old ``policies`` spellings
+(``--n-prefixes``, ``--prefix-tokens``, ``--domains``, ``--position-mode``) are hidden aliases.
+
+Nothing here imports torch.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from wzbounds._validation import positive_int
+
+__all__ = ["add_common_options", "check_common", "output_directory", "parse_list", "DEVICE_PATTERN",
+           "GGUF_MAGIC", "BOOTSTRAP_RANGE"]
+
+#: ``--device`` values torch can use (``auto``: cuda, then mps, then cpu).
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+#: First four bytes of every GGUF file.
+GGUF_MAGIC = b"GGUF"
+#: Bootstrap resamples: a 95% percentile interval needs a few tens; past this the resample index
+#: array alone (resamples x prefixes) outgrows memory for no statistical gain.
+BOOTSTRAP_RANGE = (20, 200_000)
+
+
+def add_common_options(parser, *, prefixes: int, prefix_len: int, positions: str, positions_help: str) -> None:
+    """Add the shared option groups to ``parser`` with this command's defaults."""
+    src = parser.add_argument_group("model")
+    which = src.add_mutually_exclusive_group()
+    which.add_argument("--model", metavar="ID_OR_DIR", help="hub id or local model directory (hub ids need the network)")
+    which.add_argument("--gguf", metavar="FILE", help="a .gguf file, loaded through transformers")
+    src.add_argument("--tokenizer", metavar="T",
+                     help="tokenizer to use instead of the model's (hub id or directory), or 'gguf' to rebuild "
+                          "it from the GGUF file's own metadata")
+    src.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"])
+    src.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
+    src.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="attention implementation")
+    src.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub (off)")
+    src.add_argument("--allow-pickle", action="store_true", help="allow pickle checkpoints (*.bin; off)")
+    src.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's)")
+    cor = parser.add_argument_group("corpus").add_mutually_exclusive_group()
+    cor.add_argument("--domain", choices=["natural", "code"], help="built-in corpus (default natural)")
+    cor.add_argument("--text", nargs="+", metavar="PATH", help="files, folders, globs or .zip archives of text")
+    cor.add_argument("--domains", help=argparse.SUPPRESS)  # old policies spelling: comma list
+    smp = parser.add_argument_group("sampling")
+    smp.add_argument("--prefixes", type=int, default=prefixes, metavar="N", help=f"number of prefixes (default {prefixes})")
+    smp.add_argument("--prefix-len", type=int, default=prefix_len, metavar="T", help=f"prefix length T in tokens (default {prefix_len})")
+    smp.add_argument("--positions", default=positions, metavar="MODES", help=positions_help)
+    smp.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the prefix sampling (default 0)")
+    # old `policies` spellings, kept for one release and hidden from --help
+    for old, dest, kind in (("--n-prefixes", "prefixes", int), ("--prefix-tokens", "prefix_len", int),
+                            ("--position-mode", "positions", str)):
+        smp.add_argument(old, dest=dest, type=kind, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", required=True, metavar="DIR", help="output directory (rerun the command to resume)")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_list(option: str, text: str) -> tuple:
+    """Comma list -> tuple of non-empty stripped items; ValueError naming ``option`` when empty."""
+    items = tuple(x.strip() for x in str(text).split(",") if x.strip())
+    if not items:
+        raise ValueError(f"`{option}` is empty (give a comma-separated list)")
+    if len(set(items)) != len(items):
+        raise ValueError(f"`{option}` lists an entry twice: {text!r}")
+    return items
+
+
+def _check_out(out: str) -> Path:
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"`--out` {out} is an existing file, not a directory")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"`--out` {out} lies under {parent}, which is a file")
+            if not os.access(parent, os.W_OK | os.X_OK) and not path.exists():
+                raise ValueError(f"`--out` {out}: cannot create it ({parent} is not writable)")
+            break
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"`--out` {out} is not writable")
+    return path
+
+
+def _check_text(paths) -> None:
+    for spec in paths:
+        p = Path(spec).expanduser()
+        if p.is_file() and p.suffix == ".zip":
+            try:
+                with zipfile.ZipFile(p) as zf:
+                    bad = zf.testzip()
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise ValueError(f"`--text` {spec} is not a readable zip archive ({exc})") from None
+            if bad is not None:
+                raise ValueError(f"`--text` {spec}: zip member {bad!r} is corrupt")
+
+
+def _check_gguf(path: str) -> None:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ValueError(f"`--gguf` {path}: no such file")
+    with open(p, "rb") as f:
+        if f.read(4) != GGUF_MAGIC:
+            raise ValueError(f"`--gguf` {path} is not a GGUF file (it does not start with the GGUF magic bytes)")
+
+
+def check_common(args, *, min_prefixes: int = 1, require_model: bool = True) -> None:
+    """Validate the shared options of ``args`` (an argparse namespace) before anything is loaded;
+    ValueError naming the option. Normalises ``args.domains`` (old spelling) into a tuple."""
+    if require_model and not args.model and not args.gguf:
+        raise ValueError("give `--model` (hub id or directory) or `--gguf FILE`")
+    if args.gguf:
+        _check_gguf(args.gguf)
+    elif args.model and Path(args.model).expanduser().exists() and Path(args.model).expanduser().is_file() \
+            and not str(args.model).endswith(".gguf"):
+        raise ValueError(f"`--model` {args.model} is a file; give a model directory, a hub id, or `--gguf FILE`")
+    if not DEVICE_PATTERN.match(str(args.device)):
+        raise ValueError(f"`--device` must be auto, cpu, cuda, cuda:N or mps, got {args.device!r}")
+    if args.threads is not None:
+        positive_int("--threads", args.threads)
+    positive_int("--prefixes", args.prefixes, minimum=min_prefixes)
+    positive_int("--prefix-len", args.prefix_len, minimum=2)
+    positive_int("--seed", args.seed, minimum=0)
+    if args.text:
+        _check_text(args.text)
+    args.domains = parse_list("--domains", args.domains) if args.domains is not None else None
+    for d in args.domains or ():
+        if d not in ("natural", "code"):
+            raise ValueError(f"`--domains` entries must be natural or code, got {d!r}")
+    _check_out(args.out)
+
+
+@contextmanager
+def output_directory(out):
+    """Create ``out`` for a run; when the run fails and leaves the directory it created empty,
+    remove it again (a failed first run leaves nothing behind; a resumed run's data stays)."""
+    path = Path(out).expanduser()
+    created = not path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        if created and path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+        raise
