@@ -293,6 +293,8 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
                 tok = AutoTokenizer.from_pretrained(tok_source, trust_remote_code=trust_remote_code, **tok_kwargs)
         except (OSError, ValueError, EnvironmentError) as exc:
             raise UserError(f"could not load tokenizer {tok_source}: {_first_line(exc)}") from exc
+        if gguf_path is not None and tokenizer is None:
+            tok, tok_origin = _checked_gguf_tokenizer(tok, gguf_path, int(net.get_output_embeddings().weight.shape[0]))
     net = net.to(dev).eval()
     provenance = ModelProvenance(
         **info, tokenizer="gguf-metadata:" + str(gguf_path) if tok_origin == "gguf-metadata"
@@ -302,6 +304,33 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
         trust_remote_code=trust_remote_code, dtype=str(torch_dtype).removeprefix("torch."), device=dev,
         torch_version=torch.__version__, transformers_version=transformers.__version__)
     return LoadedModel(net, tok, dev, provenance.dtype, provenance)
+
+
+def _checked_gguf_tokenizer(tok, gguf_path, vocab_size):
+    """transformers' conversion of a GGUF tokenizer, unless the sanity checks of :mod:`.sanity`
+    fail on it (on built-in prose) while the tokenizer rebuilt from the file's own metadata passes
+    them: then the rebuilt one, said in provenance (``tokenizer_source = "gguf-metadata"``)."""
+    import sys
+
+    from pydoc_data.topics import topics
+
+    from .sanity import check_tokenizer
+
+    sample = [topics[k] for k in sorted(topics)]
+    first = check_tokenizer(tok, sample, vocab_size)
+    if first.trusted:
+        return tok, "model"
+    from .gguf_tokenizer import tokenizer_from_gguf
+
+    rebuilt = tokenizer_from_gguf(gguf_path)
+    second = check_tokenizer(rebuilt, sample, vocab_size)
+    if not second.trusted:
+        return tok, "model"  # neither passes: the pipeline's sanity stage reports it loudly
+    print(f"wzbounds: transformers' conversion of the tokenizer in {gguf_path.name} fails the sanity checks "
+          f"({first.warnings[0]}); using the tokenizer rebuilt from the file's own metadata, which passes them "
+          f"({second.n_words_split_although_whole} of {second.n_words_whole_in_vocab} whole words split, "
+          f"{second.characters_per_token:.2f} characters per token)", file=sys.stderr)
+    return rebuilt, "gguf-metadata"
 
 
 def tiny_random_model(seed=0, **config_overrides) -> LoadedModel:

@@ -123,6 +123,8 @@ def check_common(args, *, min_prefixes: int = 1, require_model: bool = True) -> 
     elif args.model and Path(args.model).expanduser().exists() and Path(args.model).expanduser().is_file() \
             and not str(args.model).endswith(".gguf"):
         raise ValueError(f"`--model` {args.model} is a file; give a model directory, a hub id, or `--gguf FILE`")
+    if args.tokenizer == "gguf" and not args.gguf:
+        raise ValueError("`--tokenizer gguf` rebuilds the tokenizer from a GGUF file's metadata: give `--gguf FILE`")
     if not DEVICE_PATTERN.match(str(args.device)):
         raise ValueError(f"`--device` must be auto, cpu, cuda, cuda:N or mps, got {args.device!r}")
     if args.threads is not None:

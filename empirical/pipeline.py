@@ -294,10 +294,12 @@ def stage_positions(cfg: ValidateConfig, out: Path, loaded, *, write=True) -> Po
     measured = modes[:1] if relative and len(modes) > 1 else modes
     sink_modes = modes if relative and len(modes) > 1 and cfg.sink_tokens else modes[:1]
     decided = PositionAblation(modes, measured, sink_modes, relative, reason)
-    if path.exists():
-        old = load_record(PositionAblation, path)
-        if replace(old, evidence_prefix=None, max_abs_tv_diff=None, max_abs_kl_diff_nats=None) == decided:
-            return old
+    try:
+        old = load_record(PositionAblation, path) if path.exists() else None
+    except ValueError:
+        old = None  # derived from the model: a corrupt file is decided (and its evidence measured) again
+    if old is not None and replace(old, evidence_prefix=None, max_abs_tv_diff=None, max_abs_kl_diff_nats=None) == decided:
+        return old
     if write:
         save_record(decided, path)
     return decided

@@ -382,13 +382,23 @@ def pack_segments(lengths, capacity):
     return place, len(free)
 
 
+def row_capacity(plan) -> int:
+    """Row length for packing: the prefix length ``T``, or ``T + S`` when that packs the segments
+    into fewer token slots. Under ``fixed-start`` with s = T/2 the window run (T/2 tokens) and the
+    sink run (S + T/2) overflow a row of T by S tokens: rows of T + S hold them together, two rows
+    instead of three (a third less work for the same numbers)."""
+    T = plan.prefix_tokens
+    lengths = [s.length for s in plan.segments]
+    return min(sorted({T, T + plan.sink_tokens}), key=lambda cap: pack_segments(lengths, cap)[1] * cap)
+
+
 def _packed_inputs(ids, plan, device, pad_id=0):
     """Row tensors for :func:`measure_batched`: input ids, position ids ``(R, T)``, bool keep mask
     ``(R, T, T)`` (block-diagonal causal; padding and unused slots see only themselves), and the
     (row, offset) of each segment."""
     import torch
 
-    T = plan.prefix_tokens
+    T = row_capacity(plan)
     place, R = pack_segments([s.length for s in plan.segments], T)
     inp = torch.full((R, T), pad_id, dtype=torch.long, device=device)
     pos = torch.zeros((R, T), dtype=torch.long, device=device)
@@ -456,4 +466,4 @@ def measure_batched(model, prefix_ids, plan: TruncationPlan, *, max_rows=None, l
     n = len(plan.readouts)
     at = {r: n + i for i, r in enumerate(refs)}
     ref_logits = logits[[at[ro.reference] for ro in plan.readouts]]
-    return _finish(plan, ref_logits, logits[:n], logits[n + len(refs):], ids[T - K:], R * T, calls, t0)
+    return _finish(plan, ref_logits, logits[:n], logits[n + len(refs):], ids[T - K:], R * inp.shape[1], calls, t0)

@@ -152,7 +152,10 @@ def stage_sanity(cfg: PoliciesConfig, out: Path, loaded, corpus, label, first_pr
     the first prefix; saved as ``sanity_<label>.json`` (reused when present)."""
     path = out / f"sanity_{label}.json"
     if path.exists():
-        return load_record(Sanity, path)
+        try:
+            return load_record(Sanity, path)
+        except ValueError:
+            pass  # derived from the tokenizer and corpus: recompute a corrupt file
     order = np.random.default_rng([cfg.seed, 7]).permutation(len(corpus.documents))
     tok = check_tokenizer(loaded.tokenizer, [corpus.documents[i] for i in order], loaded.vocab_size)
     nll, count = _perplexity_nll(loaded.model, first_prefix)

