@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wzbounds import Exponential, PowerLaw, Tabulated, load_profile, save_profile, window_for_epsilon
-from wzbounds.profiles import DEFAULT_PROFILE, builtin_profiles, default_profile, profile_from_dict, profile_to_dict
+from wzbounds import Exponential, LogPowerLaw, PowerLaw, Profile, Tabulated, load_profile, save_profile, window_for_epsilon
+from wzbounds.profiles import (DEFAULT_PROFILE, Envelope, builtin_profiles, default_profile, profile_from_dict,
+                               profile_to_dict)
 from wzbounds.testing import exponential_profiles, power_law_profiles, tabulated_profiles
 
 
@@ -44,15 +45,100 @@ def test_paper_profile_is_labelled_illustrative():
     assert p.alpha == 0.44 and p.C == 1.0 and "illustrative" in p.provenance["status"]
 
 
+_PL = {"schema_version": 1, "kind": "power_law", "divergence": "tv", "alpha": 1, "C": 1}
+
+
 @pytest.mark.parametrize("d, name", [
-    ({"schema_version": 2, "kind": "power_law", "alpha": 1, "C": 1}, "schema_version"),
-    ({"schema_version": 1, "kind": "spline", "alpha": 1, "C": 1}, "kind"),
-    ({"schema_version": 1, "kind": "power_law", "alpha": 1, "C": 1, "beta": 3}, "unknown keys"),
-    ({"schema_version": 1, "kind": "power_law", "alpha": -1, "C": 1}, "alpha"),
+    ({**_PL, "schema_version": 2}, "schema_version"), ({**_PL, "kind": "spline"}, "kind"),
+    ({**_PL, "kind": ["power_law"]}, "kind"), ({**_PL, "beta": 3}, "unknown keys"), ({**_PL, "alpha": -1}, "alpha"),
+    ({k: v for k, v in _PL.items() if k != "divergence"}, "`divergence` is missing"),
+    ({k: v for k, v in _PL.items() if k != "alpha"}, "`alpha` is missing"),
+    ({**_PL, "achievability_theorem": "x"}, "unknown keys"), ({**_PL, "alpha": "fast"}, "alpha"),
+    ({**_PL, "provenance": "measured"}, "provenance"),
+    ({**_PL, "provenance": {"windows_tokens": "1-256"}}, "provenance.windows_tokens"),
+    ({**_PL, "provenance": {"trusted": "no"}}, "provenance.trusted"),
+    ({**_PL, "provenance": {"untrusted_reasons": [3]}}, "provenance.untrusted_reasons"),
 ])
 def test_bad_json_raises(d, name):
+    """A dict that is not a complete, well-typed profile is refused naming the field (a TV
+    profile without "divergence" is never read as KL)."""
     with pytest.raises(ValueError, match=name):
         profile_from_dict(d)
+
+
+def test_allowed_keys_exclude_class_attributes():
+    """The unknown-key message lists only constructor fields, so every listed key is accepted."""
+    with pytest.raises(ValueError) as err:
+        profile_from_dict({**_PL, "beta": 3})
+    assert "achievability_theorem" not in str(err.value) and "lower_prefix" not in str(err.value)
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b'{"schema_version": 1, "kind": "power_law", "alpha"', "not valid JSON"),
+    (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "not UTF-8"),
+    (b'{"schema_version": 1, "kind": "power_law", "divergence": "tv", "alpha": 1, "C": 1, "provenance": 5}',
+     "`provenance`"),
+    (b'{"schema_version": 1, "kind": "power_law", "alpha": 1, "C": 1}', "`divergence` is missing"),
+])
+def test_bad_profile_files_name_the_file_and_field(tmp_path, content, needle):
+    """Truncated, binary or mistyped profile files: one ValueError line naming file and field."""
+    path = tmp_path / "p.json"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as err:
+        load_profile(path)
+    msg = str(err.value)
+    assert str(path) in msg and needle in msg and "\n" not in msg
+
+
+def test_provenance_trust_flag_is_kept(tmp_path):
+    """A profile marked untrusted by its measurement keeps the flag and its reasons; profiles
+    without the field are trusted."""
+    p = PowerLaw(0.4, 1.0, divergence="tv", provenance={"trusted": False, "untrusted_reasons": ["tokenizer split words"]})
+    back = load_profile(save_profile(p, tmp_path / "u.json"))
+    assert not back.trusted and back.untrusted_reasons == ("tokenizer split words",)
+    assert default_profile().trusted
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(alpha=0.5, C=1, alpha_ci=(0.6, 0.7)), "alpha_ci"), (dict(alpha=0.5, C=1, C_ci=(2, 3)), "C_ci"),
+    (dict(alpha=0.5, C=1, alpha_ci=(0.1, 0.4)), "contain the estimate"),
+])
+def test_confidence_intervals_must_contain_the_estimate(kwargs, name):
+    """A CI missing its own point estimate would give a window range not containing the window."""
+    with pytest.raises(ValueError, match=name):
+        PowerLaw(**kwargs)
+
+
+def test_one_profile_base_class():
+    """Every profile is a Profile whose envelopes are Envelope objects; to_dict/from_dict and
+    ci_profiles are shared, and LogPowerLaw and tv2 profiles round-trip like the others."""
+    profiles = [PowerLaw(0.5, 2.0, c=1.0, alpha_ci=(0.4, 0.6)), Exponential(0.5, 1.0, c=0.5),
+                Tabulated([1, 4], [1.0, 0.5], lower_values=[0.5, 0.1]), LogPowerLaw(0.5, 3.0, 0.5, w0=2),
+                PowerLaw(0.8, 0.3, divergence="tv2")]
+    for p in profiles:
+        assert isinstance(p, Profile) and isinstance(p.upper_envelope, Envelope)
+        assert p.lower_envelope is None or isinstance(p.lower_envelope, Envelope)
+        back = profile_from_dict(json.loads(json.dumps(profile_to_dict(p))))
+        assert type(back) is type(p) and back.to_dict() == p.to_dict()
+    assert len(profiles[0].ci_profiles()) == 2 and profiles[1].ci_profiles() == ()
+    assert [p.lower_assumption for p in profiles[:3]] == ["PTS-lower-kl", "GTS-lower-kl", "tabulated-lower-kl"]
+    assert profiles[4].lower_assumption == "PTS-lower-tv2"
+
+
+def test_log_power_law_is_exact_and_monotone():
+    """LogPowerLaw: U(w) = (C + D log w) w^-alpha; its windows are the smallest with U <= eps
+    (checked in mpmath), and a w0 where U still increases is refused."""
+    import mpmath
+    from wzbounds._inversion import verify_boundary
+
+    p = LogPowerLaw(0.5, 2.0, 1.0, w0=1)
+    for eps in (1.0, 0.1, 1e-3, 1e-9):
+        w = window_for_epsilon(eps, p).window_tokens
+        assert verify_boundary(w, eps, p.upper_envelope, p.w0)
+        with mpmath.workdps(40):
+            assert (2 + mpmath.log(w)) * mpmath.power(w, -0.5) <= eps * (1 + 1e-30)
+    with pytest.raises(ValueError, match="w0"):
+        LogPowerLaw(0.5, 0.1, 1.0, w0=1)  # C + D log 1 = 0.1 < D/alpha = 2
 
 
 def test_unknown_profile_name_raises(tmp_path):
@@ -94,6 +180,8 @@ def test_exponential_bad_input(kwargs, name):
     (dict(windows=[1, 2], values=[1.0, 0.5], lower_values=[2.0, 0.1]), "lower_values"),
     (dict(windows=[1, 2], values=[1.0, 0.5], lower_values=[0.1, 0.2]), "lower_values"),
     (dict(windows=[1, 2], values=[1.0, 0.5], extrapolate="linear"), "extrapolate"),
+    (dict(windows=[1, 2, 2 ** 70], values=[1.0, 0.5, 0.1]), "windows"), (dict(windows=[1, True], values=[1, .5]), "windows"),
+    (dict(windows=[1, 2.0, float("inf")], values=[1.0, 0.5, 0.1]), "windows"),
 ])
 def test_tabulated_bad_input(kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -1,10 +1,17 @@
-"""Sensitivity profiles: the envelopes of truncation sensitivity delta(w) a bound rests on."""
+"""Sensitivity profiles: the envelopes of truncation sensitivity delta(w) a bound rests on.
+
+Every profile is a ``Profile`` (``base.py``) holding ``Envelope`` objects (``envelopes.py``)."""
+from .base import Profile
+from .envelopes import (Envelope, GeometricEnvelope, LogLogEnvelope, LogPowerEnvelope, PowerEnvelope,
+                        StepEnvelope)
 from .exponential import Exponential, geometric_window
 from .io import (DEFAULT_PROFILE, builtin_profiles, default_profile, load_profile, profile_from_dict,
                  profile_to_dict, save_profile)
+from .log_power_law import LogPowerLaw
 from .power_law import PowerLaw, power_law_window
 from .tabulated import Tabulated
 
-__all__ = ["PowerLaw", "Exponential", "Tabulated", "power_law_window", "geometric_window",
-           "load_profile", "save_profile", "builtin_profiles", "default_profile", "DEFAULT_PROFILE",
-           "profile_to_dict", "profile_from_dict"]
+__all__ = ["Profile", "PowerLaw", "LogPowerLaw", "Exponential", "Tabulated", "Envelope", "PowerEnvelope",
+           "LogPowerEnvelope", "GeometricEnvelope", "LogLogEnvelope", "StepEnvelope", "power_law_window",
+           "geometric_window", "load_profile", "save_profile", "builtin_profiles", "default_profile",
+           "DEFAULT_PROFILE", "profile_to_dict", "profile_from_dict"]

@@ -1,10 +1,11 @@
-"""Helpers shared by the profile classes (window arrays, CI tuples, provenance)."""
+"""Helpers shared by the profile classes (window arrays, CI tuples, w0)."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
+from .._inversion import MAX_WINDOW_DIGITS
 from .._validation import positive_int, real_scalar
 
 
@@ -22,8 +23,9 @@ def log_windows(w) -> np.ndarray:
     return np.log(arr)
 
 
-def interval(name: str, value, *, low=0.0):
-    """Validate an optional ``(low, high)`` confidence interval with ``low <= high``."""
+def interval(name: str, value, *, low=0.0, estimate=None):
+    """Validate an optional ``(low, high)`` confidence interval with ``low <= high`` that
+    contains ``estimate`` (an interval that misses its own point estimate is a bug upstream)."""
     if value is None:
         return None
     try:
@@ -34,16 +36,14 @@ def interval(name: str, value, *, low=0.0):
     hi = real_scalar(f"{name}[1]", hi, low=low)
     if lo > hi:
         raise ValueError(f"`{name}` must satisfy low <= high, got {value!r}")
+    if estimate is not None and not lo <= estimate <= hi:
+        raise ValueError(f"`{name}` = ({lo:g}, {hi:g}) must contain the estimate {estimate:g}")
     return (lo, hi)
 
 
-def provenance_dict(value) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"`provenance` must be a dict or None, got {type(value).__name__}")
-    return dict(value)
-
-
 def int_w0(value) -> int:
-    return positive_int("w0", value, minimum=1)
+    """``w0`` as a Python int >= 1 (any size up to ``MAX_WINDOW_DIGITS`` digits)."""
+    w0 = positive_int("w0", value, minimum=1)
+    if w0.bit_length() > 3.33 * MAX_WINDOW_DIGITS:
+        raise ValueError(f"`w0` must have at most {MAX_WINDOW_DIGITS} digits")
+    return w0

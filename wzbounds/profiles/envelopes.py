@@ -1,0 +1,432 @@
+"""Envelopes: the non-increasing curves U(w) a profile asserts, as objects.
+
+Every envelope evaluates itself (``values`` in float64, ``value_mp`` in mpmath), inverts itself
+exactly (``smallest_window``, via ``wzbounds._inversion``) and sums itself over a block of
+windows (``range_sum_mp``, ``block_average``: the block-Markov time average). Profiles hold
+their upper and lower envelopes as these objects (``Profile.upper_envelope`` /
+``lower_envelope``); the calculator only talks to the objects.
+
+Block sums ``sum_{k=m}^{n-1} U(k)`` are exact in mpmath: closed forms (Hurwitz zeta, the
+geometric sum) for moderate ``m``, and for ``m >= EM_START`` the Euler-Maclaurin formula with
+its remainder bounded explicitly (``_euler_maclaurin``), which stays fast at any size of ``m``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+
+from .._inversion import smallest_window
+from ._common import log_windows
+
+#: Smallest block start at which sums use Euler-Maclaurin (each correction term gains a factor
+#: of about (2 pi m)^-2, so a handful of terms reach any precision the calculator needs).
+EM_START = 10 ** 4
+_EM_MAX_TERMS = 16
+#: Significant digits of block averages returned as float64 (before cancellation guards).
+_FLOAT_DIGITS = 30
+
+
+def _digits_of(n: int) -> int:
+    return int(int(n).bit_length() * 0.30103) + 1
+
+
+class Envelope:
+    """A non-increasing curve of the window ``w`` (integers ``>= 1``).
+
+    Subclasses implement ``values``, ``value_mp``, ``inverse``, ``inverse_mp`` (the interface
+    of ``wzbounds._inversion``) and ``range_sum_mp``.
+    """
+
+    #: Extra decimal digits the closed-form block sums need against cancellation.
+    guard_digits = 0
+
+    def smallest_window(self, eps, w_min: int):
+        """Smallest integer ``w >= w_min`` with ``U(w) <= eps`` (exact; see ``_inversion``)."""
+        return smallest_window(eps, self, w_min)
+
+    def converse_window(self, eps, w0: int):
+        """Smallest integer ``w >= 1`` with ``U(max(w, w0)) <= eps``: the envelope read as a
+        lower bound that extends below ``w0`` at its value there (the risk is non-increasing)."""
+        w = self.smallest_window(eps, w0)
+        # smallest_window returns w0 exactly when U(w0) <= eps; then every w >= 1 qualifies
+        if w.dtype == object:
+            return np.array([1 if v == w0 else v for v in w.ravel()], dtype=object).reshape(w.shape)
+        return np.where(w == w0, 1, w)
+
+    def range_sum_mp(self, m: int, n: int):
+        """``sum_{k=m}^{n-1} U(k)`` in the current mpmath precision (``1 <= m <= n``)."""
+        raise NotImplementedError
+
+    def block_average_mp(self, b: int):
+        """Block-Markov time average ``(1/b) sum_{j<b} U(b + j)`` in the current precision."""
+        return self.range_sum_mp(b, 2 * b) / b
+
+    def block_average(self, b) -> np.ndarray:
+        """The time average for block sizes ``b`` (int or array of ints >= 1), float64 of
+        ``b``'s shape, each computed in mpmath with the guard digits its closed form needs."""
+        arr = np.asarray(b)
+        out = []
+        for v in arr.ravel():
+            with mpmath.workdps(_FLOAT_DIGITS + self.guard_digits):
+                out.append(float(self.block_average_mp(int(v))))
+        return np.array(out, dtype=np.float64).reshape(arr.shape)
+
+
+def _euler_maclaurin(m: int, n: int, integral, derivative):
+    """``sum_{k=m}^{n-1} f(k)`` by Euler-Maclaurin, or None when the remainder bound does not
+    reach the working precision within ``_EM_MAX_TERMS`` terms.
+
+    ``integral`` is ``int_m^n f``; ``derivative(j, x)`` is ``f^(j)(x)``. The remainder after the
+    ``M``-th term is bounded by ``|B_2M|/(2M)! * |f^(2M-1)(n) - f^(2M-1)(m)|``, valid when
+    ``f^(2M)`` has one sign on ``[m, n]``; the caller's ``f`` (a power times a polynomial in
+    ``log x``, on its monotone range) has derivatives of fixed sign there, which is checked at
+    both ends.
+    """
+    total = integral + (derivative(0, m) - derivative(0, n)) / 2
+    tol = mpmath.mpf(10) ** (-mpmath.mp.dps) * abs(total)
+    for j in range(1, _EM_MAX_TERMS + 1):
+        coeff = mpmath.bernoulli(2 * j) / mpmath.factorial(2 * j)
+        diff = derivative(2 * j - 1, n) - derivative(2 * j - 1, m)
+        total += coeff * diff
+        d_next = derivative(2 * j, m), derivative(2 * j, n)
+        same_sign = mpmath.sign(d_next[0]) == mpmath.sign(d_next[1])
+        bound = abs(coeff) * abs(diff)  # |B_2j|/(2j)! int |f^(2j)|, f^(2j) of one sign
+        if same_sign and bound <= tol:
+            return total
+    return None
+
+
+@dataclass(frozen=True)
+class PowerEnvelope(Envelope):
+    """The curve ``K w^-alpha`` (``alpha >= 0``; 0 only inside tabulated segments)."""
+
+    K: float
+    alpha: float
+
+    @property
+    def guard_digits(self) -> int:
+        # the Hurwitz form subtracts two values of size 1/|alpha - 1| near alpha = 1
+        return 0 if self.alpha == 1 else max(0, int(-math.log10(abs(self.alpha - 1))))
+
+    def values(self, w) -> np.ndarray:
+        """``K w^-alpha`` for window sizes ``w`` (any shape), float64."""
+        return np.exp(np.log(self.K) - self.alpha * log_windows(w))
+
+    def value_mp(self, w):
+        return mpmath.mpf(self.K) * mpmath.power(mpmath.mpf(w), -mpmath.mpf(self.alpha))
+
+    def inverse(self, eps, dtype=np.float64):
+        alpha = dtype(self.alpha)
+        log_k, log_eps = np.log(dtype(self.K)), np.log(np.asarray(eps, dtype=dtype))
+        log_x = (log_k - log_eps) / alpha
+        x = np.exp(log_x)
+        # rounding of exp((ln K - ln eps)/alpha): each log, the subtraction and the division
+        # add about one ulp of their magnitude (amplified by 1/alpha), exp one more; 8 ulp of
+        # each term is a comfortable bound.
+        rel = 8 * np.finfo(dtype).eps * (1 + (abs(log_k) + np.abs(log_eps)) / alpha + np.abs(log_x))
+        return x, rel * x
+
+    def inverse_mp(self, eps):
+        return mpmath.power(mpmath.mpf(self.K) / eps, 1 / mpmath.mpf(self.alpha))
+
+    def range_sum_mp(self, m: int, n: int):
+        """``K sum_{k=m}^{n-1} k^-alpha``: Hurwitz-zeta difference (digamma at alpha = 1) for
+        ``m < EM_START``, Euler-Maclaurin beyond (``block_markov.md`` part 5)."""
+        K, a = mpmath.mpf(self.K), mpmath.mpf(self.alpha)
+        if m >= n:
+            return mpmath.mpf(0)
+        if m >= EM_START:
+            mm, nn = mpmath.mpf(m), mpmath.mpf(n)
+            s = 1 - a
+            # int_m^n x^-a dx = m^s (r^s - 1)/s, r = n/m, with expm1 (no cancellation near s = 0)
+            integral = mpmath.power(mm, s) * (mpmath.log(nn / mm) if s == 0 else
+                                               mpmath.expm1(s * mpmath.log(nn / mm)) / s)
+            em = _euler_maclaurin(mm, nn, integral, lambda j, x: _power_derivative(j, x, a))
+            if em is not None:
+                return K * em
+        if a == 1:
+            return K * (mpmath.digamma(n) - mpmath.digamma(m))
+        return K * (mpmath.zeta(a, m) - mpmath.zeta(a, n))
+
+
+@dataclass(frozen=True)
+class LogPowerEnvelope(Envelope):
+    """The curve ``(C + D log w) w^-alpha`` with ``D >= 0``: non-increasing wherever
+    ``C + D log w >= D/alpha`` (its derivative is ``w^(-alpha-1) (D - alpha (C + D log w))``;
+    the profile checks this at its ``w0``)."""
+
+    C: float
+    D: float
+    alpha: float
+
+    @property
+    def guard_digits(self) -> int:
+        return PowerEnvelope(1.0, self.alpha).guard_digits
+
+    def values(self, w) -> np.ndarray:
+        lw = log_windows(w)
+        return (self.C + self.D * lw) * np.exp(-self.alpha * lw)
+
+    def value_mp(self, w):
+        w = mpmath.mpf(w)
+        return (mpmath.mpf(self.C) + mpmath.mpf(self.D) * mpmath.log(w)) * mpmath.power(w, -mpmath.mpf(self.alpha))
+
+    def _branch_arg(self, eps, lib):
+        """``r = -(alpha eps / D) exp(-alpha C / D)``; the solution is on the W_{-1} branch."""
+        return -(self.alpha * eps / self.D) * lib.exp(-self.alpha * self.C / self.D)
+
+    def inverse(self, eps, dtype=np.float64):
+        eps = np.asarray(eps, dtype=np.float64)
+        if self.D == 0:
+            x, err = PowerEnvelope(self.C, self.alpha).inverse(eps, np.float64)
+            return x.astype(dtype), err.astype(dtype)
+        from scipy.special import lambertw
+        with np.errstate(all="ignore"):
+            r = self._branch_arg(eps, np)
+            ok = r >= -1 / math.e
+            wv = np.real(lambertw(np.where(ok, r, -0.1), k=-1))
+            log_x = -wv / self.alpha - self.C / self.D
+            # beyond the peak (r < -1/e) U <= eps everywhere on the monotone range
+            x = np.where(ok, np.exp(log_x), 0.0)
+            # lambertw is accurate to a few ulp; the exp amplifies by |log x|; the float64
+            # computation bounds the error whatever ``dtype``
+            rel = 64 * np.finfo(np.float64).eps * (1 + np.abs(log_x) + np.abs(wv) / self.alpha)
+        return x.astype(dtype), (rel * x).astype(dtype)
+
+    def inverse_mp(self, eps):
+        if self.D == 0:
+            return PowerEnvelope(self.C, self.alpha).inverse_mp(eps)
+        r = self._branch_arg(mpmath.mpf(eps), mpmath)
+        if r < -1 / mpmath.e:
+            return mpmath.mpf(0)
+        wv = mpmath.lambertw(r, -1).real
+        return mpmath.exp(-wv / self.alpha - mpmath.mpf(self.C) / self.D)
+
+    def range_sum_mp(self, m: int, n: int):
+        """``sum_{k=m}^{n-1} (C + D log k) k^-alpha``: Hurwitz zeta and its s-derivative
+        (Stieltjes constants at alpha = 1) for ``m < EM_START``, Euler-Maclaurin beyond."""
+        if m >= n:
+            return mpmath.mpf(0)
+        C, D, a = mpmath.mpf(self.C), mpmath.mpf(self.D), mpmath.mpf(self.alpha)
+        power = PowerEnvelope(1.0, self.alpha).range_sum_mp(m, n)
+        if D == 0:
+            return C * power
+        if m >= EM_START:
+            em = _euler_maclaurin(mpmath.mpf(m), mpmath.mpf(n), _log_power_integral(m, n, a),
+                                  lambda j, x: _log_power_derivative(j, x, a))
+            if em is not None:
+                return C * power + D * em
+        if a == 1:
+            logs = mpmath.stieltjes(1, m) - mpmath.stieltjes(1, n)
+        else:  # sum k^-s log k = -(d/ds) zeta(s, .)
+            logs = mpmath.zeta(a, n, 1) - mpmath.zeta(a, m, 1)
+        return C * power + D * logs
+
+
+def _power_derivative(j: int, x, a):
+    """``d^j/dx^j x^-a = (-1)^j a (a + 1) ... (a + j - 1) x^(-a-j)``: one sign on x > 0 for
+    each j (the rising factorial by a product: mpmath's ``rf`` goes through gamma, slow at
+    high precision)."""
+    coeff = mpmath.mpf(1)
+    for i in range(j):
+        coeff *= -(a + i)
+    return coeff * mpmath.power(x, -a - j)
+
+
+def _log_power_derivative(j: int, x, a):
+    """``d^j/dx^j [x^-a log x] = x^(-a-j) (P_j log x + Q_j)`` with ``P_0 = 1, Q_0 = 0``,
+    ``P_{i+1} = (-a-i) P_i``, ``Q_{i+1} = (-a-i) Q_i + P_i``."""
+    P, Q = mpmath.mpf(1), mpmath.mpf(0)
+    for i in range(j):
+        P, Q = (-a - i) * P, (-a - i) * Q + P
+    return mpmath.power(x, -a - j) * (P * mpmath.log(x) + Q)
+
+
+def _log_power_integral(m: int, n: int, a):
+    """``int_m^n x^-a log x dx = m^s [log m * k(s) + k'(s)]`` with ``s = 1 - a``,
+    ``k(s) = int_1^r y^(s-1) dy``, ``k'(s) = int_1^r y^(s-1) log y dy``, ``r = n/m``; ``k'`` by
+    its power series in ``s`` when ``|s log r| <= 1`` (the closed form cancels there)."""
+    mm, nn = mpmath.mpf(m), mpmath.mpf(n)
+    s, L = 1 - a, mpmath.log(nn / mm)
+    k = L if s == 0 else mpmath.expm1(s * L) / s
+    if abs(s * L) <= 1:  # k'(s) = sum_j s^j L^(j+2) / (j! (j+2)), terms fall like 1/j!
+        k1 = mpmath.nsum(lambda j: s ** j * L ** (j + 2) / (mpmath.factorial(j) * (j + 2)), [0, mpmath.inf])
+    else:
+        k1 = (L * mpmath.exp(s * L) * s - mpmath.expm1(s * L)) / s ** 2
+    return mpmath.power(mm, s) * (mpmath.log(mm) * k + k1)
+
+
+@dataclass(frozen=True)
+class GeometricEnvelope(Envelope):
+    """The curve ``K rho^w`` as an invertible envelope (see ``wzbounds._inversion``)."""
+
+    K: float
+    rho: float
+
+    def values(self, w) -> np.ndarray:
+        w = np.asarray(w)
+        w = w.astype(np.float64) if w.dtype != object else np.array(
+            [float(min(v, 2 ** 1000)) for v in w.ravel()]).reshape(w.shape)
+        return self.K * np.power(self.rho, w)
+
+    def value_mp(self, w):
+        return mpmath.mpf(self.K) * mpmath.power(mpmath.mpf(self.rho), w)
+
+    def inverse(self, eps, dtype=np.float64):
+        log_k, log_rho = np.log(dtype(self.K)), np.log(dtype(self.rho))
+        log_eps = np.log(np.asarray(eps, dtype=dtype))
+        x = (log_k - log_eps) / -log_rho
+        # about one ulp in each log, the subtraction and the division; 8 ulp bounds it
+        err = 8 * np.finfo(dtype).eps * (1 + (abs(log_k) + np.abs(log_eps)) / -log_rho + np.abs(x))
+        return x, err
+
+    def inverse_mp(self, eps):
+        return mpmath.log(mpmath.mpf(self.K) / eps) / -mpmath.log(mpmath.mpf(self.rho))
+
+    def range_sum_mp(self, m: int, n: int):
+        """``K sum_{k=m}^{n-1} rho^k = K rho^m (1 - rho^(n-m)) / (1 - rho)``."""
+        K, rho = mpmath.mpf(self.K), mpmath.mpf(self.rho)
+        return K * mpmath.power(rho, m) * -mpmath.expm1((n - m) * mpmath.log(rho)) / (1 - rho)
+
+
+@dataclass(frozen=True, eq=False)
+class LogLogEnvelope(Envelope):
+    """Piecewise power-law curve through ``(windows, values)``: log-log interpolation between
+    the points, beyond the last one the power law through the last two (``extrapolate=
+    "power_law"``) or nothing (``"none"``). Each segment is a ``PowerEnvelope``, which is how
+    its block sums are taken."""
+
+    windows: np.ndarray
+    values_: np.ndarray
+    extrapolate: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "_lw", np.log(self.windows.astype(np.float64)))
+        object.__setattr__(self, "_lv", np.log(self.values_))
+
+    def values(self, w) -> np.ndarray:
+        lw, lv = self._lw, self._lv
+        x = log_windows(w)
+        out = np.interp(x, lw, lv)
+        beyond = x > lw[-1]
+        if np.any(beyond):
+            if self.extrapolate == "none":
+                raise ValueError(f"`w` must be <= the last tabulated window {int(self.windows[-1])} "
+                                 "(extrapolate='none')")
+            slope = (lv[-1] - lv[-2]) / (lw[-1] - lw[-2])
+            out = np.where(beyond, lv[-1] + slope * (x - lw[-1]), out)
+        return np.exp(out)
+
+    def _segment_mp(self, j: int) -> PowerEnvelope:
+        """Segment ``j`` (between windows j and j+1) as the power law ``K_j w^-s_j``; the last
+        segment continues beyond the table (the extrapolation)."""
+        W, V = self.windows, self.values_
+        s = mpmath.log(mpmath.mpf(V[j]) / mpmath.mpf(V[j + 1])) / mpmath.log(mpmath.mpf(int(W[j + 1])) / int(W[j]))
+        return PowerEnvelope(mpmath.mpf(V[j]) * mpmath.power(int(W[j]), s), s)
+
+    def value_mp(self, w):
+        W = self.windows
+        if w <= int(W[0]):
+            return mpmath.mpf(self.values_[0])
+        j = int(np.searchsorted(W, float(min(w, 2 ** 1000)), side="right")) - 1
+        return self._segment_mp(min(max(j, 0), len(W) - 2)).value_mp(w)
+
+    def range_sum_mp(self, m: int, n: int):
+        """Sum over ``[m, n)`` segment by segment (closed forms per power-law piece)."""
+        W = [int(v) for v in self.windows]
+        total = mpmath.mpf(0)
+        if m < W[0]:  # below the table U is its first value (Tabulated never asks for this)
+            total += (min(n, W[0]) - m) * mpmath.mpf(self.values_[0])
+            m = W[0]
+        for j in range(len(W) - 1):
+            top = n if j == len(W) - 2 else min(n, W[j + 1])
+            if m < top:
+                total += self._segment_mp(j).range_sum_mp(m, top)
+                m = top
+        if m < n and self.extrapolate == "none":
+            raise ValueError(f"`b` must keep the block inside the last tabulated window {W[-1]} "
+                             "(extrapolate='none')")
+        return total
+
+    def _segment(self, eps):
+        """Index ``i`` of the first tabulated value ``<= eps`` (``n`` if none)."""
+        return np.searchsorted(-self.values_, -np.asarray(eps), side="left")
+
+    def _check_reachable(self, eps):
+        last = self.values_[-1]
+        if np.any(np.asarray(eps) < last):
+            if self.extrapolate == "none":
+                raise ValueError(f"`eps` must be >= the last tabulated value {last:g} "
+                                 "(extrapolate='none' makes no claim beyond the last window)")
+            if self.values_[-2] == last:
+                raise ValueError(f"`eps` must be >= {last:g}: the last two tabulated values are equal, "
+                                 "so the power-law extrapolation never decreases")
+
+    def inverse(self, eps, dtype=np.float64):
+        self._check_reachable(eps)
+        lw, lv, n = self._lw.astype(dtype), self._lv.astype(dtype), len(self._lw)
+        i = self._segment(eps)
+        j = np.clip(i - 1, 0, n - 2)  # segment (j, j+1) holds the crossing
+        log_eps = np.log(np.asarray(eps, dtype=dtype))
+        ratio = (lw[j + 1] - lw[j]) / (lv[j + 1] - lv[j])
+        lx = lw[j] + (log_eps - lv[j]) * ratio
+        lx = np.where(i == 0, -np.inf, lx)  # U(W0) <= eps: any admissible window works
+        x = np.exp(lx)
+        # the table logs were rounded in float64, so float64's ulp bounds the error whatever
+        # ``dtype``; 64 ulp of each term is generous
+        ulp = np.finfo(np.float64).eps
+        rel = 64 * ulp * (1.0 + np.abs(lx) + (np.abs(log_eps) + np.max(np.abs(lv))) * np.abs(ratio))
+        return x, rel * x
+
+    def inverse_mp(self, eps):
+        self._check_reachable(float(eps))
+        i = int(self._segment(float(eps)))
+        if i == 0:
+            return mpmath.mpf(0)
+        return self._segment_mp(min(i - 1, len(self.windows) - 2)).inverse_mp(eps)
+
+
+@dataclass(frozen=True, eq=False)
+class StepEnvelope(Envelope):
+    """The step function ``L(w) = values[i]`` on ``(windows[i-1], windows[i]]`` (``values[0]``
+    for ``w <= windows[0]``), 0 beyond the last window: the lower envelope a non-increasing
+    risk satisfies when it is known at the tabulated windows (``achievability_tabulated``
+    part 4). Inverted by table look-up."""
+
+    windows: np.ndarray
+    values_: np.ndarray
+
+    def values(self, w) -> np.ndarray:
+        w = np.asarray(w)
+        idx = np.searchsorted(self.windows, w.astype(np.float64) if w.dtype != object else
+                              np.array([float(min(v, 2 ** 1000)) for v in w.ravel()]).reshape(w.shape),
+                              side="left")
+        return np.append(self.values_, 0.0)[idx]
+
+    def value_mp(self, w):
+        return mpmath.mpf(float(self.values(np.asarray(w, dtype=object))))
+
+    def converse_window(self, eps, w0: int):
+        """Smallest ``w >= 1`` with ``L(w) <= eps`` (exact: a table look-up)."""
+        W = np.asarray(self.windows, dtype=np.int64)
+        i = np.searchsorted(-self.values_, -np.asarray(eps), side="left")
+        return np.where(i == 0, 1, W[np.maximum(i - 1, 0)] + 1).astype(np.int64)
+
+    def smallest_window(self, eps, w_min: int):
+        w = self.converse_window(eps, w_min)
+        return np.maximum(w, w_min)
+
+    def range_sum_mp(self, m: int, n: int):
+        W = [int(v) for v in self.windows]
+        total, k = mpmath.mpf(0), m
+        for Wi, Li in zip(W, self.values_):
+            if k >= n:
+                break
+            top = min(n, Wi + 1)
+            if k < top:
+                total += (top - k) * mpmath.mpf(Li)
+                k = top
+        return total
