@@ -1,4 +1,4 @@
-"""wzbounds: memory-distortion limits of KV-cache compression as sequential Wyner-Ziv coding.
+"""wzbounds: memory-distortion limits of KV-cache compression, with proofs.
 
 Core API (numpy/scipy/mpmath only; sympy is imported lazily by the modules that need it)::
 
@@ -7,12 +7,14 @@ Core API (numpy/scipy/mpmath only; sympy is imported lazily by the modules that 
 """
 from .bounds import DistortionResult, WindowResult, distortion_at_window, memory_for_epsilon, window_for_epsilon
 from .memory import KVMemorySpec
-from .profiles import (DEFAULT_PROFILE, Exponential, PowerLaw, Tabulated, builtin_profiles, load_profile,
-                       save_profile)
+from .profiles import (DEFAULT_PROFILE, Exponential, LogPowerLaw, PowerLaw, Profile, Tabulated, builtin_profiles,
+                       load_profile, save_profile)
+from .schemes import BlockMarkovRate, block_markov_rate
 from .theorems import THEOREMS
 
 __version__ = "0.1.0"
 
-__all__ = ["PowerLaw", "Exponential", "Tabulated", "load_profile", "save_profile", "builtin_profiles",
-           "DEFAULT_PROFILE", "window_for_epsilon", "distortion_at_window", "memory_for_epsilon",
-           "KVMemorySpec", "WindowResult", "DistortionResult", "THEOREMS", "__version__"]
+__all__ = ["Profile", "PowerLaw", "LogPowerLaw", "Exponential", "Tabulated", "load_profile", "save_profile",
+           "builtin_profiles", "DEFAULT_PROFILE", "window_for_epsilon", "distortion_at_window", "memory_for_epsilon",
+           "block_markov_rate", "BlockMarkovRate", "KVMemorySpec", "WindowResult", "DistortionResult", "THEOREMS",
+           "__version__"]

@@ -9,6 +9,10 @@ pass through), and those still ambiguous in mpmath at >= 50 significant digits, 
 boundary ``U(w) <= eps < U(w - 1)`` is verified directly. This keeps 10**6 targets fast and
 every answer exact.
 
+Windows with more than ``MAX_WINDOW_DIGITS`` decimal digits are refused with a ``ValueError``
+naming ``eps``: their exact evaluation costs seconds to hours (a window of 10**301030 tokens
+needs 301030-digit arithmetic), and no cache of that size has a meaning.
+
 An *envelope* is any object with
 
 - ``inverse(eps, dtype) -> (x, abs_err)``: arrays computed in float type ``dtype``; ``x`` the
@@ -24,7 +28,11 @@ import numpy as np
 
 #: Minimum significant decimal digits of the mpmath boundary check.
 MIN_DIGITS = 50
+#: Largest number of decimal digits of a window the calculator evaluates (exactly).
+MAX_WINDOW_DIGITS = 1000
 _INT64_MAX = np.iinfo(np.int64).max
+#: Below this ``w_min`` the float tiers apply (their ints must be exact in float64).
+_FLOAT_W_MIN = 2 ** 52
 
 
 def smallest_window(eps: np.ndarray, envelope, w_min: int):
@@ -34,7 +42,7 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
     ----------
     eps : float64 array, any shape, all entries finite and > 0 (validated by the caller).
     envelope : a non-increasing envelope (see the module docstring).
-    w_min : int, the smallest admissible window.
+    w_min : int, the smallest admissible window (any size).
 
     Returns
     -------
@@ -43,9 +51,13 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
     """
     eps = np.asarray(eps, dtype=np.float64)
     flat = eps.ravel()
-    w, unsafe = _float_tier(flat, envelope, w_min, np.float64)
+    w_min = int(w_min)
+    if w_min < _FLOAT_W_MIN:
+        w, unsafe = _float_tier(flat, envelope, w_min, np.float64)
+    else:
+        w, unsafe = np.zeros(flat.shape, dtype=np.int64), np.ones(flat.shape, dtype=bool)
     idx = np.flatnonzero(unsafe)
-    if idx.size and np.finfo(np.longdouble).eps < np.finfo(np.float64).eps:
+    if idx.size and w_min < _FLOAT_W_MIN and np.finfo(np.longdouble).eps < np.finfo(np.float64).eps:
         w_ld, unsafe_ld = _float_tier(flat[idx].astype(np.longdouble), envelope, w_min, np.longdouble)
         w[idx] = w_ld
         idx = idx[unsafe_ld]
@@ -72,20 +84,71 @@ def _float_tier(eps, envelope, w_min, dtype):
     return w.astype(np.int64), unsafe
 
 
+def window_digits_iv(x, eps) -> int:
+    """Decimal digits of the real window ``x`` (mpf); ``ValueError`` naming ``eps`` past
+    ``MAX_WINDOW_DIGITS``."""
+    log10 = mpmath.log10(x) if x > 1 else mpmath.mpf(0)
+    if log10 >= MAX_WINDOW_DIGITS:
+        size = f"{int(log10)}" if log10 < 10 ** 15 else f"({mpmath.nstr(log10, 3)})"
+        raise ValueError(f"`eps` = {eps!r} needs a window of about 10^{size} tokens under this "
+                         f"profile; the calculator evaluates windows of up to {MAX_WINDOW_DIGITS} digits")
+    return int(log10) + 1
+
+
 def _smallest_window_mp(eps: float, envelope, w_min: int) -> int:
     """Exact boundary search for one target in mpmath (Python int result)."""
     with mpmath.workdps(30):
         x = envelope.inverse_mp(mpmath.mpf(eps))
-        digits = int(mpmath.log10(abs(x))) + 1 if x > 1 else 1
+        digits = max(window_digits_iv(x, eps), int(w_min.bit_length() * 0.30103) + 1)
     with mpmath.workdps(max(MIN_DIGITS, digits + 25)):
         target = mpmath.mpf(eps)
         x = envelope.inverse_mp(target)
-        w = max(w_min, int(mpmath.ceil(x)))
-        while w > w_min and _at_most(envelope.value_mp(w - 1), target):
-            w -= 1
-        while not _at_most(envelope.value_mp(w), target):
-            w += 1
-    return w
+        guess = w_min if x <= w_min else int(mpmath.ceil(x))
+        return smallest_true(lambda w: _at_most(envelope.value_mp(w), target), guess, w_min)
+
+
+def smallest_true(pred, guess: int, w_min: int, *, max_steps: int | None = None, w_max: int | None = None) -> int:
+    """Smallest integer ``w >= w_min`` with ``pred(w)``, for ``pred`` monotone (false ... false
+    true ... true), starting from ``guess``.
+
+    Gallops away from ``guess`` in doubling steps, then bisects: a guess off by ``d`` costs
+    about ``2 log2 d`` evaluations. ``w_max`` (where ``pred`` is known to hold) caps the upward
+    gallop, so ``pred`` is never evaluated beyond it. Every loop is bounded: the upward gallop
+    stops after ``max_steps`` doublings (default: enough to pass ``10**MAX_WINDOW_DIGITS``) with
+    a ``ValueError`` (``pred`` never became true there).
+    """
+    guess = max(int(guess), w_min)
+    if w_max is not None:
+        guess = min(guess, w_max)
+    limit = max_steps if max_steps is not None else 4 * MAX_WINDOW_DIGITS
+    if pred(guess):
+        hi, step = guess, 1
+        lo = hi - step
+        while lo >= w_min and pred(lo):  # at most bit_length(guess - w_min) + 1 doublings
+            hi, step = lo, 2 * step
+            lo = hi - step
+        if lo < w_min:
+            if pred(w_min):
+                return w_min
+            lo = w_min
+    else:
+        lo, step = guess, 1
+        hi = lo + step if w_max is None else min(lo + step, w_max)
+        for _ in range(limit):
+            if hi == w_max or pred(hi):
+                break
+            lo, step = hi, 2 * step
+            hi = lo + step if w_max is None else min(lo + step, w_max)
+        else:
+            raise ValueError(f"no window up to {hi} reaches the target (the envelope does not fall below it)")
+    # invariant: pred(lo) false, pred(hi) true; bisection takes bit_length(hi - lo) steps
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if pred(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _at_most(value, target) -> bool:

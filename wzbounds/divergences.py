@@ -11,14 +11,22 @@ Conversions, each resting on a proved theorem (``proofs/<id>.md``):
 - ``reverse_pinsker``: on a finite alphabet with q_min = min_i q_i > 0,
   KL(p‖q) ≤ log(1 + 2·TV(p, q)² / q_min).
 - ``smoothing``: q_μ = (1 − μ)q + μ/V has q_μ,min ≥ μ/V, TV(q_μ, q) = μ·TV(q, u) ≤ μ(1 − 1/V),
-  TV(p, q_μ) ≤ (1 − μ)TV(p, q) + μ(1 − 1/V), hence
-  KL(p‖q_μ) ≤ log(1 + 2V·((1 − μ)TV(p, q) + μ(1 − 1/V))² / μ); :func:`optimal_smoothing`
-  minimises it in closed form and :func:`smoothed_kl_profile` turns a TV envelope into a
-  KL envelope.
+  TV(p, q_μ) ≤ (1 − μ)TV(p, q) + μ(1 − 1/V), hence (reverse Pinsker)
+  KL(p‖q_μ) ≤ log(1 + 2V·((1 − μ)TV(p, q) + μ(1 − 1/V))² / μ).
+- ``smoothing_convexity`` (the sharper route, log-sum inequality): with τ = TV(p, q),
+  KL(p‖q_μ) ≤ (1 − τ)·log(1/(1 − μ)) + τ·log(Vτ/μ). Linear in τ up to τ log τ ≤ 0, so a *mean*
+  TV envelope U keeps its exponent up to a log factor: E KL ≤ U(1 + log(V/U)) with μ = U.
+  :func:`smoothing_bound` and :func:`optimal_smoothing` report the smaller of the two proved
+  bounds (and which route gave it); :func:`smoothed_kl_profile` turns a TV envelope into a KL
+  envelope by the convexity route.
+- ``tv_converse``: E TV(p, q) ≥ ½·E TV(p, p̄_w) for every suffix-measurable q, and
+  E KL ≥ 2·E TV² ≥ 2·(E TV)² (Pinsker): TV lower envelopes from the Bayes predictor, and KL
+  lower envelopes from TV ones (:func:`tv_converse_profile`, :func:`kl_lower_from_tv`).
 
-:func:`locally_quadratic_kl_profile` (KL ≈ κ·TV², so α_KL = 2·α_TV) is an **empirical
-assumption** (``wzbounds.theorems.ASSUMPTIONS["locally-quadratic"]``), never a theorem; its
-result says so in its provenance.
+:func:`locally_quadratic_kl_profile` (KL ≈ κ·TV² pointwise, so E KL ≈ κ·E[TV²]) is an
+**empirical assumption** (``wzbounds.theorems.ASSUMPTIONS["locally-quadratic"]``), never a
+theorem, and takes a second-moment (``tv2``) profile: a mean-TV envelope does not bound
+E[TV²] ≥ (E TV)². Its result says so in its provenance.
 """
 from __future__ import annotations
 
@@ -29,15 +37,17 @@ import numpy as np
 from scipy.special import rel_entr
 
 from ._validation import choice, positive_int, real_array, real_scalar
-from .units import DIVERGENCES, NATS_PER_BIT
+from .units import KL_UNITS, NATS_PER_BIT
 
 #: Largest |Σ p − 1| accepted for a distribution: admits float32 softmax outputs cast to
 #: float64 over vocabularies up to ~1e5 (rounding ~1e-7 per entry, partly cancelling),
 #: while rejecting anything that is not a probability vector.
 SUM_TOLERANCE = 1e-6
 
-KL_UNITS = tuple(d for d in DIVERGENCES if d != "tv")
+#: What a TV envelope U bounds: the mean E TV(p_t, q_t), or TV(p_t, q_t) at every step.
 TV_ENVELOPES = ("mean", "almost_sure")
+#: The two proved KL bounds for a smoothed reconstruction, with their theorem ids.
+SMOOTHING_ROUTES = {"convexity": "smoothing_convexity", "reverse_pinsker": "smoothing"}
 
 
 # --------------------------------------------------------------------------- validation
@@ -187,79 +197,143 @@ def reverse_pinsker(tv_value, q_min) -> ReversePinskerBound:
 # --------------------------------------------------------------------------- smoothing
 @dataclass(frozen=True)
 class SmoothingBound:
-    """What smoothing q ← (1 − μ)q + μ/V buys and costs, for a pair with TV(p, q) = ``tv``.
+    """What smoothing q ← (1 − μ)q + μ/V buys and costs, for pairs with TV(p, q) ≤ ``tv``
+    (``tv_envelope="almost_sure"``) or E TV(p, q) ≤ ``tv`` (``"mean"``).
 
     ``tv_bias_max`` = μ(1 − 1/V) ≥ TV(q_μ, q); ``q_min_floor`` = μ/V ≤ min q_μ;
-    ``tv_after`` = (1 − μ)·tv + μ(1 − 1/V) ≥ TV(p, q_μ);
-    ``kl_upper_nats`` = log(1 + 2·tv_after²/q_min_floor) ≥ KL(p‖q_μ).
+    ``tv_after`` = (1 − μ)·tv + μ(1 − 1/V) ≥ TV(p, q_μ) (its mean, for ``"mean"``);
+    ``kl_upper_convexity_nats``: theorem ``smoothing_convexity`` (log V at μ = 1);
+    ``kl_upper_reverse_pinsker_nats``: theorem ``smoothing`` part 4 (part 6b for ``"mean"``);
+    ``kl_upper_nats``: the smaller, from ``route`` (``theorem`` names its theorem).
     """
 
     tv: float | np.ndarray
     mu: float | np.ndarray
     vocab_size: int
+    tv_envelope: str
     tv_bias_max: float | np.ndarray
     q_min_floor: float | np.ndarray
     tv_after: float | np.ndarray
+    kl_upper_convexity_nats: float | np.ndarray
+    kl_upper_reverse_pinsker_nats: float | np.ndarray
     kl_upper_nats: float | np.ndarray
-    theorem: str = "smoothing"
+    route: str | np.ndarray
+    theorem: str | np.ndarray
 
 
-def _smoothing_bound_iv(tv_value, mu, vocab_size):
-    return _tv_value("tv_value", tv_value), _mu_iv(mu), _vocab_iv(vocab_size)
+def _smoothing_bound_iv(tv_value, mu, vocab_size, tv_envelope):
+    return (_tv_value("tv_value", tv_value), _mu_iv(mu), _vocab_iv(vocab_size),
+            choice("tv_envelope", tv_envelope, TV_ENVELOPES))
 
 
-def smoothing_bound(tv_value, mu, vocab_size) -> SmoothingBound:
-    """Bounds for the smoothed reconstruction q_μ given TV(p, q) ≤ ``tv_value`` (theorem ``smoothing``).
+def _convexity_bound(t, m, v, tv_envelope):
+    """``smoothing_convexity`` parts 1-2 (almost sure: every pair with TV ≤ t) and 4 (mean):
+    max(L, (1 − t)L + t·log(V·s/μ)) with L = log(1/(1 − μ)), s = t (almost sure) or 1 (mean);
+    log V at μ = 1 (q_μ is uniform)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        L = -np.log1p(-m)
+        s = t if tv_envelope == "almost_sure" else np.ones_like(t)
+        spike = np.where(t > 0, t * (np.log(v * np.where(s > 0, s, 1.0)) - np.log(m)), 0.0)
+        bound = np.maximum(L, np.where(t < 1, (1 - t) * L, 0.0) + spike)
+    return np.where(m == 1.0, math.log(v), bound)
+
+
+def _reverse_pinsker_bound(t, m, v, tv_envelope):
+    """``smoothing`` part 4 (almost sure) and part 6b (mean, any μ): log(1 + 2V·x/μ) with
+    x = ((1 − μ)t + μa)² resp. t + μ²a² (a = 1 − 1/V)."""
+    a = 1.0 - 1.0 / v
+    x = ((1.0 - m) * t + m * a) ** 2 if tv_envelope == "almost_sure" else t + (m * a) ** 2
+    return np.log1p(2.0 * v * x / m)
+
+
+def _pick(conv, rp):
+    use_conv = conv <= rp
+    route = np.where(use_conv, "convexity", "reverse_pinsker")
+    theorem = np.where(use_conv, SMOOTHING_ROUTES["convexity"], SMOOTHING_ROUTES["reverse_pinsker"])
+    return np.minimum(conv, rp), _out_str(route), _out_str(theorem)
+
+
+def _out_str(x):
+    x = np.asarray(x)
+    return str(x) if x.ndim == 0 else x
+
+
+def smoothing_bound(tv_value, mu, vocab_size, *, tv_envelope: str = "almost_sure") -> SmoothingBound:
+    """Bounds for the smoothed reconstruction q_μ given TV(p, q) ≤ ``tv_value`` (or its mean,
+    ``tv_envelope="mean"``): theorems ``smoothing`` and ``smoothing_convexity``.
 
     tv_value ∈ [0, 1], mu ∈ (0, 1] (arrays broadcast), vocab_size V ≥ 2.
     """
-    t, m, v = _smoothing_bound_iv(tv_value, mu, vocab_size)
+    t, m, v, env = _smoothing_bound_iv(tv_value, mu, vocab_size, tv_envelope)
+    t, m = np.broadcast_arrays(t, m)
     a = 1.0 - 1.0 / v
     bias = m * a
-    floor = m / v
-    after = (1.0 - m) * t + bias
-    return SmoothingBound(tv=_out(t), mu=_out(m), vocab_size=v, tv_bias_max=_out(bias),
-                          q_min_floor=_out(floor), tv_after=_out(after),
-                          kl_upper_nats=_out(np.log1p(2.0 * after**2 / floor)))
+    conv = _convexity_bound(t, m, v, env)
+    rp = _reverse_pinsker_bound(t, m, v, env)
+    best, route, theorem = _pick(conv, rp)
+    return SmoothingBound(tv=_out(t), mu=_out(m), vocab_size=v, tv_envelope=env, tv_bias_max=_out(bias),
+                          q_min_floor=_out(m / v), tv_after=_out((1.0 - m) * t + bias),
+                          kl_upper_convexity_nats=_out(conv), kl_upper_reverse_pinsker_nats=_out(rp),
+                          kl_upper_nats=_out(best), route=route, theorem=theorem)
 
 
 @dataclass(frozen=True)
 class OptimalSmoothing:
-    """The μ minimising the smoothing KL bound for a pair with TV(p, q) ≤ ``tv``."""
+    """The μ minimising the proved KL bound for pairs with TV(p, q) ≤ ``tv`` (or E TV ≤ ``tv``
+    for ``tv_envelope="mean"``), over both routes; ``route``/``theorem`` say which won."""
 
     tv: float | np.ndarray
     vocab_size: int
+    tv_envelope: str
     mu: float | np.ndarray
     kl_bound_nats: float | np.ndarray
-    theorem: str = "smoothing"
+    route: str | np.ndarray
+    theorem: str | np.ndarray
 
 
-def _optimal_smoothing_iv(tv_value, vocab_size):
+def _optimal_smoothing_iv(tv_value, vocab_size, tv_envelope):
     # tv = 0 has no minimiser in (0, 1] (the bound tends to 0 as μ → 0): exclude it.
-    return real_array("tv_value", tv_value, low=0.0, high=1.0), _vocab_iv(vocab_size)
+    return (real_array("tv_value", tv_value, low=0.0, high=1.0), _vocab_iv(vocab_size),
+            choice("tv_envelope", tv_envelope, TV_ENVELOPES))
 
 
-def optimal_smoothing(tv_value, vocab_size) -> OptimalSmoothing:
-    """Closed-form minimiser of log(1 + 2V·((1 − μ)τ + μa)²/μ) over μ ∈ (0, 1], a = 1 − 1/V.
+def optimal_smoothing(tv_value, vocab_size, *, tv_envelope: str = "almost_sure") -> OptimalSmoothing:
+    """Closed-form best μ ∈ (0, 1] for the proved KL bounds, τ = ``tv_value`` ∈ (0, 1], V ≥ 2.
 
-    μ* = τ/(a − τ) when τ < a/2, giving KL ≤ log(1 + 8V·τ(a − τ)); otherwise μ* = 1 and
-    KL ≤ log(1 + 2V·a²). ``tv_value`` τ ∈ (0, 1] (array or scalar), ``vocab_size`` V ≥ 2.
-    Theorem ``smoothing``.
+    Convexity route (``smoothing_convexity`` part 3): for τ ≤ a = 1 − 1/V, μ* = τ and
+    KL ≤ −(1 − τ)log(1 − τ) + τ·log V (almost sure) or + τ·log(V/τ) (mean); μ = 1 gives log V.
+    Reverse-Pinsker route (``smoothing`` parts 5, 6b): μ* = τ/(a − τ) for τ < a/2, giving
+    log(1 + 8Vτ(a − τ)) (almost sure); μ = min(1, sqrt(τ)/a), giving log(1 + 4Va·sqrt(τ)) (mean).
+    The smaller bound is reported. ``optimal_smoothing(0.01, 49152)`` is 0.118 nats (convexity;
+    the reverse-Pinsker route alone gives 8.27).
     """
-    t, v = _optimal_smoothing_iv(tv_value, vocab_size)
+    t, v, env = _optimal_smoothing_iv(tv_value, vocab_size, tv_envelope)
     a = 1.0 - 1.0 / v
-    interior = t < a / 2.0
-    # where() evaluates both branches; keep the unused one finite.
-    mu = np.where(interior, t / np.where(interior, a - t, 1.0), 1.0)
-    bound = np.log1p(np.where(interior, 8.0 * v * t * (a - t), 2.0 * v * a * a))
-    return OptimalSmoothing(tv=_out(t), vocab_size=v, mu=_out(mu), kl_bound_nats=_out(bound))
+    log_v = math.log(v)
+    small = t <= a
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = np.where(small, -(1 - t) * np.log1p(-np.where(small, t, 0.0)), 0.0)
+        conv_val = tail + t * (log_v - (np.log(t) if env == "mean" else 0.0))
+    conv_mu = np.where(small & (conv_val < log_v), t, 1.0)
+    conv = np.where(conv_mu < 1, conv_val, log_v)
+    if env == "almost_sure":
+        interior = t < a / 2.0
+        rp_mu = np.where(interior, t / np.where(interior, a - t, 1.0), 1.0)
+    else:
+        rp_mu = np.minimum(1.0, np.sqrt(t) / a)
+    rp = _reverse_pinsker_bound(t, rp_mu, v, env)
+    best, route, theorem = _pick(conv, rp)
+    mu = np.where(conv <= rp, conv_mu, rp_mu)
+    return OptimalSmoothing(tv=_out(t), vocab_size=v, tv_envelope=env, mu=_out(mu), kl_bound_nats=_out(best),
+                            route=route, theorem=theorem)
 
 
 # --------------------------------------------------------------------------- profile forms
-def _power_law_iv(name, profile, divergences):
-    from .profiles.power_law import PowerLaw  # lazy: profiles sit above divergences in the layering
+def _profile_iv(name, profile, divergences, classes=None):
+    from .profiles import PowerLaw  # lazy: profiles sit above divergences in the layering
 
-    if not isinstance(profile, PowerLaw):
+    classes = classes or (PowerLaw,)
+    if not isinstance(profile, classes):
         raise ValueError(f"`{name}` must be a wzbounds.profiles.PowerLaw, got {type(profile).__name__}")
     choice(f"{name}.divergence", profile.divergence, divergences)
     return PowerLaw
@@ -277,65 +351,121 @@ def kl_profile_to_tv(profile):
     alpha/2, C_tv = sqrt(C_nats/2) (confidence intervals mapped the same way; both maps are
     increasing). The lower envelope is dropped (``c=None``): Pinsker bounds TV from above only.
     """
-    PowerLaw = _power_law_iv("profile", profile, KL_UNITS)
+    PowerLaw = _profile_iv("profile", profile, KL_UNITS)
     to_nats = 1.0 if profile.divergence == "kl_nats" else NATS_PER_BIT
     c_tv = lambda C: math.sqrt(C * to_nats / 2.0)  # noqa: E731 - one formula, used three times
     return PowerLaw(alpha=profile.alpha / 2.0, C=c_tv(profile.C), c=None, w0=profile.w0, divergence="tv",
                     alpha_ci=_scaled_ci(profile.alpha_ci, lambda a: a / 2.0),
                     C_ci=_scaled_ci(profile.C_ci, c_tv),
                     provenance={"derived_by": "wzbounds.divergences.kl_profile_to_tv", "theorem": "pinsker",
-                                "source": profile.to_dict()})
+                                "derived_from": profile.to_dict()})
 
 
 def smoothed_kl_profile(tv_profile, vocab_size, *, tv_envelope: str = "mean"):
-    """KL envelope attained by smoothing the reconstruction, from a TV envelope U(w) = C·w^-β
-    (theorem ``smoothing``; needs a finite vocabulary of size V ≥ 2).
+    """KL envelope attained by smoothing the reconstruction with μ(w) = U(w), from a TV
+    envelope U(w) = C·w^-β (theorem ``smoothing_convexity`` parts 4-5; needs a finite
+    vocabulary of size V ≥ 2).
 
-    tv_envelope="mean" (the profile bounds E TV, the usual meaning): with
-    μ(w) = min(1, sqrt(U(w))/(1 − 1/V)), E KL(p‖q_μ) ≤ 4(V − 1)·sqrt(U(w)); the result is a
-    PowerLaw with alpha = β/2, C = 4(V − 1)·sqrt(C_tv).
+    tv_envelope="mean" (the profile bounds E TV, the usual meaning):
+    E KL ≤ U(w)·(1 + log(V/U(w))) = (K0 + K1·log w)·w^-β with K0 = C(1 + log(V/C)), K1 = Cβ: a
+    ``LogPowerLaw`` — the exponent is kept up to the log factor.
 
-    tv_envelope="almost_sure" (TV(p_t, q_t) ≤ U(w) at every step): with μ(w) the
-    :func:`optimal_smoothing` of U(w), KL(p‖q_μ) ≤ 8(V − 1)·U(w) at every step; the result has
-    alpha = β, C = 8(V − 1)·C_tv.
+    tv_envelope="almost_sure" (TV(p_t, q_t) ≤ U(w) at every step): KL ≤ U(w)(1 + log V) at
+    every step: a ``PowerLaw`` with alpha = β, C = C_tv(1 + log V).
 
-    The result is in "kl_nats" and has no lower envelope.
+    Both need U(w) ≤ 1 − 1/V, so the result's ``w0`` is the smallest w ≥ w0 where that holds.
+    The result is in "kl_nats" and has no lower envelope; the mean form drops the CIs (its
+    constants are not monotone in the TV parameters).
     """
-    PowerLaw = _power_law_iv("tv_profile", tv_profile, ("tv",))
+    from .profiles import LogPowerLaw, power_law_window
+
+    PowerLaw = _profile_iv("tv_profile", tv_profile, ("tv",))
     v = _vocab_iv(vocab_size)
     choice("tv_envelope", tv_envelope, TV_ENVELOPES)
+    beta, C = tv_profile.alpha, tv_profile.C
+    w0 = power_law_window(1.0 - 1.0 / v, beta, C, tv_profile.w0)
+    provenance = {"derived_by": "wzbounds.divergences.smoothed_kl_profile", "theorem": "smoothing_convexity",
+                  "vocab_size": v, "tv_envelope": tv_envelope, "smoothing_rule": "mu(w) = U(w)",
+                  "derived_from": tv_profile.to_dict()}
     if tv_envelope == "mean":
-        alpha_of, c_of, rule = (lambda b: b / 2.0), (lambda C: 4.0 * (v - 1) * math.sqrt(C)), \
-            "mu(w) = min(1, sqrt(U(w)) / (1 - 1/V))"
-    else:
-        alpha_of, c_of, rule = (lambda b: b), (lambda C: 8.0 * (v - 1) * C), \
-            "mu(w) = optimal_smoothing(U(w), V).mu"
-    return PowerLaw(alpha=alpha_of(tv_profile.alpha), C=c_of(tv_profile.C), c=None, w0=tv_profile.w0,
-                    divergence="kl_nats", alpha_ci=_scaled_ci(tv_profile.alpha_ci, alpha_of),
-                    C_ci=_scaled_ci(tv_profile.C_ci, c_of),
-                    provenance={"derived_by": "wzbounds.divergences.smoothed_kl_profile", "theorem": "smoothing",
-                                "vocab_size": v, "tv_envelope": tv_envelope, "smoothing_rule": rule,
-                                "source": tv_profile.to_dict()})
+        return LogPowerLaw(alpha=beta, C=C * (1.0 + math.log(v / C)), D=C * beta, w0=w0, divergence="kl_nats",
+                           provenance=provenance)
+    k = 1.0 + math.log(v)
+    return PowerLaw(alpha=beta, C=C * k, c=None, w0=w0, divergence="kl_nats",
+                    alpha_ci=tv_profile.alpha_ci, C_ci=_scaled_ci(tv_profile.C_ci, lambda x: x * k),
+                    provenance=provenance)
 
 
-def locally_quadratic_kl_profile(tv_profile, kappa):
-    """EMPIRICAL ASSUMPTION, not a theorem: if KL ≈ κ·TV² in the small-distortion regime
-    (assumption ``locally-quadratic``), a TV envelope C·w^-β becomes a KL envelope κC²·w^(-2β)
-    (so α_KL = 2·α_TV). Nothing proves this; it is a model of measured curves, and the result's
-    provenance carries ``"assumption": "locally-quadratic"`` and ``"theorem": None``.
+def locally_quadratic_kl_profile(tv2_profile, kappa):
+    """EMPIRICAL ASSUMPTION, not a theorem: if KL ≈ κ·TV² pointwise in the small-distortion
+    regime (assumption ``locally-quadratic``), then E KL ≈ κ·E[TV²], so a *second-moment*
+    envelope E[TV²] ≤ C₂·w^-α (a ``"tv2"`` profile) becomes the KL envelope κC₂·w^-α. A mean
+    TV envelope would not do: E[TV²] ≥ (E TV)², so κ·(E TV)² is not an upper bound.
 
-    ``tv_profile``: PowerLaw in "tv"; ``kappa`` > 0 in nats per unit TV² (Pinsker gives
-    KL ≥ 2·TV², so a fitted κ is typically ≥ 2). Returns a PowerLaw in "kl_nats"; a lower
-    envelope c_tv maps to κ·c_tv² the same way.
+    The lower constant, if any, is the *proved* one: E KL ≥ 2·E[TV²] ≥ 2c₂·w^-α (Pinsker,
+    ``tv_converse``), so ``c = 2c₂``. ``kappa`` ≥ 2 (Pinsker: KL ≥ 2 TV², so a smaller κ
+    contradicts a theorem). Returns a PowerLaw in "kl_nats" whose provenance carries
+    ``"assumption": "locally-quadratic"`` and ``"theorem": None``.
     """
-    PowerLaw = _power_law_iv("tv_profile", tv_profile, ("tv",))
-    k = real_scalar("kappa", kappa, low=0.0)
-    quad = lambda x: k * x * x  # noqa: E731
-    return PowerLaw(alpha=2.0 * tv_profile.alpha, C=quad(tv_profile.C),
-                    c=None if tv_profile.c is None else quad(tv_profile.c), w0=tv_profile.w0,
-                    divergence="kl_nats", alpha_ci=_scaled_ci(tv_profile.alpha_ci, lambda a: 2.0 * a),
-                    C_ci=_scaled_ci(tv_profile.C_ci, quad),
+    PowerLaw = _profile_iv("tv2_profile", tv2_profile, ("tv2",))
+    k = real_scalar("kappa", kappa, low=2.0, low_open=False)
+    return PowerLaw(alpha=tv2_profile.alpha, C=k * tv2_profile.C,
+                    c=None if tv2_profile.c is None else 2.0 * tv2_profile.c, w0=tv2_profile.w0,
+                    divergence="kl_nats", alpha_ci=tv2_profile.alpha_ci,
+                    C_ci=_scaled_ci(tv2_profile.C_ci, lambda x: k * x),
                     provenance={"derived_by": "wzbounds.divergences.locally_quadratic_kl_profile",
                                 "assumption": "locally-quadratic", "theorem": None,
+                                "lower_theorem": None if tv2_profile.c is None else "tv_converse",
                                 "status": "EMPIRICAL ASSUMPTION, not a theorem", "kappa": k,
-                                "source": tv_profile.to_dict()})
+                                "derived_from": tv2_profile.to_dict()})
+
+
+# --------------------------------------------------------------------------- converses from TV
+def tv_converse_profile(bayes_tv_profile):
+    """TV lower envelope of *every* suffix-only decoder from the Bayes window predictor's:
+    if c·w^-α ≤ E TV(p_t, p̄_w) ≤ C·w^-α, then every suffix-measurable q has
+    E TV(p_t, q) ≥ (c/2)·w^-α (theorem ``tv_converse`` part 1). Returns the PowerLaw in "tv"
+    with the same upper envelope (p̄_w itself is a suffix-only decoder) and c/2."""
+    PowerLaw = _profile_iv("bayes_tv_profile", bayes_tv_profile, ("tv",))
+    if bayes_tv_profile.c is None:
+        raise ValueError("`bayes_tv_profile.c` must be given: the Bayes predictor's lower TV constant")
+    p = bayes_tv_profile
+    return PowerLaw(alpha=p.alpha, C=p.C, c=p.c / 2.0, w0=p.w0, divergence="tv", alpha_ci=p.alpha_ci,
+                    C_ci=p.C_ci, provenance={"derived_by": "wzbounds.divergences.tv_converse_profile",
+                                             "theorem": "tv_converse", "derived_from": p.to_dict()})
+
+
+@dataclass(frozen=True)
+class KLLowerBound:
+    """I_w ≥ c·w^-α nats for w ≥ w0 — the least E KL of any suffix-only decoder — derived from
+    a TV or tv2 lower envelope (theorem ``tv_converse`` part 2)."""
+
+    alpha: float
+    c: float
+    w0: int
+    derived_from: dict
+    divergence: str = "kl_nats"
+    theorem: str = "tv_converse"
+
+    @property
+    def envelope(self):
+        from .profiles import PowerEnvelope
+        return PowerEnvelope(self.c, self.alpha)
+
+    def converse_window(self, eps):
+        """Smallest w ≥ 1 with c·max(w, w0)^-α ≤ eps: every suffix-only policy with a shorter
+        window has E KL > eps nats (exact ints, shape of ``eps``)."""
+        out = self.envelope.converse_window(real_array("eps", eps, low=0.0), self.w0)
+        return int(out) if out.ndim == 0 else out
+
+
+def kl_lower_from_tv(profile) -> KLLowerBound:
+    """E KL ≥ 2·E TV² ≥ 2·(E TV)² (Pinsker, then Jensen), for every decoder, hence for the
+    least suffix-only one: a TV lower envelope c·w^-α gives I_w ≥ 2c²·w^-2α; a tv2 lower
+    envelope c₂·w^-α gives I_w ≥ 2c₂·w^-α (theorem ``tv_converse`` part 2)."""
+    _profile_iv("profile", profile, ("tv", "tv2"))
+    if profile.c is None:
+        raise ValueError("`profile.c` must be given: a lower envelope to convert")
+    if profile.divergence == "tv":
+        return KLLowerBound(2.0 * profile.alpha, 2.0 * profile.c ** 2, profile.w0, profile.to_dict())
+    return KLLowerBound(profile.alpha, 2.0 * profile.c, profile.w0, profile.to_dict())

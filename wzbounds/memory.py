@@ -48,31 +48,32 @@ class KVMemorySpec:
         """Build from a transformers ``config.json`` (dict or path).
 
         Keys: ``num_hidden_layers``; ``num_key_value_heads`` (falls back to
-        ``num_attention_heads``); ``head_dim`` (falls back to ``hidden_size //
-        num_attention_heads``); ``torch_dtype`` (or ``dtype``) for the bytes per value unless
-        ``dtype_bytes`` is given (default 2 when neither is present).
+        ``num_attention_heads``); ``head_dim`` (falls back to ``hidden_size /
+        num_attention_heads``, which must divide exactly); ``torch_dtype`` (or ``dtype``) for
+        the bytes per value unless ``dtype_bytes`` is given (default 2 when neither is
+        present). Every bad value raises ``ValueError`` naming the config key.
         """
-        if not isinstance(config, dict):
-            path = Path(config)
-            if not path.is_file():
-                raise FileNotFoundError(f"model config {str(path)!r} not found")
-            try:
-                config = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"`config` {str(path)!r} is not valid JSON: {exc}") from None
+        config = _config_iv(config)
         config = config.get("text_config", config) if "num_hidden_layers" not in config else config
-        try:
-            layers = config["num_hidden_layers"]
-            heads = config["num_attention_heads"]
-        except KeyError as exc:
-            raise ValueError(f"`config` lacks the key {exc.args[0]!r} (need num_hidden_layers, "
-                             "num_attention_heads)") from None
-        kv_heads = config.get("num_key_value_heads") or heads
-        head_dim = config.get("head_dim")
-        if not head_dim:
+        if not isinstance(config, dict):
+            raise ValueError("`config.text_config` must be a JSON object")
+        for key in ("num_hidden_layers", "num_attention_heads"):
+            if key not in config:
+                raise ValueError(f"`config` lacks the key {key!r} (need num_hidden_layers, num_attention_heads)")
+        layers = _config_int(config, "num_hidden_layers")
+        heads = _config_int(config, "num_attention_heads")
+        kv_heads = _config_int(config, "num_key_value_heads") if config.get("num_key_value_heads") is not None \
+            else heads
+        if config.get("head_dim"):
+            head_dim = _config_int(config, "head_dim")
+        else:
             if "hidden_size" not in config:
                 raise ValueError("`config` needs head_dim or hidden_size")
-            head_dim = config["hidden_size"] // heads
+            hidden = _config_int(config, "hidden_size")
+            if hidden % heads:
+                raise ValueError(f"`config.hidden_size` = {hidden} must be divisible by num_attention_heads = {heads} "
+                                 "(or give head_dim)")
+            head_dim = hidden // heads
         if dtype_bytes is None:
             dtype = config.get("torch_dtype") or config.get("dtype") or "bfloat16"
             dtype = str(dtype).replace("torch.", "")
@@ -80,3 +81,23 @@ class KVMemorySpec:
                 raise ValueError(f"`torch_dtype` must be one of {sorted(DTYPE_BYTES)}, got {dtype!r}")
             dtype_bytes = DTYPE_BYTES[dtype]
         return cls(layers, kv_heads, head_dim, dtype_bytes)
+
+
+def _config_iv(config) -> dict:
+    """A config dict, from a dict or a JSON file (ValueError naming the file otherwise)."""
+    if not isinstance(config, dict):
+        path = Path(config)
+        if not path.is_file():
+            raise FileNotFoundError(f"model config {str(path)!r} not found")
+        try:
+            config = json.loads(path.read_bytes().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"`config` {str(path)!r} is not valid JSON: {exc}") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"`config` {str(path)!r} must hold a JSON object, got a {type(config).__name__}")
+    return config
+
+
+def _config_int(config: dict, key: str) -> int:
+    """``config[key]`` as an int >= 1 (zero heads would divide by zero downstream)."""
+    return positive_int(f"config.{key}", config[key])

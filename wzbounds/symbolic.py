@@ -22,6 +22,7 @@ sinks = sp.Symbol("sinks", nonnegative=True)
 j = sp.Symbol("j", integer=True, nonnegative=True)
 tokens, layers, kv_heads, head_dim, dtype_bytes = sp.symbols("tokens layers kv_heads head_dim dtype_bytes", **_pos)
 kl, tv, q_min, mu, V, kappa = sp.symbols("kl tv q_min mu V kappa", **_pos)
+eta, C2, alpha2, A = sp.symbols("eta C2 alpha2 A", **_pos)
 
 
 # --------------------------------------------------------------------------- windows
@@ -144,12 +145,13 @@ def smoothing_tv_after():
 
 
 def smoothing_kl_bound():
-    """KL(p‖q_μ) bound (nats): log(1 + 2·tv_after²/(μ/V)) (theorem smoothing)."""
+    """KL(p‖q_μ) bound (nats) by reverse Pinsker: log(1 + 2·tv_after²/(μ/V)) (theorem smoothing)."""
     return sp.log(1 + 2 * smoothing_tv_after() ** 2 / smoothing_q_min())
 
 
 def optimal_smoothing_mu():
-    """Minimiser of smoothing_kl_bound over μ ∈ (0, 1]: τ/(a − τ) if τ < a/2 else 1, a = 1 − 1/V."""
+    """Minimiser of the reverse-Pinsker smoothing_kl_bound over μ ∈ (0, 1]: τ/(a − τ) if τ < a/2
+    else 1, a = 1 − 1/V (theorem smoothing part 5)."""
     a = 1 - 1 / V
     return sp.Piecewise((tv / (a - tv), tv < a / 2), (1, True))
 
@@ -160,14 +162,47 @@ def optimal_smoothing_kl_bound():
     return sp.Piecewise((sp.log(1 + 8 * V * tv * (a - tv)), tv < a / 2), (sp.log(1 + 2 * V * a ** 2), True))
 
 
+def smoothing_convexity_kl_bound():
+    """KL(p‖q_μ) bound (nats) for TV(p, q) = τ (theorem smoothing_convexity part 1):
+    (1 − τ)·log(1/(1 − μ)) + τ·log(Vτ/μ)."""
+    return (1 - tv) * sp.log(1 / (1 - mu)) + tv * sp.log(V * tv / mu)
+
+
+def smoothing_convexity_mean_bound():
+    """E KL(p‖q_μ) bound (nats) for E TV = τ (smoothing_convexity part 4):
+    (1 − τ)·log(1/(1 − μ)) + τ·log(V/μ)."""
+    return (1 - tv) * sp.log(1 / (1 - mu)) + tv * sp.log(V / mu)
+
+
+def smoothing_convexity_optimal_mu():
+    """Minimiser of both convexity bounds over μ ∈ (0, 1) for τ ≤ 1 − 1/V: μ* = τ (parts 3-4)."""
+    return tv
+
+
+def smoothing_convexity_optimal_bound():
+    """The almost-sure minimum: −(1 − τ)log(1 − τ) + τ·log V ≤ τ(1 + log V) (part 3)."""
+    return -(1 - tv) * sp.log(1 - tv) + tv * sp.log(V)
+
+
+def smoothing_convexity_mean_optimal_bound():
+    """The mean minimum: −(1 − τ)log(1 − τ) + τ·log(V/τ) ≤ τ(1 + log(V/τ)) (part 4)."""
+    return -(1 - tv) * sp.log(1 - tv) + tv * sp.log(V / tv)
+
+
 def smoothed_profile_C_mean():
-    """KL constant from a mean TV envelope C·w^-β: 4(V − 1)·sqrt(C), exponent β/2 (theorem smoothing)."""
-    return 4 * (V - 1) * sp.sqrt(C)
+    """Mean TV envelope C·w^-α → KL envelope (K0 + K1 log w)·w^-α: K0 = C(1 + log(V/C))
+    (theorem smoothing_convexity part 5)."""
+    return C * (1 + sp.log(V / C))
+
+
+def smoothed_profile_D_mean():
+    """... and K1 = C·α, the coefficient of log w (smoothing_convexity part 5)."""
+    return C * alpha
 
 
 def smoothed_profile_C_almost_sure():
-    """KL constant from an almost-sure TV envelope C·w^-β: 8(V − 1)·C, exponent β (theorem smoothing)."""
-    return 8 * (V - 1) * C
+    """Almost-sure TV envelope C·w^-α → KL envelope C(1 + log V)·w^-α (smoothing_convexity part 5)."""
+    return C * (1 + sp.log(V))
 
 
 def locally_quadratic():
@@ -176,8 +211,51 @@ def locally_quadratic():
 
 
 def locally_quadratic_profile_C():
-    """EMPIRICAL ASSUMPTION: KL constant κ·C² from a TV constant C (exponent 2α)."""
-    return kappa * C ** 2
+    """EMPIRICAL ASSUMPTION: KL constant κ·C from a second-moment (tv2) constant C, same exponent."""
+    return kappa * C
+
+
+def tv_converse_kl_lower_c():
+    """TV lower envelope c·w^-α → Bayes-risk lower envelope 2c²·w^-2α (theorem tv_converse part 2)."""
+    return 2 * c ** 2
+
+
+def block_markov_rate_converse():
+    """Every suffix-only policy with windows in [b, 2b): D_b ≥ (c/b)[ζ(α, b) − ζ(α, 2b)]
+    (theorem block_markov_rate part 1)."""
+    return c / b * (sp.zeta(alpha, b) - sp.zeta(alpha, 2 * b))
+
+
+def block_markov_rate_converse_simple():
+    """... ≥ c·(2b − 1)^-α (block_markov_rate part 1)."""
+    return c * (2 * b - 1) ** -alpha
+
+
+def block_markov_rate_unconditional():
+    """Unconditional bound with μ_b = A (the block average of the mean-TV envelope, A ≤ 1 − 1/V):
+    D_b ≤ −(1 − A)log(1 − A) + A·log(V/A) (block_markov_rate part 2)."""
+    return -(1 - A) * sp.log(1 - A) + A * sp.log(V / A)
+
+
+def block_markov_rate_tv_average():
+    """The block average A of the mean-TV envelope C·w^-α: (C/b)[ζ(α, b) − ζ(α, 2b)]."""
+    return C / b * (sp.zeta(alpha, b) - sp.zeta(alpha, 2 * b))
+
+
+def block_markov_rate_forward_decay():
+    """Under E TV² ≤ C2·w^-α2 and p̃ ≥ η: D_b ≤ (2C2/η)(1/b)[ζ(α2, b) − ζ(α2, 2b)]
+    (block_markov_rate part 3)."""
+    return 2 * C2 / eta / b * (sp.zeta(alpha2, b) - sp.zeta(alpha2, 2 * b))
+
+
+def block_markov_rate_gamma_unconditional():
+    """Guaranteed exponent from a TV envelope of exponent α: α (= half the KL exponent 2α)."""
+    return alpha
+
+
+def block_markov_rate_gamma_converse():
+    """Converse exponent from a TV lower envelope of exponent α: 2α (tv_converse)."""
+    return 2 * alpha
 
 
 #: name -> function returning the expression.
@@ -187,8 +265,13 @@ FORMULAS = {f.__name__: f for f in (
     block_peak_memory_tokens, block_average_memory_tokens, block_markov_worst, block_markov_average_sum,
     block_markov_average, block_markov_average_alpha1, pinsker, pinsker_profile_alpha, pinsker_profile_C,
     reverse_pinsker, smoothing_bias, smoothing_q_min, smoothing_tv_after, smoothing_kl_bound,
-    optimal_smoothing_mu, optimal_smoothing_kl_bound, smoothed_profile_C_mean,
-    smoothed_profile_C_almost_sure, locally_quadratic, locally_quadratic_profile_C)}
+    optimal_smoothing_mu, optimal_smoothing_kl_bound, smoothing_convexity_kl_bound,
+    smoothing_convexity_mean_bound, smoothing_convexity_optimal_mu, smoothing_convexity_optimal_bound,
+    smoothing_convexity_mean_optimal_bound, smoothed_profile_C_mean, smoothed_profile_D_mean,
+    smoothed_profile_C_almost_sure, locally_quadratic, locally_quadratic_profile_C, tv_converse_kl_lower_c,
+    block_markov_rate_converse, block_markov_rate_converse_simple, block_markov_rate_unconditional,
+    block_markov_rate_tv_average, block_markov_rate_forward_decay, block_markov_rate_gamma_unconditional,
+    block_markov_rate_gamma_converse)}
 
 
 def formula(name: str) -> sp.Expr:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._inversion import smallest_window
 from ._validation import real_array
 
 
@@ -23,7 +22,7 @@ def achievability_window(eps, profile):
     ``eps``: scalar or array (> 0, finite, in the profile's divergence unit).
     Returns int64 array of ``eps``'s shape (object array of Python ints past int64).
     """
-    return smallest_window(_eps_iv(eps), profile.upper_envelope, profile.w0)
+    return profile.upper_envelope.smallest_window(_eps_iv(eps), profile.w0)
 
 
 def converse_window(eps, profile):
@@ -32,10 +31,4 @@ def converse_window(eps, profile):
     eps = _eps_iv(eps)
     if profile.lower_envelope is None:
         return None
-    if hasattr(profile, "converse_window"):  # step envelopes invert by table look-up
-        return profile.converse_window(eps)
-    w = smallest_window(eps, profile.lower_envelope, profile.w0)
-    # smallest_window returns w0 exactly when L(w0) <= eps; then every w >= 1 qualifies
-    if w.dtype == object:
-        return np.array([1 if v == profile.w0 else v for v in w.ravel()], dtype=object).reshape(w.shape)
-    return np.where(w == profile.w0, 1, w)
+    return profile.lower_envelope.converse_window(eps, profile.w0)

@@ -132,15 +132,81 @@ def test_ratio_tends_to_theta_band_limit():
     assert err[-1] < err[0] and err[-1] / limit < 1e-6  # ceil effects are O(1/w) ~ 1e-17 here
 
 
-def test_window_interval_from_cis_brackets_point_window():
-    """The CI corner rule: the interval is [min, max] of the corner windows and contains the
-    point window because the window is monotone in alpha and C."""
+def test_window_ci_from_cis_brackets_point_window():
+    """The CI corner rule: the range is [min, max] of the corner windows and contains the
+    point window because the window is monotone in alpha and C; memory_ci is the same for the
+    scheme's memory (block: 2b - 1)."""
     profile = PowerLaw(0.5, 1.0, alpha_ci=(0.4, 0.6), C_ci=(0.8, 1.2))
     r = window_for_epsilon([1e-2, 1e-3], profile)
-    lo, hi = r.window_interval_tokens
+    lo, hi = r.window_ci_tokens
     assert np.all(lo <= r.window_tokens) and np.all(r.window_tokens <= hi)
     assert hi[0] == power_law_window(1e-2, 0.4, 1.2) and lo[0] == power_law_window(1e-2, 0.6, 0.8)
-    assert window_for_epsilon(1e-2, PowerLaw(0.5, 1.0)).window_interval_tokens is None
+    assert r.memory_ci[0].tolist() == lo.tolist() and r.memory_ci[1].tolist() == hi.tolist()
+    block = window_for_epsilon(1e-2, profile, "block")
+    assert block.memory_ci == (2 * block.window_ci_tokens[0] - 1, 2 * block.window_ci_tokens[1] - 1)
+    assert window_for_epsilon(1e-2, PowerLaw(0.5, 1.0)).window_ci_tokens is None
+
+
+def test_one_result_vocabulary():
+    """Every memory answer is a WindowResult with memory / memory_unit / eps / divergence /
+    theorem_ids: profiles (peak tokens), sources (exact window, tokens) and selective caches
+    (tokens) and summaries (bits)."""
+    from wzbounds.sources import SantaFe
+
+    p = PowerLaw(0.5, 1.0)
+    answers = [window_for_epsilon(1e-2, p), window_for_epsilon(1e-2, p, "block"),
+               window_for_epsilon(1e-2, SantaFe(1.5)), window_for_epsilon(1e-2, SantaFe(1.5), policy_class="selective"),
+               window_for_epsilon(1e-2, SantaFe(1.5), policy_class="summary")]
+    assert all(type(a).__name__ == "WindowResult" for a in answers)
+    assert [a.memory_unit for a in answers] == ["tokens", "tokens", "tokens", "tokens", "bits"]
+    assert answers[0].memory == 10000 and answers[1].memory == 19999
+    assert answers[2].memory == answers[2].window_tokens == 834725  # README: the exact suffix window
+    assert answers[3].memory == answers[4].memory == 5861 and answers[4].divergence == "kl_bits"
+    assert [a.policy_class for a in answers] == ["suffix"] * 3 + ["selective", "summary"]
+    for bad in (dict(scheme="block"), dict(sinks=2), dict(memory=KVMemorySpec(1, 1, 1))):
+        with pytest.raises(ValueError, match="scheme|memory"):
+            window_for_epsilon(1e-2, SantaFe(1.5), policy_class="summary", **bad)
+    with pytest.raises(ValueError, match="source"):
+        window_for_epsilon(1e-2, p, policy_class="selective")
+
+
+def test_theta_band_only_where_its_hypothesis_holds():
+    """theta_band needs eps < c w0^-alpha; above it the converse window is 1 and the band says nothing."""
+    p = PowerLaw(0.5, 1.0, c=0.5, w0=4)  # c w0^-alpha = 0.25
+    assert "theta_band" in window_for_epsilon([0.1, 0.2], p).theorem_ids
+    assert "theta_band" not in window_for_epsilon([0.1, 0.3], p).theorem_ids
+    assert "converse_suffix" in window_for_epsilon(0.3, p).theorem_ids
+
+
+def test_windows_beyond_int64_are_answered_exactly():
+    """Valid windows past int64 (2**63, 1e20, w0 = 10**30, 10**21 sinks) are exact ints, never
+    wrapped: the bound at 2**63 is C (2**63)^-alpha."""
+    p = PowerLaw(0.5, 2.0, c=1.0)
+    d = distortion_at_window(2 ** 63, p)
+    assert d.window_tokens == 2 ** 63 and d.distortion_bound == pytest.approx(2.0 * 2.0 ** -31.5, rel=1e-14)
+    assert distortion_at_window(1e20, p).window_tokens == 10 ** 20
+    assert distortion_at_window(np.array([2 ** 63], dtype=np.uint64), p).window_tokens == [2 ** 63]
+    big = PowerLaw(0.5, 1.0, w0=10 ** 30)
+    assert window_for_epsilon(0.01, big).window_tokens == 10 ** 30
+    assert window_for_epsilon(0.01, PowerLaw(0.5, 1.0), "sink", sinks=10 ** 21).peak_memory_tokens == 10 ** 21 + 10 ** 4
+    b = power_law_window(1e-20, 1.0, 1.0)  # ~1e20 (float 1e-20 is not exactly 10**-20)
+    assert b > 2 ** 63 and window_for_epsilon(1e-20, PowerLaw(1.0, 1.0), "block").peak_memory_tokens == 2 * b - 1
+
+
+@pytest.mark.parametrize("alpha, eps, scheme", [(1e-6, 0.5, "sliding"), (1e-7, 0.5, "sliding"),
+                                                (1e-300, 0.5, "sliding"), (0.1, 1e-40, "block-average"),
+                                                (1e-6, 0.5, "block-average")])
+def test_tiny_alpha_or_eps_answers_fast_or_refuses(alpha, eps, scheme):
+    """Windows past 10**1000 tokens are refused with a one-line ValueError naming eps; a
+    block-average block of 10**400 tokens is found exactly; neither takes long."""
+    import time
+    start = time.perf_counter()
+    try:
+        r = window_for_epsilon(eps, PowerLaw(alpha, 1.0), scheme)
+        assert len(str(r.window_tokens)) <= 1000
+    except ValueError as exc:
+        assert "`eps`" in str(exc) and "\n" not in str(exc)
+    assert time.perf_counter() - start < 5.0  # milliseconds of work; 5 s leaves room on a loaded CPU
 
 
 def test_memory_fields():
@@ -210,9 +276,17 @@ def test_kv_memory_spec_from_config(tmp_path):
     path.write_text(__import__("json").dumps(smol))
     assert KVMemorySpec.from_config(path) == spec
     for bad, name in (({"num_attention_heads": 4}, "num_hidden_layers"),
-                      ({**mha, "torch_dtype": "float13"}, "torch_dtype")):
+                      ({**mha, "torch_dtype": "float13"}, "torch_dtype"),
+                      ({**mha, "num_attention_heads": 0}, "num_attention_heads"),
+                      ({**mha, "num_key_value_heads": 0}, "num_key_value_heads"),
+                      ({**mha, "hidden_size": 30}, "hidden_size"),
+                      ({**mha, "num_hidden_layers": "2"}, "num_hidden_layers")):
         with pytest.raises(ValueError, match=name):
             KVMemorySpec.from_config(bad)
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="JSON object"):
+        KVMemorySpec.from_config(listed)
     with pytest.raises(FileNotFoundError):
         KVMemorySpec.from_config(tmp_path / "missing.json")
     with pytest.raises(ValueError, match="kv_heads"):

@@ -58,7 +58,7 @@ def test_profile_file_scheme_and_model_config(tmp_path, capsys):
                       "--json"], capsys)
     d = json.loads(out)
     assert rc == 0 and d["scheme"] == "block" and d["peak_memory_tokens"] == [19999]
-    assert d["memory"]["bytes_per_token"] == 2 * 30 * 3 * 64 * 2
+    assert d["memory_spec"]["bytes_per_token"] == 2 * 30 * 3 * 64 * 2 and d["memory"] == [19999]
     rc, out, _ = run(["--alpha", "0.5", "--C", "1", "--eps", "0.01", "--scheme", "sink", "--sinks", "4"], capsys)
     assert rc == 0 and "10004" in out and "4 sinks" in out
 
@@ -75,6 +75,77 @@ def test_bad_input_one_line_exit_2(argv, needle, capsys):
     rc, out, err = run(argv, capsys)
     assert rc == 2 and out == ""
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err
+
+
+def test_block_markov_rate_prints_both_regimes(capsys):
+    """--scheme block-markov-rate: the unconditional regime (gamma >= alpha_TV) with its block, and
+    the forward-decay + regularity regime (gamma >= 2 alpha_TV), with a block once its hypotheses
+    are given; eps is a KL target in nats."""
+    rc, out, err = run(["--scheme", "block-markov-rate", "--eps", "0.1", "--vocab-size", "49152"], capsys)
+    assert rc == 0 and err == ""
+    beta = default_profile().alpha
+    assert f"regime unconditional: gamma >= {beta:.4g}" in out
+    assert f"regime forward-decay+regularity: gamma >= {2 * beta:.4g}" in out and "--regularity" in out
+    assert "kl_nats" in out and "V = 49152" in out
+    rc, out, _ = run(["--scheme", "block-markov-rate", "--alpha", "0.4", "--C", "1.5", "--c", "0.3",
+                      "--divergence", "tv", "--eps", "0.05", "--vocab-size", "1000", "--forward-decay", "almost-sure",
+                      "--regularity", "1e-3", "--json"], capsys)
+    d = json.loads(out)
+    from wzbounds import block_markov_rate
+    expected = block_markov_rate(PowerLaw(0.4, 1.5, c=0.3, divergence="tv"), eps=0.05, vocab_size=1000)
+    assert rc == 0 and [r["regime"] for r in d["regimes"]] == ["unconditional", "forward-decay+regularity"]
+    assert d["regimes"][0]["block_tokens"] == [expected.block_tokens] and d["gamma_converse"] == 0.8
+    assert d["regimes"][1]["gamma"] == 0.8 and d["regimes"][1]["block_tokens"][0] > 0
+
+
+def test_untrusted_profile_is_refused_unless_allowed(tmp_path, capsys):
+    """A profile its measurement marked untrusted: one line with the reason and exit 2; with
+    --allow-untrusted-profile a warning line and the table."""
+    path = save_profile(PowerLaw(0.4, 1.0, divergence="tv",
+                                 provenance={"trusted": False, "untrusted_reasons": ["words split into pieces"]}),
+                        tmp_path / "bad-tokenizer.json")
+    rc, out, err = run(["--profile", str(path)], capsys)
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert "untrusted" in err and "words split into pieces" in err and "--allow-untrusted-profile" in err
+    rc, out, err = run(["--profile", str(path), "--allow-untrusted-profile"], capsys)
+    assert rc == 0 and "warning" in err and err.count("\n") == 1 and "window" in out
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b'{"schema_version": 1, "kind": "power_law", "alph', "not valid JSON"), (b"\xff\xd8\xff\x00binary", "UTF-8"),
+    (b'{"schema_version": 1, "kind": "power_law", "divergence": "tv", "alpha": 1, "C": 1, '
+     b'"provenance": {"windows_tokens": "many"}}', "provenance.windows_tokens"),
+    (b'{"schema_version": 1, "kind": "power_law", "alpha": 1, "C": 1}', "divergence"),
+    (b'{"schema_version": 1, "kind": "power_law", "divergence": "tv", "C": 1}', "alpha"),
+])
+def test_bad_profile_file_one_line(tmp_path, capsys, content, needle):
+    """window --profile on a truncated, binary or mistyped file: exit 2, one line naming file and field."""
+    path = tmp_path / "p.json"
+    path.write_bytes(content)
+    rc, out, err = run(["--profile", str(path)], capsys)
+    assert rc == 2 and out == "" and err.count("\n") == 1 and str(path) in err and needle in err
+
+
+@pytest.mark.parametrize("config, needle", [
+    ({"num_hidden_layers": 2, "num_attention_heads": 0, "hidden_size": 8}, "num_attention_heads"),
+    ({"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 0, "hidden_size": 8},
+     "num_key_value_heads"),
+    ({"num_hidden_layers": 2, "num_attention_heads": 3, "hidden_size": 8}, "hidden_size"),
+    ([1, 2, 3], "JSON object"),
+])
+def test_bad_model_config_one_line(tmp_path, capsys, config, needle):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(config))
+    rc, out, err = run(["--alpha", "0.5", "--C", "1", "--model-config", str(cfg)], capsys)
+    assert rc == 2 and err.count("\n") == 1 and needle in err
+
+
+def test_huge_w0_and_tiny_alpha(capsys):
+    """--w0 10**30 is answered exactly; --alpha 1e-6 is refused in one line naming eps."""
+    rc, out, _ = run(["--alpha", "0.5", "--C", "1", "--w0", str(10 ** 30), "--json"], capsys)
+    assert rc == 0 and json.loads(out)["window_tokens"] == [10 ** 30]
+    rc, out, err = run(["--alpha", "1e-6", "--C", "1", "--eps", "0.5"], capsys)
+    assert rc == 2 and err.count("\n") == 1 and "eps" in err
 
 
 def test_subprocess_entry_point():

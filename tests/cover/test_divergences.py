@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from wzbounds import divergences as dv
@@ -130,26 +130,109 @@ def test_kl_profile_to_tv():
     assert np.allclose(tv_profile.upper(w), np.sqrt(kl_profile.upper(w) * math.log(2) / 2), rtol=1e-12)
 
 
+@given(distribution_pairs(q_positive=False), st.floats(1e-9, 0.999))
+def test_smoothing_convexity_pointwise(pair, mu):
+    """smoothing_convexity part 1: KL(p‖q_μ) ≤ (1 − τ)·log(1/(1 − μ)) + τ·log(Vτ/μ), τ = TV(p, q),
+    even where q has zeros (the reverse-Pinsker route has no bound there as μ → 0)."""
+    p, q = pair
+    v, tau = q.size, dv.tv(p, q)
+    bound = (1 - tau) * -math.log1p(-mu) + (tau * math.log(v * tau / mu) if tau > 0 else 0.0)
+    # relative slack: the bound can be ~30 nats and the float KL rounds at 1e-15 of that
+    assert dv.kl(p, dv.smooth(q, mu)) <= bound * (1 + 1e-12) + SLACK
+    assert dv.smoothing_bound(tau, mu, v).kl_upper_convexity_nats >= bound * (1 - 1e-12)
+
+
+@given(st.integers(2, 30).flatmap(lambda v: st.lists(distribution_pairs(min_size=v, max_size=v, q_positive=False),
+                                                      min_size=1, max_size=8)), st.floats(1.0, 3.0))
+def test_smoothing_convexity_mean_envelope(pairs, looseness):
+    """smoothing_convexity part 4: if E TV(p, q) ≤ U ≤ 1 − 1/V, smoothing with μ = U gives
+    E KL(p‖q_U) ≤ −(1 − U)log(1 − U) + U·log(V/U) (E: the empirical law of a batch of pairs)."""
+    v = pairs[0][0].size
+    U = max(np.mean([dv.tv(p, q) for p, q in pairs]), 1e-12) * looseness
+    assume(U <= 1 - 1 / v)
+    mean_kl = np.mean([dv.kl(p, dv.smooth(q, U)) for p, q in pairs])
+    bound = dv.optimal_smoothing(min(U, 1.0), v, tv_envelope="mean").kl_bound_nats
+    assert mean_kl <= (-(1 - U) * math.log1p(-U) + U * math.log(v / U)) * (1 + 1e-12) + SLACK
+    assert mean_kl <= bound * (1 + 1e-12) + SLACK  # the library's best bound is at most this one
+
+
+def test_optimal_smoothing_at_llm_vocabulary():
+    """smoothing_convexity part 6: at V = 49152, TV = 0.01 the proved bound is 0.118 nats per pair
+    (0.164 from a mean envelope), below 0.2, where the reverse-Pinsker route gives 8.27."""
+    pair = dv.optimal_smoothing(0.01, 49152)
+    mean = dv.optimal_smoothing(0.01, 49152, tv_envelope="mean")
+    assert pair.kl_bound_nats == pytest.approx(0.1179766, rel=1e-6) and pair.route == "convexity"
+    assert mean.kl_bound_nats == pytest.approx(0.1640283, rel=1e-6) and mean.kl_bound_nats < 0.2
+    assert pair.theorem == "smoothing_convexity" and pair.mu == 0.01
+    assert dv.smoothing_bound(0.01, 0.01, 49152).kl_upper_reverse_pinsker_nats == pytest.approx(8.267, rel=1e-3)
+
+
 def test_smoothed_kl_profile_constants():
-    """smoothing part 6: mean envelope -> (β/2, 4(V−1)sqrt(C)); almost-sure -> (β, 8(V−1)C)."""
+    """smoothing_convexity part 5: mean envelope C w^-β -> (C(1 + log(V/C)) + Cβ log w) w^-β;
+    almost-sure -> C(1 + log V) w^-β; both from the first w with U(w) <= 1 - 1/V."""
     tv_profile = PowerLaw(alpha=0.8, C=0.5, divergence="tv")
     mean = dv.smoothed_kl_profile(tv_profile, 1000)
     sure = dv.smoothed_kl_profile(tv_profile, 1000, tv_envelope="almost_sure")
-    assert (mean.alpha, mean.C) == (0.4, pytest.approx(4 * 999 * math.sqrt(0.5), rel=1e-15))
-    assert (sure.alpha, sure.C) == (0.8, pytest.approx(8 * 999 * 0.5, rel=1e-15))
-    assert mean.divergence == sure.divergence == "kl_nats"
-    assert mean.provenance["theorem"] == sure.provenance["theorem"] == "smoothing"
+    assert (mean.alpha, mean.C, mean.D) == (0.8, pytest.approx(0.5 * (1 + math.log(2000)), rel=1e-15), 0.4)
+    assert (sure.alpha, sure.C) == (0.8, pytest.approx(0.5 * (1 + math.log(1000)), rel=1e-15))
+    assert mean.divergence == sure.divergence == "kl_nats" and mean.w0 == sure.w0 == 1
+    assert mean.provenance["theorem"] == sure.provenance["theorem"] == "smoothing_convexity"
+    late = dv.smoothed_kl_profile(PowerLaw(alpha=0.5, C=4.0, divergence="tv"), 10)
+    assert late.w0 == 20  # 4 w^-1/2 <= 0.9 first at w = 20
+
+
+def test_smoothed_kl_profile_bounds_a_batch():
+    """smoothing_convexity part 5 end to end: pairs whose mean TV follows the TV envelope have
+    mean KL after smoothing with mu = U(w) below the derived LogPowerLaw at w."""
+    rng = np.random.default_rng(5)
+    v = 20
+    tv_profile = PowerLaw(alpha=0.5, C=0.6, divergence="tv")
+    kl_profile = dv.smoothed_kl_profile(tv_profile, v)
+    for w in (4, 50, 900):
+        U = float(tv_profile.upper(w))
+        ps = rng.dirichlet(np.ones(v), size=30)
+        qs = (1 - U) * ps + U * rng.dirichlet(np.ones(v), size=30)  # TV(p, q) <= U pairwise
+        mean_kl = np.mean([dv.kl(p, dv.smooth(q, U)) for p, q in zip(ps, qs)])
+        assert mean_kl <= float(kl_profile.upper(w)) * (1 + 1e-12)
 
 
 def test_locally_quadratic_is_flagged_empirical():
-    """locally-quadratic (EMPIRICAL ASSUMPTION): TV (β, C, c) -> KL (2β, κC², κc²), never a theorem."""
+    """locally-quadratic (EMPIRICAL ASSUMPTION): a tv2 profile (α, C₂, c₂) -> KL (α, κC₂, 2c₂),
+    the lower constant by the proved Pinsker bound, never a theorem; a mean-TV profile is refused."""
     from wzbounds.theorems import ASSUMPTIONS, THEOREMS
 
-    out = dv.locally_quadratic_kl_profile(PowerLaw(alpha=0.5, C=0.3, c=0.1, divergence="tv"), 3.0)
-    assert (out.alpha, out.C, out.c) == (1.0, pytest.approx(0.27), pytest.approx(0.03))
+    out = dv.locally_quadratic_kl_profile(PowerLaw(alpha=1.0, C=0.09, c=0.01, divergence="tv2"), 3.0)
+    assert (out.alpha, out.C, out.c) == (1.0, pytest.approx(0.27), pytest.approx(0.02))
     assert out.provenance["assumption"] == "locally-quadratic" and out.provenance["theorem"] is None
+    assert out.provenance["lower_theorem"] == "tv_converse"
     assert "locally-quadratic" in ASSUMPTIONS and "locally-quadratic" not in THEOREMS
     assert "EMPIRICAL" in out.provenance["status"]
+    with pytest.raises(ValueError, match="tv2"):
+        dv.locally_quadratic_kl_profile(PowerLaw(alpha=0.5, C=0.3, divergence="tv"), 3.0)
+
+
+@given(distribution_pairs(), st.floats(0.0, 1.0))
+def test_tv_converse_kl_from_tv(pair, weight):
+    """tv_converse part 2: E KL ≥ 2·E TV² ≥ 2·(E TV)² (here E over a two-point mixture of pairs)."""
+    p, q = pair
+    pairs = [(p, q), (q, dv.smooth(p, 0.5))]
+    w = np.array([weight, 1 - weight])
+    kls = np.array([dv.kl(a, b) for a, b in pairs])
+    tvs = np.array([dv.tv(a, b) for a, b in pairs])
+    assert w @ kls >= 2 * (w @ tvs ** 2) - SLACK and w @ tvs ** 2 >= (w @ tvs) ** 2 - SLACK
+
+
+def test_tv_and_kl_lower_envelopes():
+    """tv_converse: a Bayes-TV lower c gives the suffix-only TV lower c/2; a TV lower c gives
+    I_w >= 2c^2 w^-2alpha, whose converse windows are exact."""
+    bayes = PowerLaw(0.4, 1.0, c=0.3, divergence="tv")
+    assert dv.tv_converse_profile(bayes).c == 0.15
+    k = dv.kl_lower_from_tv(bayes)
+    assert (k.alpha, k.c) == (0.8, pytest.approx(0.18)) and k.theorem == "tv_converse"
+    w = k.converse_window(1e-3)
+    assert 0.18 * w ** -0.8 <= 1e-3 < 0.18 * (w - 1) ** -0.8
+    with pytest.raises(ValueError, match="profile.c"):
+        dv.kl_lower_from_tv(PowerLaw(0.4, 1.0, divergence="tv"))
 
 
 @pytest.mark.parametrize("call, name", [
@@ -173,7 +256,10 @@ def test_locally_quadratic_is_flagged_empirical():
     (lambda: dv.kl_profile_to_tv("not a profile"), "`profile`"),
     (lambda: dv.smoothed_kl_profile(PowerLaw(alpha=1.0, C=1.0, divergence="tv"), 10, tv_envelope="x"),
      "`tv_envelope`"),
-    (lambda: dv.locally_quadratic_kl_profile(PowerLaw(alpha=1.0, C=1.0, divergence="tv"), -1.0), "`kappa`"),
+    (lambda: dv.locally_quadratic_kl_profile(PowerLaw(alpha=1.0, C=1.0, divergence="tv2"), -1.0), "`kappa`"),
+    (lambda: dv.locally_quadratic_kl_profile(PowerLaw(alpha=1.0, C=1.0, divergence="tv2"), 1.5), "`kappa`"),
+    (lambda: dv.optimal_smoothing(0.1, 10, tv_envelope="median"), "`tv_envelope`"),
+    (lambda: dv.smoothing_bound(0.1, 0.5, 10, tv_envelope="x"), "`tv_envelope`"),
 ])
 def test_bad_inputs_raise_naming_the_parameter(call, name):
     """Validation: bad input raises ValueError naming the parameter."""

@@ -175,3 +175,27 @@ def test_validation_names_parameter():
         MarkovChain([[0.5, 0.6], [0.5, 0.5]])
     with pytest.raises(ValueError, match="rng"):
         SantaFe(2.0).sample(3, 0)
+
+
+def test_exact_window_refusals():
+    """Sources without an exact risk (HMM) or beyond the verified range are refused by name."""
+    from wzbounds import window_for_epsilon
+    h = HMM(np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[0.7, 0.3], [0.1, 0.9]]))
+    with pytest.raises(ValueError, match="exact Bayes risk"):
+        window_for_epsilon(1e-3, h)
+    with pytest.raises(ValueError, match="eps"):
+        window_for_epsilon(1e-7, SantaFe(1.5))  # the window is ~1e19 tokens, past the verified 1e9
+    with pytest.raises(ValueError, match="divergence"):
+        SantaFe(1.5).profile("tv2")
+    with pytest.raises(ValueError, match="scheme"):
+        window_for_epsilon(1e-2, SantaFe(1.5), "block")
+
+
+def test_product_exact_window():
+    """hmm_geometric part 4: the product's risk adds, and its exact window has no profile band."""
+    from wzbounds import window_for_epsilon
+    m = MarkovChain(np.array([[[0.9, 0.1], [0.3, 0.7]], [[0.5, 0.5], [0.2, 0.8]]]))
+    p = Product(SantaFe(2.0), m)
+    r = window_for_epsilon(0.05, p)
+    w = r.window_tokens
+    assert p.bayes_risk(w) <= 0.05 < p.bayes_risk(w - 1) and r.envelope_window_tokens is None

@@ -158,22 +158,40 @@ def test_divergence_formulas_match_numeric(rng):
     assert np.allclose(f["smoothing_bias"](mu=mu, V=V), sb.tv_bias_max, **close)
     assert np.allclose(f["smoothing_q_min"](mu=mu, V=V), sb.q_min_floor, **close)
     assert np.allclose(f["smoothing_tv_after"](tv=tv_v, mu=mu, V=V), sb.tv_after, **close)
-    assert np.allclose(_mp_elementwise("smoothing_kl_bound")(tv=tv_v, mu=mu, V=V), sb.kl_upper_nats, **close)
-    opt = dv.optimal_smoothing(tv_v, V)
-    assert np.allclose(f["optimal_smoothing_mu"](tv=tv_v, V=V), opt.mu, **close)
-    assert np.allclose(_mp_elementwise("optimal_smoothing_kl_bound")(tv=tv_v, V=V), opt.kl_bound_nats, **close)
+    assert np.allclose(_mp_elementwise("smoothing_kl_bound")(tv=tv_v, mu=mu, V=V), sb.kl_upper_reverse_pinsker_nats,
+                       **close)
+    mu_rp = f["optimal_smoothing_mu"](tv=tv_v, V=V)
+    assert np.allclose(_mp_elementwise("optimal_smoothing_kl_bound")(tv=tv_v, V=V),
+                       dv.smoothing_bound(tv_v, mu_rp, V).kl_upper_reverse_pinsker_nats, **close)
+    small = tv_v[tv_v < 1 - 1 / V]
+    conv = _mp_elementwise("smoothing_convexity_kl_bound")(tv=small, mu=mu[:small.size], V=V)
+    assert np.allclose(np.maximum(conv, -np.log1p(-mu[:small.size])),
+                       dv.smoothing_bound(small, mu[:small.size], V).kl_upper_convexity_nats, **close)
+    mean = _mp_elementwise("smoothing_convexity_mean_bound")(tv=small, mu=mu[:small.size], V=V)
+    assert np.allclose(np.maximum(mean, -np.log1p(-mu[:small.size])),
+                       dv.smoothing_bound(small, mu[:small.size], V, tv_envelope="mean").kl_upper_convexity_nats, **close)
+    opt = dv.optimal_smoothing(small, V)
+    assert np.allclose(f["smoothing_convexity_optimal_mu"](tv=small), opt.mu, **close)
+    assert np.allclose(_mp_elementwise("smoothing_convexity_optimal_bound")(tv=small, V=V), opt.kl_bound_nats, **close)
+    opt_mean = dv.optimal_smoothing(small, V, tv_envelope="mean")
+    assert np.allclose(np.minimum(_mp_elementwise("smoothing_convexity_mean_optimal_bound")(tv=small, V=V), math.log(V)),
+                       opt_mean.kl_bound_nats, **close)
     assert np.allclose(f["locally_quadratic"](kappa=3.0, tv=tv_v), 3.0 * tv_v ** 2, **close)
     for alpha, C in zip(rng.uniform(0.1, 3, 10), 10 ** rng.uniform(-2, 2, 10)):
         tvp = dv.kl_profile_to_tv(PowerLaw(alpha=alpha, C=C))
         assert tvp.alpha == pytest.approx(f["pinsker_profile_alpha"](alpha=alpha), rel=1e-15)
         assert tvp.C == pytest.approx(f["pinsker_profile_C"](C=C), rel=1e-15)
         src = PowerLaw(alpha=alpha, C=min(C, 1.0), divergence="tv")
-        assert dv.smoothed_kl_profile(src, V).C == pytest.approx(
-            f["smoothed_profile_C_mean"](C=src.C, V=V), rel=1e-15)
+        mean = dv.smoothed_kl_profile(src, V)
+        assert mean.C == pytest.approx(f["smoothed_profile_C_mean"](C=src.C, V=V), rel=1e-15)
+        assert mean.D == pytest.approx(f["smoothed_profile_D_mean"](C=src.C, alpha=alpha), rel=1e-15)
         assert dv.smoothed_kl_profile(src, V, tv_envelope="almost_sure").C == pytest.approx(
             f["smoothed_profile_C_almost_sure"](C=src.C, V=V), rel=1e-15)
-        assert dv.locally_quadratic_kl_profile(src, 2.5).C == pytest.approx(
-            f["locally_quadratic_profile_C"](kappa=2.5, C=src.C), rel=1e-15)
+        second = PowerLaw(alpha=alpha, C=min(C, 1.0), divergence="tv2")
+        assert dv.locally_quadratic_kl_profile(second, 2.5).C == pytest.approx(
+            f["locally_quadratic_profile_C"](kappa=2.5, C=second.C), rel=1e-15)
+        lower = PowerLaw(alpha=alpha, C=1.0, c=min(C, 1.0), divergence="tv")
+        assert dv.kl_lower_from_tv(lower).c == pytest.approx(f["tv_converse_kl_lower_c"](c=lower.c), rel=1e-15)
 
 
 def test_optimal_mu_is_the_stationary_point():
@@ -208,3 +226,38 @@ def test_window_for_epsilon_agrees_with_formulas(rng):
             # rtol: both are 40-digit zeta differences rounded to float64
             assert block.distortion_bound == pytest.approx(
                 float(zeta_form(C=C, alpha=mpmath.mpf(alpha), b=b)), rel=1e-12)
+
+
+def test_block_markov_rate_formulas_match_library(rng):
+    """block_markov_rate: the library's exponents are the formulas' (alpha/2 unconditionally from a
+    TV exponent alpha, 2 alpha converse), and its block bounds equal the lambdified expressions:
+    G(Abar(b)) unconditionally, (2 C2/eta) A_alpha(b) under forward decay and regularity, and the
+    converse (c/b)[zeta(alpha, b) - zeta(alpha, 2b)] >= c (2b - 1)^-alpha."""
+    from wzbounds import block_markov_rate
+
+    g = sy.lambdify_formula("block_markov_rate_unconditional", modules="mpmath")
+    tv_avg = sy.lambdify_formula("block_markov_rate_tv_average", modules="mpmath")
+    fd = sy.lambdify_formula("block_markov_rate_forward_decay", modules="mpmath")
+    conv = sy.lambdify_formula("block_markov_rate_converse", modules="mpmath")
+    conv_simple = sy.lambdify_formula("block_markov_rate_converse_simple")
+    for _ in range(5):
+        beta, C, V = rng.uniform(0.2, 0.9), rng.uniform(0.5, 2.0), int(rng.integers(2, 10 ** 5))
+        c = C * rng.uniform(0.05, 0.5)
+        eps = 10 ** rng.uniform(-2, -0.5)
+        profile = PowerLaw(beta, C, c=c, divergence="tv")
+        r = block_markov_rate(profile, eps=eps, vocab_size=V)
+        assert r.gamma == sy.lambdify_formula("block_markov_rate_gamma_unconditional")(alpha=beta)
+        assert r.gamma_converse == pytest.approx(sy.lambdify_formula("block_markov_rate_gamma_converse")(alpha=beta))
+        with mpmath.workdps(40):
+            b = r.block_tokens
+            abar = tv_avg(C=C, alpha=mpmath.mpf(beta), b=b)
+            # rtol: a 40-digit evaluation rounded to float64 against the library's
+            assert r.distortion_bound_nats == pytest.approx(float(g(A=abar, V=V)), rel=1e-12)
+            cb = r.converse_block_tokens
+            value = float(conv(c=2 * c ** 2, alpha=mpmath.mpf(2 * beta), b=cb))
+            assert value <= eps * (1 + 1e-12) and value >= conv_simple(c=2 * c ** 2, alpha=2 * beta, b=cb)
+        eta = 1.0 / V
+        f2 = block_markov_rate(profile, forward_decay=True, regularity=eta, eps=eps, vocab_size=V)
+        with mpmath.workdps(40):
+            assert f2.distortion_bound_nats == pytest.approx(
+                float(fd(C2=C ** 2, eta=eta, alpha2=mpmath.mpf(2 * beta), b=f2.block_tokens)), rel=1e-12)

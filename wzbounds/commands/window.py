@@ -1,10 +1,14 @@
-"""``wzbounds window``: target distortion -> window, converse, memory (table or JSON)."""
+"""``wzbounds window``: target distortion -> window, converse, memory (table or JSON); with
+``--scheme block-markov-rate`` the block-Markov KL rate exponent in both regimes."""
 from __future__ import annotations
 
 import json
 import sys
 
 DEFAULT_EPS = 0.1
+SCHEMES = ("sliding", "sink", "block", "block-average", "block-markov-rate")
+#: ``--forward-decay`` value meaning "the TV envelope holds at every step".
+ALMOST_SURE = "almost-sure"
 
 
 def register(subparsers) -> None:
@@ -12,7 +16,9 @@ def register(subparsers) -> None:
         "window", help="smallest cache window for a target distortion",
         description="Smallest window (and converse, memory) that guarantees distortion <= eps. "
                     "The profile comes from --alpha/--C (power law), --profile (JSON file or "
-                    "built-in name), or the built-in default.")
+                    "built-in name), or the built-in default. --scheme block-markov-rate reports the "
+                    "block-Markov KL rate exponent from a TV profile, unconditionally and under forward "
+                    "decay + regularity (eps is then a KL target in nats).")
     p.add_argument("--eps", action="append", metavar="EPS",
                    help=f"target distortion; repeat or comma-separate for several (default {DEFAULT_EPS})")
     p.add_argument("--alpha", type=float, help="power-law exponent (with --C)")
@@ -20,10 +26,19 @@ def register(subparsers) -> None:
     p.add_argument("--c", type=float, dest="c", help="power-law lower constant (enables the converse)")
     p.add_argument("--w0", type=int, help="smallest window at which the envelopes hold (default 1)")
     p.add_argument("--profile", help="profile JSON file or built-in name")
-    p.add_argument("--divergence", choices=("kl_nats", "kl_bits", "tv"),
+    p.add_argument("--allow-untrusted-profile", action="store_true",
+                   help="use a profile whose measurement failed its sanity checks (prints a warning)")
+    p.add_argument("--divergence", choices=("kl_nats", "kl_bits", "tv", "tv2"),
                    help="divergence of --alpha/--C (default kl_nats); with --profile it must match")
-    p.add_argument("--scheme", default="sliding", choices=("sliding", "sink", "block", "block-average"))
+    p.add_argument("--scheme", default="sliding", choices=SCHEMES)
     p.add_argument("--sinks", type=int, default=None, help="sink tokens for --scheme sink (default 4)")
+    p.add_argument("--vocab-size", type=int, default=None,
+                   help="vocabulary size V for --scheme block-markov-rate (default: vocab_size of --model-config)")
+    p.add_argument("--forward-decay", metavar="SPEC", default=None,
+                   help=f"block-markov-rate: '{ALMOST_SURE}' (the TV envelope holds at every step) or a tv2 "
+                        "profile (file or name) bounding E[TV^2]")
+    p.add_argument("--regularity", type=float, default=None, metavar="ETA",
+                   help="block-markov-rate: the decoder's output is >= ETA on every symbol")
     p.add_argument("--model-config", help="transformers config.json for byte counts")
     p.add_argument("--layers", type=int)
     p.add_argument("--kv-heads", type=int)
@@ -47,6 +62,17 @@ def _parse_eps(values) -> list[float]:
     return out
 
 
+def _trusted(profile, label, allow: bool):
+    """Refuse a profile its measurement marked untrusted, unless ``--allow-untrusted-profile``."""
+    if profile.trusted:
+        return
+    reasons = "; ".join(profile.untrusted_reasons) or "no reason recorded"
+    if not allow:
+        raise ValueError(f"profile {label} is marked untrusted by its measurement ({reasons}); "
+                         "pass --allow-untrusted-profile to use it anyway")
+    print(f"wzbounds window: warning: using untrusted profile {label} ({reasons})", file=sys.stderr)
+
+
 def _profile(args):
     from ..profiles import DEFAULT_PROFILE, PowerLaw, load_profile
     explicit = any(v is not None for v in (args.alpha, args.C, args.c, args.w0))
@@ -65,7 +91,13 @@ def _profile(args):
         raise ValueError(f"`--divergence` {args.divergence!r} does not match the profile's "
                          f"{profile.divergence!r} (convert with wzbounds.divergences)")
     label = f"{name}" if args.profile else f"built-in default {DEFAULT_PROFILE!r}"
+    _trusted(profile, repr(name), args.allow_untrusted_profile)
     return profile, label
+
+
+def _model_config(args):
+    from ..memory import _config_iv
+    return None if not args.model_config else _config_iv(args.model_config)
 
 
 def _memory(args):
@@ -94,6 +126,20 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _at(v, i):
+    """Entry ``i`` of a scalar-or-array result field (None stays None)."""
+    import numpy as np
+    if v is None:
+        return None
+    a = np.asarray(v, dtype=object if isinstance(v, int) else None)
+    return a.ravel()[i] if a.ndim else a.item()
+
+
+def _grid(cols, rows) -> list[str]:
+    widths = [max(len(c), *(len(r[j]) for r in rows)) for j, c in enumerate(cols)]
+    return ["  ".join(s.rjust(w) for s, w in zip(r, widths)) for r in [cols, *rows]]
+
+
 def _table(result, label, profile) -> str:
     import numpy as np
     rows = []
@@ -101,39 +147,29 @@ def _table(result, label, profile) -> str:
     cols = ["eps", size, "converse", "ratio", "peak mem (tok)", "avg mem (tok)"]
     if result.peak_memory_bytes is not None:
         cols += ["peak mem (B)", "avg mem (B)"]
-    if result.window_interval_tokens is not None:
+    if result.window_ci_tokens is not None:
         cols += ["window CI range"]
-    n = np.size(result.eps)
-
-    def at(v, i):
-        if v is None:
-            return None
-        a = np.asarray(v, dtype=object if isinstance(v, int) else None)
-        return a.ravel()[i] if a.ndim else a.item()
-
-    for i in range(n):
-        row = [_fmt(float(at(result.eps, i))), _fmt(at(result.window_tokens, i)),
-               _fmt(at(result.converse_window_tokens, i)),
-               "-" if result.ratio is None else f"{float(at(result.ratio, i)):.4g}",
-               _fmt(at(result.peak_memory_tokens, i)), _fmt(_plain(at(result.average_memory_tokens, i)))]
+    for i in range(np.size(result.eps)):
+        row = [_fmt(float(_at(result.eps, i))), _fmt(_at(result.window_tokens, i)),
+               _fmt(_at(result.converse_window_tokens, i)),
+               "-" if result.ratio is None else f"{float(_at(result.ratio, i)):.4g}",
+               _fmt(_at(result.peak_memory_tokens, i)), _fmt(_plain(_at(result.average_memory_tokens, i)))]
         if result.peak_memory_bytes is not None:
-            row += [_fmt(at(result.peak_memory_bytes, i)), _fmt(_plain(at(result.average_memory_bytes, i)))]
-        if result.window_interval_tokens is not None:
-            lo, hi = result.window_interval_tokens
-            row += [f"[{at(lo, i)}, {at(hi, i)}]"]
+            row += [_fmt(_at(result.peak_memory_bytes, i)), _fmt(_plain(_at(result.average_memory_bytes, i)))]
+        if result.window_ci_tokens is not None:
+            lo, hi = result.window_ci_tokens
+            row += [f"[{_at(lo, i)}, {_at(hi, i)}]"]
         rows.append(row)
-    widths = [max(len(c), *(len(r[j]) for r in rows)) for j, c in enumerate(cols)]
-    line = lambda r: "  ".join(s.rjust(w) for s, w in zip(r, widths))
     head = [f"profile: {label} -- {profile.describe()}",
             f"scheme: {result.scheme}" + (f" ({result.sinks} sinks)" if result.scheme == "sink" else "")
             + f"; divergence: {result.divergence}; theorems: {', '.join(result.theorem_ids)}"]
-    head += _provenance_lines(result, profile)
+    head += _provenance_lines(result.window_tokens, profile)
     if result.converse_window_tokens is None:
         head.append("converse: none (the profile has no lower envelope)")
-    return "\n".join(head + [line(cols)] + [line(r) for r in rows])
+    return "\n".join(head + _grid(cols, rows))
 
 
-def _provenance_lines(result, profile) -> list[str]:
+def _provenance_lines(windows, profile) -> list[str]:
     """Where the profile came from and, for a measured one, whether the windows extrapolate."""
     import numpy as np
     prov = profile.provenance or {}
@@ -147,8 +183,7 @@ def _provenance_lines(result, profile) -> list[str]:
                      f"{prov.get('prefix_tokens', '?')} tokens; protocol {prov.get('protocol') or 'fixed-end'}; "
                      f"windows {min(measured):g}-{max(measured):g}; "
                      f"verdict {prov.get('verdict', '?')})")
-        largest = max(np.asarray(result.window_tokens, dtype=object).ravel())
-        if largest > max(measured):
+        if windows is not None and max(np.asarray(windows, dtype=object).ravel()) > max(measured):
             lines.append(f"note: windows beyond {max(measured):g} tokens extrapolate the fitted power law "
                          "past the measured range")
     return lines
@@ -161,17 +196,132 @@ def _plain(v):
     return v.item() if hasattr(v, "item") else v
 
 
+# ----------------------------------------------------------------------------- block-markov-rate
+def _forward_decay(spec):
+    """``--forward-decay``: None (not given), True (almost sure) or a tv2 profile."""
+    from ..profiles import load_profile
+    if spec is None:
+        return None
+    if spec == ALMOST_SURE:
+        return True
+    profile = load_profile(spec)
+    if profile.divergence != "tv2":
+        raise ValueError(f"`--forward-decay` profile {spec!r} must be in 'tv2' (E[TV^2]), got {profile.divergence!r}")
+    return profile
+
+
+def _vocab_size(args):
+    if args.vocab_size is not None:
+        return args.vocab_size, "--vocab-size"
+    config = _model_config(args)
+    if config is not None:
+        config = config.get("text_config", config) if "vocab_size" not in config else config
+        if isinstance(config, dict) and config.get("vocab_size") is not None:
+            return config["vocab_size"], "--model-config"
+    return None, None
+
+
+def _rate_regimes(args, eps, profile):
+    """Both regimes (one for a KL profile) as ``(regime, gamma, result | None, note)``: a regime
+    whose hypotheses were not supplied reports its exponent only, with what it needs."""
+    from ..profiles import PowerLaw
+    from ..schemes import block_markov_rate
+    from ..schemes.block_rate import regime_exponents
+    from ..units import KL_UNITS
+
+    if args.sinks is not None:
+        raise ValueError("--sinks needs --scheme sink")
+    if not isinstance(profile, PowerLaw):
+        raise ValueError(f"--scheme block-markov-rate needs a power-law profile, got a {profile.kind} profile")
+    v, v_from = _vocab_size(args)
+    fd = _forward_decay(args.forward_decay)
+    if profile.divergence in KL_UNITS:
+        if fd is not None or args.regularity is not None:
+            raise ValueError("--forward-decay and --regularity apply to TV profiles; a KL profile bounds D_b directly")
+        r = block_markov_rate(profile, eps=eps)
+        return [(r.regime, r.gamma, r, None)], v_from, r.gamma_converse
+    exps = regime_exponents(profile, fd if fd is not None else True)
+    uncond = block_markov_rate(profile, eps=eps if v is not None else None, vocab_size=v)
+    out = [("unconditional", uncond.gamma, uncond,
+            None if v is not None else "block needs --vocab-size (or vocab_size in --model-config)")]
+    fd_given = fd is not None or profile.divergence == "tv2"
+    if fd_given and args.regularity is not None:
+        r = block_markov_rate(profile, forward_decay=False if fd is None else fd, regularity=args.regularity,
+                              eps=eps, vocab_size=v)
+        out.append((r.regime, r.gamma, r, None))
+    else:
+        needs = ([] if fd_given else [f"--forward-decay ({ALMOST_SURE} assumed for the exponent)"]) + ["--regularity"]
+        out.append(("forward-decay+regularity", exps["forward-decay+regularity"], None,
+                    "if its hypotheses hold; a block needs " + " and ".join(needs)))
+    return out, v_from, exps["converse"]
+
+
+def _rate_table(regimes, label, profile, v_from, converse) -> str:
+    import numpy as np
+    results = [r for _, _, r, _ in regimes if r is not None]
+    head = [f"profile: {label} -- {profile.describe()}",
+            "scheme: block-markov-rate; eps and bounds in kl_nats (block average of E KL); "
+            f"theorems: {', '.join(dict.fromkeys(t for r in results for t in r.theorem_ids))}"]
+    if results[0].vocab_size is not None:
+        head.append(f"vocabulary: V = {results[0].vocab_size} (from {v_from})")
+    head += _provenance_lines(None, profile)
+    kl_exponent = 2 * profile.alpha if profile.divergence == "tv" else profile.alpha
+    head.append("converse: gamma <= " + (f"{converse:.4g} for every suffix-only scheme" if converse is not None else
+                                         f"{kl_exponent:.4g} given a lower envelope (the profile has none)"))
+    for regime, gamma, r, note in regimes:
+        hyp = f"; hypotheses: {', '.join(r.hypotheses)}" if r is not None else ""
+        head.append(f"regime {regime}: gamma >= {gamma:.4g}{hyp}" + (f" ({note})" if note else ""))
+    cols = ["regime", "eps", "block", "converse", "peak mem (tok)", "avg mem (tok)", "bound (nats)"]
+    rows = []
+    for r in results:
+        if r.block_tokens is None:
+            continue
+        for i in range(np.size(r.eps)):
+            rows.append([r.regime, _fmt(float(_at(r.eps, i))), _fmt(_at(r.block_tokens, i)),
+                         _fmt(_at(r.converse_block_tokens, i)), _fmt(_at(r.peak_memory_tokens, i)),
+                         _fmt(_plain(_at(r.average_memory_tokens, i))), f"{float(_at(r.distortion_bound_nats, i)):.4g}"])
+    return "\n".join(head + (_grid(cols, rows) if rows else []))
+
+
+def _run_rate(args, eps, profile, label) -> int:
+    from ..bounds import _jsonable
+    from ..profiles import profile_to_dict
+    if args.dtype_bytes is not None or args.layers is not None:
+        raise ValueError("--scheme block-markov-rate reports tokens; byte options do not apply")
+    regimes, v_from, converse = _rate_regimes(args, eps, profile)
+    if args.json:
+        rows = []
+        for regime, gamma, r, note in regimes:
+            row = {"regime": regime, "gamma": gamma, "note": note}
+            if r is not None:
+                row.update({k: _jsonable(v) for k, v in vars(r).items() if k not in ("profile", "forward_decay")})
+                row["forward_decay"] = r.forward_decay if isinstance(r.forward_decay, bool) \
+                    else profile_to_dict(r.forward_decay)
+            rows.append(row)
+        out = {"scheme": "block-markov-rate", "profile_source": label, "profile": profile_to_dict(profile),
+               "gamma_converse": converse, "regimes": rows}
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(_rate_table(regimes, label, profile, v_from, converse))
+    return 0
+
+
 def run(args) -> int:
     from ..bounds import window_for_epsilon
     eps = _parse_eps(args.eps)
     profile, label = _profile(args)
+    if hasattr(sys, "set_int_max_str_digits"):  # exact windows may exceed 4300 decimal digits
+        sys.set_int_max_str_digits(0)
+    if args.scheme == "block-markov-rate":
+        return _run_rate(args, eps, profile, label)
+    if any(v is not None for v in (args.vocab_size, args.forward_decay, args.regularity)):
+        raise ValueError("--vocab-size, --forward-decay and --regularity need --scheme block-markov-rate")
     memory = _memory(args)
     if args.sinks is not None and args.scheme != "sink":
         raise ValueError("--sinks needs --scheme sink")
     sinks = (4 if args.sinks is None else args.sinks) if args.scheme == "sink" else 0
     result = window_for_epsilon(eps, profile, args.scheme, sinks=sinks, memory=memory)
-    if hasattr(sys, "set_int_max_str_digits"):  # exact windows may exceed 4300 decimal digits
-        sys.set_int_max_str_digits(0)
     if args.json:
         out = result.to_dict()
         out["profile_source"] = label

@@ -4,12 +4,15 @@ Common interface (every scheme is a frozen dataclass): ``name``, ``size_for_epsi
 profile)``, ``window_tokens(size)``, ``peak_memory_tokens(size)``,
 ``average_memory_tokens(size)``, ``distortion(size, profile) -> (worst_case, time_average)``,
 ``theorem_ids(profile)``, ``assumptions(profile)``.
+
+``block_rate.block_markov_rate`` is not a scheme of this kind: it answers how fast the
+block-Markov KL distortion can fall from TV information (theorem ``block_markov_rate``).
 """
 from __future__ import annotations
 
-from .block import (BlockMarkov, BlockSlidingComparison, block_average_distortion,
-                    block_average_distortion_mp, block_size_time_average, compare_block_with_sliding,
-                    profile_block_average)
+from .block import (BlockMarkov, BlockSlidingComparison, block_average_distortion, block_average_distortion_mp,
+                    block_size_time_average, compare_block_with_sliding, profile_block_average)
+from .block_rate import BlockMarkovRate, block_markov_rate
 from .sink import Sink
 from .sliding import Sliding
 
@@ -39,6 +42,6 @@ def get_scheme(scheme="sliding", *, sinks: int | None = None):
     return BlockMarkov("worst_case" if scheme == "block" else "time_average")
 
 
-__all__ = ["Sliding", "Sink", "BlockMarkov", "BlockSlidingComparison", "get_scheme", "SCHEME_NAMES",
-           "block_average_distortion", "block_average_distortion_mp", "block_size_time_average",
-           "compare_block_with_sliding", "profile_block_average"]
+__all__ = ["Sliding", "Sink", "BlockMarkov", "BlockSlidingComparison", "BlockMarkovRate", "get_scheme",
+           "SCHEME_NAMES", "block_average_distortion", "block_average_distortion_mp", "block_size_time_average",
+           "block_markov_rate", "compare_block_with_sliding", "profile_block_average"]

@@ -6,114 +6,103 @@ window is ``b + j``: it cycles through ``[b, 2b)``. Memory: peak ``2b - 1``, ave
 ``(3b - 1)/2`` tokens. Distortion: worst case ``U(b)``; long-run time average
 ``A(b) = (1/b) sum_{j<b} U(b + j)``, for a power law ``(C/b)[zeta(alpha, b) - zeta(alpha, 2b)]``
 (Hurwitz zeta; for ``alpha < 1`` the analytic continuation, the difference identity still
-holds) and ``(C/b)[psi(2b) - psi(b)]`` at ``alpha = 1``.
+holds) and ``(C/b)[psi(2b) - psi(b)]`` at ``alpha = 1``. The sums are the envelopes' own
+(``Envelope.range_sum_mp``), exact in mpmath at any block size.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import ClassVar
 
 import mpmath
 import numpy as np
 
-from .._validation import choice, positive_int, real_scalar
+from .._inversion import MIN_DIGITS, _at_most
+from .._validation import choice, positive_int, real_array, real_scalar
+from ..profiles.envelopes import PowerEnvelope
 from ..windows import achievability_window
+from ._exact import exact, half_integers
 
 CRITERIA = ("worst_case", "time_average")
 
 
 def block_average_distortion_mp(b: int, alpha, C):
-    """``(C/b) sum_{j=0}^{b-1} (b + j)^-alpha`` in the current mpmath precision (mpf),
-    by the Hurwitz-zeta difference (digamma difference at ``alpha = 1``)."""
-    b, alpha, C = int(b), mpmath.mpf(alpha), mpmath.mpf(C)
-    if alpha == 1:
-        return C / b * (mpmath.digamma(2 * b) - mpmath.digamma(b))
-    return C / b * (mpmath.zeta(alpha, b) - mpmath.zeta(alpha, 2 * b))
+    """``(C/b) sum_{j=0}^{b-1} (b + j)^-alpha`` in the current mpmath precision (mpf)."""
+    return PowerEnvelope(C, alpha).block_average_mp(int(b))
 
 
 def block_average_distortion(b, alpha, C):
     """Time-averaged block-Markov distortion of the power law ``C w^-alpha``.
 
     ``b``: int or array of ints >= 1 (block sizes in tokens). Returns float (scalar ``b``)
-    or float64 array, each entry computed in mpmath with enough digits to absorb the
-    cancellation of the two zeta values (about ``log10 b + log10(1/|alpha - 1|)``).
+    or float64 array, each entry computed in mpmath with the digits the closed form needs.
     """
     alpha = real_scalar("alpha", alpha, low=0.0)
     C = real_scalar("C", C, low=0.0)
     arr = np.asarray(b)
-    guard = 0 if alpha == 1 else max(0, int(-math.log10(abs(alpha - 1))))
-    out = []
     for v in arr.ravel():
-        v = positive_int("b", v)
-        with mpmath.workdps(30 + guard + int(v.bit_length() * 0.30103) + 1):
-            out.append(float(block_average_distortion_mp(v, alpha, C)))
-    res = np.array(out, dtype=np.float64).reshape(arr.shape)
+        positive_int("b", v)
+    res = PowerEnvelope(C, alpha).block_average(arr)
     return float(res) if res.ndim == 0 else res
-
-
-def geometric_block_average(b, rho, C):
-    """``(C/b) sum_{j<b} rho^(b+j) = (C/b) rho^b (1 - rho^b)/(1 - rho)`` (float64, shape of ``b``)."""
-    b = np.asarray(b, dtype=np.float64)
-    return C / b * np.power(rho, b) * -np.expm1(b * np.log(rho)) / (1 - rho)
-
-
-def tabulated_block_average(b, profile):
-    """``(1/b) sum_{j<b} U(b + j)`` for a ``Tabulated`` profile: direct float sum over the
-    tabulated range, Hurwitz zeta over the power-law extrapolated tail (float64, shape of ``b``)."""
-    arr = np.asarray(b)
-    last = profile.windows[-1]
-    out = []
-    for v in arr.ravel():
-        v = int(v)
-        total = 0.0
-        if v <= last:  # tabulated part: at most `last` terms
-            total = float(np.sum(profile.upper(np.arange(v, min(2 * v, last + 1), dtype=np.float64))))
-        start = max(v, last + 1)
-        if start < 2 * v:  # extrapolated tail K w^-s, summed in closed form
-            W, V = profile.windows, profile.values
-            s = math.log(V[-2] / V[-1]) / math.log(W[-1] / W[-2])
-            with mpmath.workdps(30 + int(v.bit_length() * 0.30103) + 1):
-                K = mpmath.mpf(V[-1]) * mpmath.power(W[-1], s)  # may exceed float range
-                total += float(K * (mpmath.zeta(s, start) - mpmath.zeta(s, 2 * v)) if s != 1
-                               else K * (mpmath.digamma(2 * v) - mpmath.digamma(start)))
-        out.append(total / v)
-    return np.array(out, dtype=np.float64).reshape(arr.shape)
 
 
 def profile_block_average(b, profile):
     """Time-averaged distortion bound ``A(b)`` for any profile (float64, shape of ``b``)."""
-    kind = profile.kind
-    if kind == "power_law":
-        return np.asarray(block_average_distortion(b, profile.alpha, profile.C), dtype=np.float64)
-    if kind == "exponential":
-        return geometric_block_average(b, profile.rho, profile.C)
-    return tabulated_block_average(b, profile)
+    return profile.block_average(b)
 
 
-def block_size_time_average(eps: float, profile) -> int:
-    """Smallest block ``b >= w0`` whose time-averaged distortion ``A(b) <= eps``.
-
-    ``A`` is non-increasing in ``b`` (``block_markov.md``), and ``U(2b-1) <= A(b) <= U(b)``,
-    so ``b`` lies in ``[ceil((w_ach+1)/2), w_ach]``; integer bisection on that bracket."""
-    w_ach = int(achievability_window(eps, profile))
-    lo, hi = max(profile.w0, (w_ach + 2) // 2), w_ach  # A(hi) <= U(hi) <= eps
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if float(profile_block_average(mid, profile)) <= eps:
-            hi = mid
-        else:
-            lo = mid + 1
-    return hi
+def _interpolated(a, b, va, vb, target) -> int:
+    """Integer in ``(a, b)`` where the log-log line through ``(a, va)`` and ``(b, vb)`` meets
+    ``target`` (``va > target >= vb``): exact for a power law, close for the block averages."""
+    la, lb = mpmath.log(a), mpmath.log(b)
+    t = (mpmath.log(va) - mpmath.log(target)) / (mpmath.log(va) - mpmath.log(vb))
+    guess = int(mpmath.ceil(mpmath.exp(la + t * (lb - la))))
+    return min(max(guess, a + 1), b - 1)
 
 
-def half_integers(values):
-    """``values / 2`` exactly: float64 while exact (< 2**52), else Fractions in an object array."""
-    arr = np.asarray(values)
-    if arr.dtype != object:
-        return arr / 2.0
-    return np.array([Fraction(int(v), 2) for v in arr.ravel()], dtype=object).reshape(arr.shape)
+def smallest_block(eps: float, envelope, lo: int, hi: int) -> int:
+    """Smallest integer ``b`` in ``[lo, hi]`` with ``envelope.block_average_mp(b) <= eps``,
+    given that ``hi`` qualifies and the average is non-increasing (``block_markov`` part 4).
+
+    Decided in mpmath with enough digits to separate neighbouring blocks. Log-log
+    interpolation steps alternate with bisection whenever a step fails to halve the bracket,
+    so the loop is bounded by ``2 bit_length(hi - lo) + 4`` evaluations (and a power-law-like
+    average takes a handful)."""
+    digits = int(int(hi).bit_length() * 0.30103) + 1
+    with mpmath.workdps(max(MIN_DIGITS, digits + 30) + envelope.guard_digits):
+        target = mpmath.mpf(eps)
+        value = envelope.block_average_mp
+        va = value(lo)
+        if _at_most(va, target):
+            return lo
+        a, b, vb = lo, hi, value(hi)
+        bisect = False
+        for _ in range(2 * (hi - lo).bit_length() + 4):
+            if b - a <= 1:
+                break
+            width = b - a
+            m = (a + b) // 2 if bisect else _interpolated(a, b, va, vb, target)
+            vm = value(m)
+            if _at_most(vm, target):
+                b, vb = m, vm
+            else:
+                a, va = m, vm
+            bisect = (b - a) > width // 2
+    return b
+
+
+def block_size_time_average(eps, profile) -> int:
+    """Smallest block ``b >= w0`` whose time-averaged distortion ``A(b) <= eps`` (exact).
+
+    ``U(2b-1) <= A(b) <= U(b)`` (``block_markov`` part 3), so ``b`` lies in
+    ``[ceil((w_ach+1)/2), w_ach]`` with ``w_ach`` the exact achievability window. ``eps`` may
+    be an mpmath number finer than float64: the bracket is then taken at its float neighbours
+    below and above, which still contain the answer."""
+    e = float(eps)
+    below, above = (e, e) if isinstance(eps, float) else (np.nextafter(e, 0.0), np.nextafter(e, np.inf))
+    hi = int(achievability_window(below, profile))
+    lo = max(profile.w0, (int(achievability_window(above, profile)) + 2) // 2)
+    return smallest_block(eps, profile.upper_envelope, lo, hi)
 
 
 @dataclass(frozen=True)
@@ -130,25 +119,23 @@ class BlockMarkov:
     def size_for_epsilon(self, eps, profile):
         if self.criterion == "worst_case":
             return achievability_window(eps, profile)
-        arr = np.asarray(eps, dtype=np.float64)
-        achievability_window(arr, profile)  # validates eps
-        out = [block_size_time_average(float(e), profile) for e in arr.ravel()]
-        dtype = object if max(out, default=0) > np.iinfo(np.int64).max else np.int64
-        return np.array(out, dtype=dtype).reshape(arr.shape)
+        arr = real_array("eps", eps, low=0.0)
+        sizes = np.array([block_size_time_average(float(e), profile) for e in arr.ravel()], dtype=object)
+        return exact(sizes.reshape(arr.shape), lambda b: b)
 
     def window_tokens(self, size):
         """The smallest window in the cycle, ``b``."""
         return size
 
     def peak_memory_tokens(self, size):
-        return 2 * np.asarray(size) - 1
+        return exact(size, lambda b: 2 * b - 1)
 
     def average_memory_tokens(self, size):
-        return half_integers(3 * np.asarray(size) - 1)
+        return half_integers(exact(size, lambda b: 3 * b - 1))
 
     def distortion(self, size, profile):
         """``(worst_case, time_average)``: ``U(b)`` and ``A(b)``."""
-        return profile.upper(size), profile_block_average(size, profile)
+        return profile.upper(size), profile.block_average(size)
 
     def theorem_ids(self, profile) -> tuple:
         return ("block_markov", profile.achievability_theorem)

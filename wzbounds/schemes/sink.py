@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from .._validation import positive_int
 from ..windows import achievability_window
+from ._exact import exact
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,10 @@ class Sink:
         return size
 
     def peak_memory_tokens(self, size):
-        return size + self.sinks
+        return exact(size, lambda w: w + self.sinks)
 
     def average_memory_tokens(self, size):
-        return size + self.sinks
+        return self.peak_memory_tokens(size)
 
     def distortion(self, size, profile):
         u = profile.upper(size)

@@ -12,7 +12,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .._validation import choice
+from .._inversion import smallest_true
+from .._validation import choice, real_scalar
 
 #: Units accepted by ``bayes_risk``.
 RISK_UNITS = ("nats", "bits")
@@ -54,9 +55,14 @@ class Source(ABC):
 
     Subclasses implement ``_bayes_risk_nats(w)`` for an int64 array ``w >= 0`` (same shape out,
     float64 nats), ``sample(n, rng)`` and ``profile(divergence)``; ``theorem_id`` names the proof.
+    ``risk_is_exact`` says whether ``bayes_risk`` is the exact I_w (to float rounding) up to
+    ``max_exact_window``; ``divergence`` is the unit its profile and exact windows default to.
     """
 
     theorem_id: str = ""
+    risk_is_exact: bool = True
+    max_exact_window: int = 2 ** 53
+    divergence: str = "kl_nats"
 
     def bayes_risk(self, w, unit: str = "nats"):
         """I_w = I(X_t ; X_{<t-w} | X_{t-w}^{t-1}) for integer windows ``w >= 0``.
@@ -70,6 +76,41 @@ class Source(ABC):
         if values.size and not np.all(np.isfinite(values)):
             raise FloatingPointError(f"{type(self).__name__}.bayes_risk produced a non-finite value")
         return shaped(nats_to(values, unit), is_scalar)
+
+    def exact_window(self, eps, unit: str = "nats") -> int:
+        """Smallest integer window ``w >= 1`` with I_w <= ``eps`` (in ``unit``): the exact
+        optimal suffix-only window, since the Bayes window predictor attains I_w
+        (``bayes_risk_identity``) and I_w is non-increasing (bisection on the monotone risk).
+
+        The bracket comes from the source's proved profile when it has one (the window lies
+        between its converse and achievability windows), else it is [1, ``max_exact_window``];
+        the search gallops up from its low end and bisects (O(log w) risk evaluations, none
+        beyond the bracket).
+        ``ValueError`` when the risk is not exact or the window exceeds ``max_exact_window``.
+        """
+        eps = real_scalar("eps", eps, low=0.0)
+        choice("unit", unit, RISK_UNITS)
+        if not self.risk_is_exact:
+            raise ValueError(f"`source` {self!r} has no exact Bayes risk (use its profile's envelope band)")
+        lo, hi = self._window_bracket(eps, unit)
+        top = self.max_exact_window if hi is None else min(hi, self.max_exact_window)
+        if (hi is None or hi > top) and not self.bayes_risk(top, unit=unit) <= eps:
+            raise ValueError(f"`eps` = {eps!r} needs a window beyond {self.max_exact_window} tokens, the range "
+                             f"where {type(self).__name__}.bayes_risk is exact")
+        # gallop up from the bracket's low end: the risk is cheapest to evaluate at small windows
+        return smallest_true(lambda w: self.bayes_risk(w, unit=unit) <= eps, lo, lo, w_max=top)
+
+    def _window_bracket(self, eps: float, unit: str):
+        """(lo, hi) with the exact window in [lo, hi] (hi None: unknown): the converse and
+        achievability windows of the source's proved profile, when it has one."""
+        from ..windows import achievability_window, converse_window
+
+        try:
+            profile = self.profile("kl_nats" if unit == "nats" else "kl_bits")
+        except ValueError:  # no proved profile (e.g. Product): bracket from scratch
+            return 1, None
+        conv = converse_window(eps, profile)
+        return (1 if conv is None else int(conv)), int(achievability_window(eps, profile))
 
     @abstractmethod
     def _bayes_risk_nats(self, w: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import special
 
 from .._validation import positive_int, real_scalar
-from ..units import check_divergence
+from ..units import KL_UNITS, check_divergence
 from .base import Source, generator_iv
 from .markov import stationary_law, stochastic_iv
 
@@ -51,6 +51,7 @@ class HMM(Source):
     """
 
     theorem_id = "hmm_geometric"
+    risk_is_exact = False  # h_inf is bracketed, not known: I_w is exact only to risk_error_nats()
 
     def __init__(self, transition, emission):
         self.transition = stochastic_iv("transition", transition, ndim_min=2)
@@ -146,7 +147,7 @@ class HMM(Source):
 
         check_divergence(divergence)
         consts = self.birkhoff_constants()
-        if divergence == "tv" or consts is None:
+        if divergence not in KL_UNITS or consts is None:
             raise ValueError("HMM.profile needs `divergence` in ('kl_nats', 'kl_bits') and a transition "
                              "matrix with all entries > 0")
         delta, tau = consts

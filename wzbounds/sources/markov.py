@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .._validation import positive_int
-from ..units import check_divergence
+from ..units import check_kl_unit
 from .base import Source, generator_iv
 
 
@@ -91,9 +91,7 @@ class MarkovChain(Source):
         """
         from ..profiles import Exponential
 
-        check_divergence(divergence)
-        if divergence == "tv":
-            raise ValueError("`divergence` must be 'kl_nats' or 'kl_bits' for MarkovChain")
+        check_kl_unit(divergence)
         w = np.arange(1, self.order)
         risks = self.bayes_risk(w) * 2.0 ** w if w.size else np.zeros(0)
         C = max(float(np.max(risks, initial=0.0)), np.finfo(np.float64).tiny)

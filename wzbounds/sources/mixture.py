@@ -18,7 +18,7 @@ import numpy as np
 from scipy import special
 
 from .._validation import positive_int, real_scalar
-from ..units import check_divergence
+from ..units import check_kl_unit
 from .base import Source, generator_iv
 
 #: Largest window evaluated exactly (the sum has w + 1 terms).
@@ -47,6 +47,7 @@ class BayesMixture(Source):
     """
 
     theorem_id = "bayes_mixture"
+    max_exact_window = MAX_EXACT_WINDOW
 
     def __init__(self, alphabet_size: int, concentration: float):
         self.alphabet_size = positive_int("alphabet_size", alphabet_size, minimum=2)
@@ -107,9 +108,7 @@ class BayesMixture(Source):
         c(w0) >= C(w0)/2. KL units only (``divergence`` "kl_nats" or "kl_bits")."""
         from ..profiles import PowerLaw
 
-        check_divergence(divergence)
-        if divergence == "tv":
-            raise ValueError("`divergence` must be 'kl_nats' or 'kl_bits' for BayesMixture (no TV envelope)")
+        check_kl_unit(divergence)  # no TV envelope for the mixture
         if w0 is None:
             w0 = 1
             while (lambda cc: cc[0] < cc[1] / 2)(self.envelope_constants(w0)):

@@ -25,6 +25,18 @@ class Product(Source):
     def __repr__(self):
         return f"Product({self.a!r}, {self.b!r})"
 
+    @property
+    def risk_is_exact(self) -> bool:
+        return self.a.risk_is_exact and self.b.risk_is_exact
+
+    @property
+    def max_exact_window(self) -> int:
+        return min(self.a.max_exact_window, self.b.max_exact_window)
+
+    @property
+    def divergence(self) -> str:
+        return "kl_nats"
+
     def _bayes_risk_nats(self, w):
         return self.a._bayes_risk_nats(w) + self.b._bayes_risk_nats(w)
 

@@ -1,0 +1,27 @@
+"""Exact integer arithmetic on token counts: int64 while every value fits, Python ints (object
+arrays) beyond, so ``2 b - 1`` or ``w + sinks`` never wraps around."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def exact(values, f):
+    """``f`` applied elementwise to ``values`` as Python ints; the result is an int64 array
+    when every entry fits (else an object array); 0-d input gives 0-d output."""
+    arr = np.asarray(values)
+    out = np.array([f(int(v)) for v in arr.ravel()], dtype=object).reshape(arr.shape)
+    if all(isinstance(v, int) and abs(v) <= _INT64_MAX for v in out.ravel()):
+        return out.astype(np.int64)
+    return out
+
+
+def half_integers(values):
+    """``values / 2`` exactly: float64 while exact (< 2**52), else Fractions in an object array."""
+    arr = np.asarray(values)
+    if arr.dtype != object and (not arr.size or np.max(np.abs(arr)) < 2 ** 52):
+        return arr / 2.0
+    return np.array([Fraction(int(v), 2) for v in arr.ravel()], dtype=object).reshape(arr.shape)

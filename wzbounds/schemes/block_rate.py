@@ -1,0 +1,287 @@
+"""How fast the block-Markov KL distortion falls when only TV is known (theorem
+``block_markov_rate``).
+
+With block b the windows cycle through [b, 2b); D_b is the block average of E KL(p_t ‖ q_t)
+in nats and γ = liminf log(1/D_b)/log b its rate exponent. From a TV profile E TV ≤ C·w^-β:
+
+- **converse** (a lower envelope c on the TV risk gives I_w ≥ 2c²·w^-2β, ``tv_converse``):
+  every suffix-only policy has D_b ≥ 2c²·A_{2β}(b), so γ ≤ α := 2β;
+- **unconditional** (finite vocabulary V, smoothing with μ_b = the block average of the TV
+  envelope, ``smoothing_convexity``): D_b = O(b^-β log b), so γ ≥ β = α/2 — the factor of two;
+- **forward decay + regularity** (E TV² ≤ C₂·w^-α₂ and p̃ ≥ η): D_b ≤ (2C₂/η)·A_{α₂}(b)
+  (reverse Pinsker), so γ ≥ α₂; with α₂ = α the exponent matches the converse.
+
+A KL profile needs none of this: it bounds D_b directly (``block_markov``), γ = its α.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+
+from .._inversion import MIN_DIGITS, _at_most, smallest_true
+from .._validation import positive_int, real_array, real_scalar
+from ..units import KL_UNITS, kl_scale
+from ._exact import exact, half_integers
+from .block import block_size_time_average
+
+REGIMES = ("unconditional", "forward-decay+regularity", "kl-envelope")
+#: Bisection steps for the inverse of the smoothing bound G (each halves a log-bracket that
+#: starts at most 800 nats wide, so 200 steps pass any float precision).
+_G_INVERSE_STEPS = 200
+_NEWTON_STEPS = 8
+
+
+@dataclass(frozen=True)
+class BlockMarkovRate:
+    """The block-Markov rate exponent under stated hypotheses, and the block for ``eps``.
+
+    Attributes
+    ----------
+    profile, forward_decay, regularity_eta, vocab_size, eps : inputs echoed (``eps`` in nats).
+    regime : ``"unconditional"``, ``"forward-decay+regularity"`` or ``"kl-envelope"``.
+    gamma : the proved lower bound on the rate exponent γ in this regime.
+    gamma_converse : the upper bound α on γ of every suffix-only scheme (None without a lower
+        envelope); ``gamma_converse / gamma`` is 2 in the unconditional regime.
+    hypotheses : assumption keys (``wzbounds.theorems.ASSUMPTIONS``) the regime rests on.
+    block_tokens : smallest block b >= w0 whose proved bound is <= eps (None without eps).
+    converse_block_tokens : every suffix-only policy whose windows cycle through [b, 2b) with
+        b below this has D_b > eps (None without eps or lower envelope).
+    peak_memory_tokens, average_memory_tokens : 2b - 1 and (3b - 1)/2 at ``block_tokens``.
+    memory, memory_unit : the peak memory and ``"tokens"`` (the calculator's vocabulary).
+    distortion_bound_nats : the regime's bound on D_b at ``block_tokens``.
+    smoothing_mu : the smoothing weight μ_b used at ``block_tokens`` (unconditional regime).
+    theorem_ids : theorems the numbers rest on.
+    """
+
+    profile: object
+    forward_decay: object
+    regularity_eta: float | None
+    vocab_size: int | None
+    eps: object
+    regime: str
+    gamma: float
+    gamma_converse: float | None
+    hypotheses: tuple
+    block_tokens: object
+    converse_block_tokens: object
+    peak_memory_tokens: object
+    average_memory_tokens: object
+    memory: object
+    memory_unit: str
+    distortion_bound_nats: object
+    smoothing_mu: object
+    theorem_ids: tuple
+    divergence: str = "kl_nats"
+
+
+def _tv_parts(profile, forward_decay):
+    """(beta, C_S, fd) from a "tv" or "tv2" PowerLaw: the mean-TV envelope C_S w^-beta and the
+    second-moment envelope fd = (alpha2, C2, w0) or None."""
+    from ..profiles import PowerLaw
+
+    if profile.divergence == "tv2":  # (S) by Jensen, E TV <= sqrt(E TV^2); (FD) is the profile
+        if forward_decay is not False:
+            raise ValueError("`forward_decay` must be False with a tv2 profile (it is the forward-decay envelope)")
+        return profile.alpha / 2, math.sqrt(profile.C), (profile.alpha, profile.C, profile.w0)
+    if forward_decay is False:
+        return profile.alpha, profile.C, None
+    if forward_decay is True:  # the TV envelope holds at every step: E TV^2 <= U^2
+        return profile.alpha, profile.C, (2 * profile.alpha, profile.C ** 2, profile.w0)
+    if not isinstance(forward_decay, PowerLaw) or forward_decay.divergence != "tv2":
+        raise ValueError("`forward_decay` must be False, True (the TV envelope holds almost surely) or a "
+                         f"PowerLaw in 'tv2', got {forward_decay!r}")
+    return profile.alpha, profile.C, (forward_decay.alpha, forward_decay.C, forward_decay.w0)
+
+
+def regime_exponents(profile, forward_decay=True) -> dict:
+    """The exponents of ``block_markov_rate`` without sizing a block: ``"unconditional"`` (β),
+    ``"forward-decay+regularity"`` (max(β, α₂), α₂ the second-moment exponent of
+    ``forward_decay``; default True: the almost-sure case, α₂ = 2β) and ``"converse"`` (the
+    Bayes-risk exponent of the profile's lower envelope, or None). For a TV or tv2 PowerLaw."""
+    from ..profiles import PowerLaw
+
+    if not isinstance(profile, PowerLaw) or profile.divergence not in ("tv", "tv2"):
+        raise ValueError("`profile` must be a PowerLaw in 'tv' or 'tv2'")
+    beta, _, fd = _tv_parts(profile, False if profile.divergence == "tv2" else forward_decay)
+    lower = _lower_kl(profile)
+    return {"unconditional": beta, "forward-decay+regularity": max(beta, fd[0]),
+            "converse": None if lower is None else lower[0]}
+
+
+def _lower_kl(profile):
+    """(alpha_B, c_KL) with I_w >= c_KL w^-alpha_B (nats), or None (``tv_converse`` part 2)."""
+    if profile.c is None:
+        return None
+    if profile.divergence == "tv":
+        return 2 * profile.alpha, 2 * profile.c ** 2
+    if profile.divergence == "tv2":
+        return profile.alpha, 2 * profile.c
+    return profile.alpha, profile.c * kl_scale(profile.divergence, "kl_nats")
+
+
+def _g(x, log_v):
+    """``smoothing_convexity`` part 4 with μ = x: −(1 − x)log(1 − x) + x(log V − log x)."""
+    return -(1 - x) * mpmath.log1p(-x) + x * (log_v - mpmath.log(x))
+
+
+def _g_inverse(eps: float, v: int, digits: int = 40):
+    """Largest x in (0, a] with G(x) <= eps (G increases there, part 4): bisection in log x to
+    40 digits, then Newton steps (G' = log(V(1 - x)/x)) at ``digits`` digits, the precision the
+    block search needs. Both loops are bounded."""
+    with mpmath.workdps(40):
+        a, log_v, target = 1 - mpmath.mpf(1) / v, mpmath.log(v), mpmath.mpf(eps)
+        if _g(a, log_v) <= target:
+            return a
+        lo, hi = mpmath.log(mpmath.mpf(10) ** -300), mpmath.log(a)
+        if _g(mpmath.exp(lo), log_v) > target:
+            raise ValueError(f"`eps` = {eps!r} is below 1e-290 nats: beyond the calculator's range")
+        for _ in range(_G_INVERSE_STEPS):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if _g(mpmath.exp(mid), log_v) <= target else (lo, mid)
+    with mpmath.workdps(max(40, digits)):
+        a, log_v, target = 1 - mpmath.mpf(1) / v, mpmath.log(v), mpmath.mpf(eps)
+        x = mpmath.exp(mpmath.mpf(lo))
+        for _ in range(_NEWTON_STEPS):  # quadratic convergence from 40 digits: 2**6 * 40 > any precision used
+            x = min(x - (_g(x, log_v) - target) / mpmath.log(v * (1 - x) / x), a)
+        for _ in range(64):  # land on the admissible side (Newton ends within a few ulps)
+            if _g(x, log_v) <= target:
+                return x
+            x -= x * mpmath.mpf(10) ** (2 - mpmath.mp.dps)
+        raise ValueError(f"`eps` = {eps!r}: the smoothing bound could not be inverted")
+
+def _clamped_average_mp(b: int, c: float, alpha: float, w0: int):
+    """(1/b) sum_{k=b}^{2b-1} c max(k, w0)^-alpha: the lower envelope extended below w0."""
+    from ..profiles import PowerEnvelope
+
+    env = PowerEnvelope(c, alpha)
+    flat = max(0, min(2 * b, w0) - b) * env.value_mp(w0)
+    return (flat + env.range_sum_mp(max(b, w0), 2 * b)) / b
+
+
+def _converse_block(eps: float, alpha: float, c: float, w0: int) -> int:
+    """Smallest b >= 1 whose lower bound (1/b) sum_j c max(b + j, w0)^-alpha is <= eps."""
+    from ..profiles import PowerLaw
+
+    above = block_size_time_average(eps, PowerLaw(alpha, c, w0=w0))
+    if above > w0:
+        return above
+    digits = int(w0.bit_length() * 0.30103) + 1
+    with mpmath.workdps(max(MIN_DIGITS, digits + 30)):
+        target = mpmath.mpf(eps)
+        return smallest_true(lambda b: _at_most(_clamped_average_mp(b, c, alpha, w0), target), w0, 1)
+
+
+def _unconditional_block(eps: float, tv_env_profile, v: int):
+    """(block, bound, mu) for the unconditional regime: smallest b >= w0 with
+    G(Abar(b)) <= eps, Abar the block average of the mean-TV envelope (``block_markov_rate``
+    part 2)."""
+    if eps >= math.log(v):  # mu = 1: KL(p || u) <= log V for every pair
+        return tv_env_profile.w0, math.log(v), 1.0
+    x_eps = _g_inverse(eps, v)
+    digits = int(mpmath.log10(tv_env_profile.C / x_eps) / tv_env_profile.alpha) + 1 if x_eps < tv_env_profile.C else 1
+    b = block_size_time_average(_g_inverse(eps, v, digits + 40), tv_env_profile)
+    with mpmath.workdps(40):
+        abar = min(tv_env_profile.upper_envelope.block_average_mp(b), 1 - mpmath.mpf(1) / v)
+        return b, float(_g(abar, mpmath.log(v))), float(abar)
+
+def _rate_iv(profile, forward_decay, regularity, vocab_size, eps):
+    from ..profiles import PowerLaw
+
+    if not isinstance(profile, PowerLaw):
+        raise ValueError(f"`profile` must be a PowerLaw, got {type(profile).__name__}")
+    if regularity is not None:
+        regularity = real_scalar("regularity", regularity, low=0.0, high=1.0)
+    if vocab_size is not None:
+        vocab_size = positive_int("vocab_size", vocab_size, minimum=2)
+        if regularity is not None and regularity > 1.0 / vocab_size:
+            raise ValueError(f"`regularity` must be <= 1/vocab_size = {1 / vocab_size:g} (q >= eta on V symbols)")
+    if profile.divergence in KL_UNITS and (forward_decay is not False or regularity is not None):
+        raise ValueError("`forward_decay` and `regularity` apply to TV profiles; a KL profile bounds D_b directly")
+    eps_arr = None if eps is None else real_array("eps", eps, low=0.0)
+    return regularity, vocab_size, eps_arr
+
+
+def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None,
+                      vocab_size=None) -> BlockMarkovRate:
+    """Rate exponent of the block-Markov KL distortion (theorem ``block_markov_rate``).
+
+    Parameters
+    ----------
+    profile : PowerLaw in ``"tv"`` (E TV ≤ C w^-β of the decoder), ``"tv2"`` (E TV² ≤ C₂ w^-α,
+        which is forward decay by itself) or a KL unit (``"kl-envelope"`` regime). Its lower
+        constant ``c``, if any, gives the converse (for TV via ``tv_converse``: I_w ≥ 2c² w^-2β).
+    forward_decay : False; True (the TV envelope holds at every step, so E TV² ≤ C² w^-2β); or
+        a PowerLaw in ``"tv2"`` (a measured second-moment envelope).
+    regularity : η in (0, 1/V]: the decoder's output is ≥ η on every symbol (None: not assumed).
+    eps : optional KL target(s) in nats: the block and its memory in this regime.
+    vocab_size : V, needed for the unconditional block (``log(V/μ)`` enters the bound).
+
+    The regime is "forward-decay+regularity" when both are given (γ ≥ the second-moment
+    exponent, = α = 2β when it is the square of the TV envelope), else "unconditional" (γ ≥ β).
+    """
+    from ..profiles import PowerLaw
+
+    regularity, vocab_size, eps_arr = _rate_iv(profile, forward_decay, regularity, vocab_size, eps)
+    lower = _lower_kl(profile)
+    theorem_ids = ["block_markov_rate", "block_markov"]
+    if profile.divergence in KL_UNITS:
+        regime, gamma, hypotheses = "kl-envelope", profile.alpha, [profile.upper_assumption]
+        to_unit = kl_scale("kl_nats", profile.divergence)
+
+        def block_of(e):
+            b = block_size_time_average(e * to_unit, profile)
+            return b, float(profile.block_average(b)) / to_unit, None
+    else:
+        beta, c_s, fd = _tv_parts(profile, forward_decay)
+        tv_env = PowerLaw(beta, c_s, w0=profile.w0, divergence="tv")
+        hypotheses = [tv_env.upper_assumption, "finite-alphabet"]
+        if fd is not None and lower is not None and fd[0] > lower[0]:
+            raise ValueError(f"`forward_decay` exponent {fd[0]:g} exceeds the converse exponent {lower[0]:g}: "
+                             "the second-moment envelope and the lower envelope contradict each other")
+        if fd is not None and regularity is not None:
+            regime, gamma = "forward-decay+regularity", max(beta, fd[0])
+            hypotheses += ["forward-decay", "regularity"]
+            theorem_ids.append("reverse_pinsker")
+            kl_env = PowerLaw(fd[0], 2 * fd[1] / regularity, w0=max(profile.w0, fd[2]))
+
+            def block_of(e):
+                b = block_size_time_average(e, kl_env)
+                return b, float(kl_env.block_average(b)), None
+        else:
+            regime, gamma = "unconditional", beta
+            theorem_ids.append("smoothing_convexity")
+
+            def block_of(e):
+                if vocab_size is None:
+                    raise ValueError("`vocab_size` is needed for the unconditional block (the bound has log(V/mu))")
+                return _unconditional_block(e, tv_env, vocab_size)
+    if lower is not None:
+        hypotheses.append(profile.lower_assumption)
+        theorem_ids += ["converse_suffix"] + (["tv_converse"] if profile.divergence not in KL_UNITS else [])
+    blocks = bounds = mus = conv = None
+    if eps_arr is not None:
+        rows = [block_of(float(e)) for e in eps_arr.ravel()]
+        blocks = exact(np.array([r[0] for r in rows], dtype=object).reshape(eps_arr.shape), lambda b: b)
+        bounds = np.array([r[1] for r in rows], dtype=np.float64).reshape(eps_arr.shape)
+        mus = None if regime != "unconditional" else np.array([r[2] for r in rows]).reshape(eps_arr.shape)
+        if lower is not None:
+            conv = exact(np.array([_converse_block(float(e), lower[0], lower[1], profile.w0)
+                                   for e in eps_arr.ravel()], dtype=object).reshape(eps_arr.shape), lambda b: b)
+    peak = None if blocks is None else exact(blocks, lambda b: 2 * b - 1)
+    return BlockMarkovRate(
+        profile=profile, forward_decay=forward_decay, regularity_eta=regularity, vocab_size=vocab_size,
+        eps=_scalar(eps_arr), regime=regime, gamma=float(gamma),
+        gamma_converse=None if lower is None else float(lower[0]), hypotheses=tuple(dict.fromkeys(hypotheses)),
+        block_tokens=_scalar(blocks), converse_block_tokens=_scalar(conv), peak_memory_tokens=_scalar(peak),
+        average_memory_tokens=None if blocks is None else _scalar(half_integers(exact(blocks, lambda b: 3 * b - 1))),
+        memory=_scalar(peak), memory_unit="tokens", distortion_bound_nats=_scalar(bounds), smoothing_mu=_scalar(mus),
+        theorem_ids=tuple(theorem_ids))
+
+
+def _scalar(v):
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        return v.item()
+    return v
