@@ -1,8 +1,12 @@
-"""Machine check of proofs/bayes_risk_identity.md."""
+"""Machine check of proofs/bayes_risk_identity.md: the identity symbolically (steps A-B); I_w and
+the chain rule (step C) computed two independent ways on random finite laws; the library's
+decomposition; and part 4's limits (countable alphabet on Santa Fe, finite past on HMMs)."""
 import itertools
+import math
 
 import numpy as np
 import sympy as sp
+from scipy.special import xlogy
 
 from wzbounds.wz.bayes_risk import bayes_risk_decomposition, truncation_risk_profile
 from wzbounds.wz.setup import FiniteSequenceSource
@@ -35,34 +39,77 @@ def _symbolic_identity():
     assert sp.simplify(diff) == 0, diff
 
 
-def _symbolic_chain_rule():
-    # step C, in entropies: [H(X|W) − H(X|all)] = [H(X|W) − H(X|W')] + [H(X|W') − H(X|all)]
-    h_w, h_wp, h_all = sp.symbols("H_W H_Wp H_all", real=True)
-    assert sp.simplify((h_w - h_all) - ((h_w - h_wp) + (h_wp - h_all))) == 0
+def _cond_entropy(joint, given_axes):
+    """H(X_last | X at given_axes) in nats from a joint law over axes 0..T-1 (X_last = axis T-1)."""
+    T = joint.ndim
+    keep = tuple(sorted(given_axes)) + (T - 1,)
+    marg = joint.sum(axis=tuple(i for i in range(T) if i not in keep))
+    cond = marg / np.where(marg.sum(axis=-1, keepdims=True) > 0, marg.sum(axis=-1, keepdims=True), 1.0)
+    return float(-np.sum(xlogy(marg, cond)))
+
+
+def _risk_kl_form(joint, w):
+    """I_w = E KL(p_t || pbar_w) from the conditional laws (not from entropies)."""
+    T = joint.ndim
+    full = joint / np.where(joint.sum(axis=-1, keepdims=True) > 0, joint.sum(axis=-1, keepdims=True), 1.0)
+    win = joint.sum(axis=tuple(range(T - 1 - w)), keepdims=True)
+    win = win / np.where(win.sum(axis=-1, keepdims=True) > 0, win.sum(axis=-1, keepdims=True), 1.0)
+    mask = joint > 0
+    return float(np.sum(joint[mask] * (np.log(full[mask]) - np.log(np.broadcast_to(win, joint.shape)[mask]))))
 
 
 def _numerics():
     rng = np.random.default_rng(20260525)
     for V, T in [(2, 2), (2, 4), (3, 3), (3, 4), (4, 3)]:
         for concentration in (0.2, 1.0):
-            source = FiniteSequenceSource(rng.dirichlet(np.full(V ** T, concentration)).reshape((V,) * T))
+            joint = rng.dirichlet(np.full(V ** T, concentration)).reshape((V,) * T)
+            source = FiniteSequenceSource(joint)
             risks = truncation_risk_profile(source).truncation_risk_nats
-            assert np.all(np.diff(risks) <= 1e-12) and abs(risks[-1]) < 1e-12
+            h_all = _cond_entropy(joint, range(T - 1))
             for w in range(T):
+                window = range(T - 1 - w, T - 1)
+                kl_form = _risk_kl_form(joint, w)
+                entropy_form = _cond_entropy(joint, window) - h_all                    # part 2
+                assert abs(kl_form - entropy_form) < 1e-10 and abs(kl_form - risks[w]) < 1e-10
+                if w + 1 < T:                                                           # step C
+                    step = _cond_entropy(joint, window) - _cond_entropy(joint, range(T - 2 - w, T - 1))
+                    assert abs((kl_form - _risk_kl_form(joint, w + 1)) - step) < 1e-10 and step >= -1e-12
                 q = rng.dirichlet(np.ones(V), size=(V,) * w)
                 parts = bayes_risk_decomposition(source, q, w)
                 assert abs(parts.identity_gap_nats) < 1e-10, parts
                 assert parts.excess_risk_nats >= -1e-12
-                assert abs(parts.truncation_risk_nats - source.conditional_mutual_information(w)) < 1e-10
-                # chain rule: I_w − I_{w+1} = I(X_t; X_{t-w-1} | window) ≥ 0
-                if w + 1 < T:
-                    assert risks[w] - risks[w + 1] >= -1e-12
+            assert abs(risks[T - 1]) < 1e-12
+
+
+def _limits():
+    """Part 4: the countable-alphabet and infinite-past limits, each against an independent value."""
+    from wzbounds.sources import HMM, SantaFe
+
+    for beta in (1.5, 3.0):
+        src = SantaFe(beta)
+        for w in (1, 30, 1000):
+            exact = src.bayes_risk(w, unit="bits")
+            k = np.arange(1, 10 ** 6 + 1, dtype=np.float64)
+            p = k ** -beta / src._zeta
+            terms = p * (1 - p) ** w                        # coarse-grained risk at K = sum of the first K
+            assert np.all(terms >= 0)                       # so it increases with K
+            partial = math.fsum(terms)
+            # 0 <= I_w - (K = 1e6 risk) <= sum_{k>K} p_k; 1e-12: the evaluator's relative error
+            assert -1e-12 * exact <= exact - partial <= src.tail_mass(10 ** 6) + 1e-12 * exact
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        h = HMM(rng.dirichlet(np.ones(2) * 2, size=2), rng.dirichlet(np.ones(2), size=2))
+        low, _ = h.entropy_rate_bracket()
+        for w in (0, 1, 2):
+            finite = [h.conditional_entropy(w) - h.conditional_entropy(n) for n in range(w, h.max_exact_window + 1)]
+            assert np.all(np.diff(finite) >= -1e-12)            # non-decreasing in the past length
+            assert finite[-1] <= h.conditional_entropy(w) - low + 1e-12
 
 
 def check():
     _symbolic_identity()
-    _symbolic_chain_rule()
     _numerics()
+    _limits()
 
 
 if __name__ == "__main__":

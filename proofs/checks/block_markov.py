@@ -33,6 +33,20 @@ def check():
             val = block_average_distortion_mp(bb, alpha, 1) * mpmath.power(bb, alpha)
             assert abs(val / k - 1) < 1e-7  # the O(1/b) correction at b = 1e8
 
+        # part 5 bounds C kappa b^-a <= A(b) <= C (kappa + (1 - 2^-a)/b) b^-a, against direct sums,
+        # including blocks >= 1e4 where the library switches to Euler-Maclaurin
+        from wzbounds.profiles import PowerEnvelope
+        for alpha in (0.3, 1.0, 2.5):
+            a_ = mpmath.mpf(alpha)
+            kap = mpmath.log(2) if alpha == 1 else (1 - mpmath.power(2, 1 - a_)) / (a_ - 1)
+            for bb in (1, 7, 300, 12345):
+                direct = mpmath.fsum(mpmath.power(k, -a_) for k in range(bb, 2 * bb)) / bb
+                lo = kap * mpmath.power(bb, -a_)
+                hi = (kap + (1 - mpmath.power(2, -a_)) / bb) * mpmath.power(bb, -a_)
+                assert lo <= direct <= hi
+                lib = PowerEnvelope(1.0, alpha).block_average_mp(bb)
+                assert mpmath.almosteq(lib, direct, rel_eps=mpmath.mpf(10) ** -35)
+
     for _ in range(15):
         alpha = float(rng.uniform(0.1, 3.0))
         C = float(10 ** rng.uniform(-1, 1))
@@ -47,8 +61,12 @@ def check():
         w_ach = window_for_epsilon(eps, p).window_tokens
         b_avg = window_for_epsilon(eps, p, "block-average").window_tokens
         assert (w_ach + 1) // 2 <= b_avg <= w_ach
-        assert block_average_distortion(b_avg, alpha, C) <= eps
-        assert b_avg == 1 or block_average_distortion(b_avg - 1, alpha, C) > eps
+        # minimality, decided by mpmath's Hurwitz zeta at digits(b) + 40 (independent of the
+        # library's search and of its Euler-Maclaurin path for large blocks)
+        with mpmath.workdps(len(str(b_avg)) + 40 + int(-mpmath.log10(abs(alpha - 1)))):
+            avg = lambda v: C * (mpmath.zeta(alpha, v) - mpmath.zeta(alpha, 2 * v)) / v  # noqa: E731
+            assert avg(b_avg) <= eps * (1 + mpmath.mpf(10) ** -30)
+            assert b_avg == 1 or avg(b_avg - 1) > eps
 
 
 if __name__ == "__main__":
