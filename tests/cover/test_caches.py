@@ -288,7 +288,7 @@ def test_calculator_policy_class_delegates_to_the_class_theorems():
     for policy_class, unit, theorem_id in (("selective", "tokens", "selective_cache"),
                                            ("summary", "bits", "summary_cache")):
         result = window_for_epsilon(0.01, source, policy_class=policy_class)
-        assert result.theorem_id == theorem_id and result.memory_unit == unit
+        assert result.theorem_ids == (theorem_id,) and result.memory_unit == unit
         assert source.tail_mass(result.memory) <= 0.01 < source.tail_mass(result.memory - 1)
     suffix = window_for_epsilon(0.01, source.profile("kl_bits"))
     assert window_for_epsilon(0.01, source, policy_class="selective").memory < suffix.window_tokens
