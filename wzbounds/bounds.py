@@ -394,8 +394,8 @@ def memory_for_epsilon(eps, profile, memory: KVMemorySpec, scheme="sliding", *, 
 def _jsonable(v):
     if v is None or isinstance(v, (bool, str, int, float)):
         return v
-    if isinstance(v, Fraction):
-        return int(v) if v.denominator == 1 else (float(v) if abs(v) < 1e300 else str(v))
+    if isinstance(v, Fraction):  # half-integers: a float while exact, else the exact decimal string
+        return int(v) if v.denominator == 1 else (float(v) if abs(v) < 2 ** 52 else f"{v.numerator // 2}.5")
     if isinstance(v, np.generic):
         return v.item()
     if isinstance(v, np.ndarray):

@@ -90,6 +90,12 @@ def test_bad_input_names_the_parameter(kwargs, name):
         block_markov_rate(PowerLaw(0.4, 1.0, c=0.5, divergence="tv"), **kwargs)
 
 
+def test_astronomical_blocks_are_refused_in_one_line():
+    """A TV exponent of 1e-300 needs a block of 10^(1e299) tokens: a ValueError naming eps, at once."""
+    with pytest.raises(ValueError, match="eps"):
+        block_markov_rate(PowerLaw(1e-300, 1.0, divergence="tv"), eps=0.5, vocab_size=2)
+
+
 def test_kl_profile_refuses_tv_hypotheses():
     with pytest.raises(ValueError, match="forward_decay"):
         block_markov_rate(PowerLaw(0.8, 1.0), forward_decay=True)

@@ -191,8 +191,8 @@ def _provenance_lines(windows, profile) -> list[str]:
 
 def _plain(v):
     from fractions import Fraction
-    if isinstance(v, Fraction):
-        return int(v) if v.denominator == 1 else float(v) if abs(v) < 1e300 else str(v)
+    if isinstance(v, Fraction):  # half-integer averages of huge blocks: print them exactly
+        return int(v) if v.denominator == 1 else f"{v.numerator // 2}.5"
     return v.item() if hasattr(v, "item") else v
 
 

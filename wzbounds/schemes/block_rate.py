@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
-from .._inversion import MIN_DIGITS, _at_most, smallest_true
+from .._inversion import MIN_DIGITS, _at_most, smallest_true, window_digits_iv
 from .._validation import positive_int, real_array, real_scalar
 from ..units import KL_UNITS, kl_scale
 from ._exact import exact, half_integers
@@ -181,7 +181,9 @@ def _unconditional_block(eps: float, tv_env_profile, v: int):
     if eps >= math.log(v):  # mu = 1: KL(p || u) <= log V for every pair
         return tv_env_profile.w0, math.log(v), 1.0
     x_eps = _g_inverse(eps, v)
-    digits = int(mpmath.log10(tv_env_profile.C / x_eps) / tv_env_profile.alpha) + 1 if x_eps < tv_env_profile.C else 1
+    # the block is about (C / x_eps)^(1/beta): its digits set the precision of the search
+    with mpmath.workdps(30):
+        digits = window_digits_iv(mpmath.power(tv_env_profile.C / x_eps, 1 / mpmath.mpf(tv_env_profile.alpha)), eps)
     b = block_size_time_average(_g_inverse(eps, v, digits + 40), tv_env_profile)
     with mpmath.workdps(40):
         abar = min(tv_env_profile.upper_envelope.block_average_mp(b), 1 - mpmath.mpf(1) / v)
