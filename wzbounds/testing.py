@@ -252,3 +252,22 @@ def targets(min_eps=1e-8, max_eps=10.0):
     """Target distortions eps (floats, > 0), log-uniformly spread over [min_eps, max_eps]."""
     lo, hi = _np.log10(min_eps), _np.log10(max_eps)
     return _st.floats(lo, hi).map(lambda e: float(10.0 ** e))
+
+
+# ----------------------------------------------------------------------------- wz cache rate-distortion
+# Strategies for wzbounds.wz.cache_rd: small laws p(s, q, x) and relabellings of their axes.
+
+@_st.composite
+def cache_laws(draw, max_pasts=4, max_queries=3, max_tokens=3):
+    """``p_sqx`` of shape (S, Q, X): 1 ≤ S ≤ ``max_pasts``, 1 ≤ Q ≤ ``max_queries``,
+    2 ≤ X ≤ ``max_tokens``, from integer weights (so some cells, rows or whole pasts may have
+    probability 0, and pasts may coincide: the solver must merge and skip them)."""
+    shape = (draw(_st.integers(1, max_pasts)), draw(_st.integers(1, max_queries)), draw(_st.integers(2, max_tokens)))
+    return draw(_laws(int(_np.prod(shape)))).reshape(shape)
+
+
+@_st.composite
+def relabellings(draw, shape):
+    """``(perm_s, perm_q, perm_x)``: one permutation per axis of a law of ``shape`` (S, Q, X);
+    ``p_sqx[perm_s][:, perm_q][:, :, perm_x]`` is the same law with its labels renamed."""
+    return tuple(_np.array(draw(_st.permutations(range(n)))) for n in shape)

@@ -75,6 +75,8 @@ THEOREMS = {t.id: t for t in [
     _T("bayes_mixture", "Dirichlet mixture source: exact risk and (V-1)/(2w) asymptotics", ()),
     _T("hmm_geometric", "Markov chains: I_w = 0 for w >= k; HMMs: geometric decay", ()),
     _T("wyner_ziv", "Wyner-Ziv rate-distortion: BA computation, DSBS closed form, orderings", ()),
+    _T("cache_rate_distortion", "Cache rate-distortion R_cache(D) = min I(S;U|Q) s.t. I(X;S|U,Q) <= D: "
+       "properties, certified lower bound, closed forms; solver values are upper bounds", ()),
     _T("layer_propagation", "Error propagation through L attention layers and rate allocation", ()),
     _T("selective_cache", "Selective caches on Santa Fe: min distortion sum_{k>m} p_k", ()),
     _T("summary_cache", "M-bit summary caches on Santa Fe: min distortion sum_{k>M} p_k", ()),
