@@ -67,7 +67,9 @@ LAGRANGIAN_TOLERANCE = 1e-13
 #: Largest number of sufficient pasts (|T|) the solver accepts (channels are |T| x |U| per run).
 MAX_PASTS = 2048
 #: Rounds that re-run every target's segment slope from fresh starts once the gaps are small.
-VERIFICATION_ROUNDS = 2
+VERIFICATION_ROUNDS = 1
+#: Extra random starts (and twice the spare letters) in a verification round.
+VERIFY_RESTARTS = 3
 #: Cycles over which the geometric rate of an unfinished descent is measured.
 RATE_WINDOW = 5
 #: Cycle cap of a random start (warm starts get max_iter).
@@ -87,7 +89,7 @@ MASS_FLOOR = 1e-12
 SPARE_LETTERS = 2
 #: Weights of the previous solution in the warm starts (the rest is a random channel); weight 1
 #: continues an unconverged descent where it stopped.
-WARM_WEIGHTS = (1.0, 0.95, 0.6)
+WARM_WEIGHTS = (1.0, 0.9)
 #: Floor for probabilities inside logarithms of the updates (exp(-700) > 0 in float64); the
 #: reported points are evaluated without it.
 _TINY = float(np.exp(-700.0))
@@ -367,11 +369,13 @@ class _PointSet:
         return np.array([index[(d, r)] for d, r in hull])
 
     def value(self, kind, D):
-        """Envelope at D (nats), and the vertex index pair of the segment holding each D."""
+        """Envelope at D (nats), and for each D the vertices (left, right) of the segment holding
+        it and the vertex before ``left`` (a cache with more letters, found at a larger slope)."""
         vertices = self.envelope(kind)
         d, r = np.array(self.dist)[vertices], np.array(self.rates[kind])[vertices]
         i = np.clip(np.searchsorted(d, D, side="right") - 1, 0, max(d.size - 2, 0))
-        segment = np.stack([vertices[i], vertices[np.minimum(i + 1, d.size - 1)]], axis=1)
+        segment = np.stack([vertices[i], vertices[np.minimum(i + 1, d.size - 1)], vertices[np.maximum(i - 1, 0)]],
+                           axis=1)
         return np.where(D < self.zero_rate, np.interp(D, d, r), 0.0), segment
 
     def gap(self, kind, D, value):
@@ -445,13 +449,13 @@ def _warm(channel, U, weight, rng):
     return weight * padded + (1 - weight) * rng.dirichlet(np.ones(U), size=channel.shape[0])
 
 
-def _batch(warm_channels, n_restarts, T, max_iter, rng):
+def _batch(warm_channels, n_restarts, T, max_iter, rng, spare=SPARE_LETTERS):
     """Starts (B, k, T, U) and cycle caps (B, k): each row's warm channels at every weight of
     WARM_WEIGHTS (cap ``max_iter``), then random channels up to k = WARM_WEIGHTS × (most warm
     channels in a row) + ``n_restarts`` (cap min(max_iter, RANDOM_CYCLES): a random start that
     has not settled by then is crawling on a plateau), all with U = min(T, largest warm size +
-    SPARE_LETTERS) letters."""
-    U = min(T, max(c.shape[1] for row in warm_channels for c in row) + SPARE_LETTERS)
+    ``spare``) letters."""
+    U = min(T, max(c.shape[1] for row in warm_channels for c in row) + spare)
     k = len(WARM_WEIGHTS) * max(len(row) for row in warm_channels) + n_restarts
     rows, caps = [], []
     for row in warm_channels:
@@ -471,8 +475,8 @@ def cache_rate_distortion(p_sqx, D, *, rng, n_restarts=1, n_betas=24, max_iter=2
     R_cache(D) ≥ I(X;S|Q) − D), each warm-started from the previous slope's best cache (starting
     with U = T) plus ``n_restarts`` random starts drawn with ``rng`` (a ``numpy.random.Generator``).
     Then up to ``refine_steps`` rounds: every target whose ``gap_bits`` exceeds ``tol_bits`` asks
-    for the slope between its segment's vertices, run warm from both and from ``n_restarts``
-    random starts. ``max_iter`` caps every descent. U never exceeds |T| letters (sufficient)."""
+    for the slope between its segment's vertices, run warm from both (and from the vertex before
+    them) and from ``n_restarts`` random starts. ``max_iter`` caps every descent. U never exceeds |T| letters (sufficient)."""
     p_sqx = _cache_law_iv(p_sqx)
     targets = _targets_iv(D)
     rng = generator_iv(rng)
@@ -502,11 +506,13 @@ def cache_rate_distortion(p_sqx, D, *, rng, n_restarts=1, n_betas=24, max_iter=2
         for _ in range(refine_steps):
             stalled = {key for key, count in failures.items() if count >= MAX_FAILURES}
             requests = _refinement_requests(points, D_nats, tol_bits * NATS_PER_BIT, stalled)
+            restarts, spare = n_restarts, SPARE_LETTERS
             if not requests and checks < VERIFICATION_ROUNDS:
                 # the gap is small only if the slopes run were solved globally: run each
                 # target's segment slope once more from fresh starts before believing it
                 checks += 1
                 requests = _verification_requests(points, D_nats, stalled)
+                restarts, spare = n_restarts + VERIFY_RESTARTS, 2 * SPARE_LETTERS
             if not requests:
                 break
             # the constant anchor is a fixed point of every update: it cannot seed anything
@@ -519,7 +525,8 @@ def cache_rate_distortion(p_sqx, D, *, rng, n_restarts=1, n_betas=24, max_iter=2
                 group = np.flatnonzero(np.ceil(np.log2(size)) == bucket)
                 _, ok[group], stat = points.run(np.array([requests[g][1] for g in group]),
                                                 np.array([requests[g][0] for g in group]),
-                                                _batch([warm[g] for g in group], n_restarts, T, max_iter, rng),
+                                                _batch([warm[g] for g in group], restarts, T, max_iter, rng,
+                                                       spare),
                                                 h_x_given_tq)
                 stats.append(stat)
             # a target whose slopes could not be solved within max_iter MAX_FAILURES times is
@@ -537,7 +544,7 @@ def _refinement_requests(points, D_nats, tol_nats, stalled):
     for kind in KINDS:
         value, segment = points.value(kind, D_nats)
         gap = points.gap(kind, D_nats, value)
-        for j, (D, g, (left, right)) in enumerate(zip(D_nats, gap, segment)):
+        for j, (D, g, (left, right, before)) in enumerate(zip(D_nats, gap, segment)):
             if (g <= tol_nats or (kind, j) in stalled or D >= points.zero_rate or left == right
                     or points.dist[left] == D):
                 continue
@@ -547,7 +554,7 @@ def _refinement_requests(points, D_nats, tol_nats, stalled):
                 # is stuck); running it again would repeat the same work.
                 if round(slope, 12) not in points.tried[kind]:
                     key = (kind, round(slope, 12))
-                    requests.setdefault(key, (kind, slope, (left, right), []))[3].append(j)
+                    requests.setdefault(key, (kind, slope, _seeds(left, right, before), []))[3].append(j)
                     break
     return list(requests.values())
 
@@ -572,12 +579,19 @@ def _verification_requests(points, D_nats, stalled):
     requests = {}
     for kind in KINDS:
         _, segment = points.value(kind, D_nats)
-        for j, (D, (left, right)) in enumerate(zip(D_nats, segment)):
+        for j, (D, (left, right, before)) in enumerate(zip(D_nats, segment)):
             if (kind, j) in stalled or D >= points.zero_rate or left == right:
                 continue
             chord = (points.rates[kind][left] - points.rates[kind][right]) / (points.dist[right] - points.dist[left])
-            requests.setdefault((kind, round(float(chord), 12)), (kind, float(chord), (left, right), []))[3].append(j)
+            requests.setdefault((kind, round(float(chord), 12)),
+                                (kind, float(chord), _seeds(left, right, before), []))[3].append(j)
     return list(requests.values())
+
+
+def _seeds(left, right, before):
+    """Warm starts of a request: the segment's vertices and, when distinct, the vertex before it
+    (more letters: a descent that merged two letters too early cannot split them back)."""
+    return (left, right) if before == left else (left, right, before)
 
 
 def _secant_slope(points, left, right, D):
