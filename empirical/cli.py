@@ -5,7 +5,6 @@ functions), so ``wzbounds window`` works on a core-only install.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 __all__ = ["register", "parse_windows"]
@@ -69,7 +68,8 @@ def register(subparsers) -> None:
     a.add_argument("--include-boundary", action="store_true", help="fit windows above T/2 too")
     a.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
     v.add_argument("--shard", metavar="i/n", help="measure only prefixes k with k %% n == i (then `wzbounds merge`)")
-    v.set_defaults(func=_validate)
+    v.set_defaults(func=_validate, interrupt_note="every prefix measured so far is saved in --out; rerun the "
+                                                 "same command to resume")
 
     g = subparsers.add_parser("merge", help="combine `validate --shard` directories and analyse them",
                               description="Merge the rows of validate directories of one run (same settings, "
@@ -143,10 +143,6 @@ def _validate(args) -> int:
     try:
         with output_directory(args.out) as out:
             result = run_validate(cfg, out, shard=shard, distributed=dist, show_progress=not args.no_progress)
-    except KeyboardInterrupt:
-        print(f"wzbounds validate: interrupted; every prefix measured so far is saved in {args.out}; "
-              "rerun the same command to resume", file=sys.stderr)
-        return 130
     finally:
         if dist is not None:
             dist.close()

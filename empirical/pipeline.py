@@ -362,15 +362,20 @@ def _measure_identity(cfg, plan, prefixes, model: ModelProvenance) -> dict:
             "schema_version": ROWS_SCHEMA_VERSION}
 
 
-def _guard_identity(out: Path, identity: dict, write: bool):
+def _guard_identity(out: Path, identity: dict | None, write: bool):
+    """Refuse rows of another measurement identity in ``out`` (``identity`` None: only check that
+    the recorded identity is readable)."""
     path = out / "stages" / "measure.json"
     fp = fingerprint(identity)
     if path.exists():
-        doc = read_json(path)
+        try:
+            doc = read_json(path)
+        except ValueError:
+            doc = None
         if not isinstance(doc, dict) or "fingerprint" not in doc:
             raise UserError(f"{path} is corrupt, so the rows in {out} cannot be checked against these settings; "
                             "use another --out directory")
-        if doc["fingerprint"] != fp:
+        if identity is not None and doc["fingerprint"] != fp:
             raise UserError(f"{out} holds rows measured with different settings ({path}); "
                             "use another --out directory or delete it")
     elif write:
@@ -687,6 +692,7 @@ def _measured_already(cfg, out: Path) -> bool:
                                            "positions.json", "measure.json")]
     if not all(p.exists() for p in needed):
         return False
+    _guard_identity(out, None, write=False)  # a corrupt measure.json is refused, never passed over
     try:
         context = _saved_context(out)
     except ValueError:

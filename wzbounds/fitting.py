@@ -190,11 +190,14 @@ class PowerLawBootstrap:
         if not self.alpha > 0:
             raise ValueError(f"the fitted exponent alpha = {self.alpha:.4g} is not positive: the measured curve "
                              "does not decay, so it has no power-law envelope")
-        # a CI reaching alpha <= 0 cannot bound a window: keep it on record, not in the profile
-        alpha_ci = self.alpha_ci if self.alpha_ci[0] > 0 else None
+        # a CI reaching alpha <= 0 cannot bound a window, and a percentile CI can miss its own
+        # estimate (skewed bootstrap): keep such a CI on record, not in the profile
+        lo, hi = self.alpha_ci
+        alpha_ci = self.alpha_ci if 0 < lo <= self.alpha <= hi else None
         if alpha_ci is None:
             record["alpha_ci_fitted"] = list(self.alpha_ci)
-            record["alpha_ci_note"] = "the alpha CI reaches 0 (no decay not excluded): no window CI"
+            record["alpha_ci_note"] = ("the alpha CI reaches 0 (no decay not excluded): no window CI" if lo <= 0 else
+                                       "the percentile CI does not contain the estimate: no window CI")
         record.update(provenance or {})
         return PowerLaw(alpha=self.alpha, C=c_used, c=None, w0=int(np.ceil(self.windows[0])),
                         divergence=divergence, alpha_ci=alpha_ci,

@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     a.add_argument("--summarize-only", action="store_true",
                    help="do not measure: summarise the rows already in --out (e.g. of an interrupted run)")
     p.add_argument("--tiny-random-model", action="store_true", help=argparse.SUPPRESS)  # tests and smoke runs
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, interrupt_note="every batch measured so far is saved in --out; rerun the same command "
+                                            "to resume, or add --summarize-only to summarise what is there")
 
 
 def _ints(name, text):
@@ -162,25 +163,20 @@ def run(args) -> int:
     out = Path(args.out)
     t0 = time.perf_counter()
     notes = []
-    try:
-        with output_directory(out):
-            if not args.summarize_only:
-                loaded = (tiny_random_model(seed=args.seed) if args.tiny_random_model else
-                          load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
-                                     device=args.device, attn_implementation=args.attn,
-                                     trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle))
-                run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr),
-                             show_progress=not args.no_progress)
-                if any(isinstance(p, KVPressPolicy) for p in policies):
-                    layers = compressible_layers(loaded.model)
-                    n = int(loaded.model.config.num_hidden_layers)
-                    notes.append(f"kvpress presses compress {len(layers)} of {n} layers (full-attention layers only)"
-                                 + ("" if len(layers) == n else f": {list(layers)}"))
-            model, corpora, sanities, rows, timing = _stored(out, cfg)
-    except KeyboardInterrupt:
-        print(f"wzbounds policies: interrupted; every batch measured so far is saved in {out}; rerun the same "
-              "command to resume (or add --summarize-only to summarise what is there)", file=sys.stderr)
-        return 130
+    with output_directory(out):
+        if not args.summarize_only:
+            loaded = (tiny_random_model(seed=args.seed) if args.tiny_random_model else
+                      load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
+                                 device=args.device, attn_implementation=args.attn,
+                                 trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle))
+            run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr),
+                         show_progress=not args.no_progress)
+            if any(isinstance(p, KVPressPolicy) for p in policies):
+                layers = compressible_layers(loaded.model)
+                n = int(loaded.model.config.num_hidden_layers)
+                notes.append(f"kvpress presses compress {len(layers)} of {n} layers (full-attention layers only)"
+                             + ("" if len(layers) == n else f": {list(layers)}"))
+        model, corpora, sanities, rows, timing = _stored(out, cfg)
     if not rows:
         raise ValueError(f"{out} holds no measured rows to summarise")
     if any(isinstance(p, KVPressPolicy) for p in policies):

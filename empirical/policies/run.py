@@ -179,6 +179,12 @@ def run_policies(loaded, policies, cfg: PoliciesConfig, out_dir, *, log=print, s
     from ..corpora import sample_prefixes
 
     out = Path(out_dir)
+    # corpora and prefixes first: a corpus that cannot give them fails before anything is written
+    samples = []
+    for d_idx in range(len(cfg.corpora)):
+        corpus = _corpus(cfg, d_idx)
+        samples.append((corpus, sample_prefixes(corpus, loaded.tokenizer, cfg.n_prefixes, cfg.prefix_tokens,
+                                                np.random.default_rng([cfg.seed, d_idx]))))
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "config.json"
     if cfg_path.exists():
@@ -195,10 +201,7 @@ def run_policies(loaded, policies, cfg: PoliciesConfig, out_dir, *, log=print, s
     rows, timing = read_rows(out, warn=log)
     done = {r.key for r in rows} | {t.key for t in timing}
     corpora, sanities = [], []
-    for d_idx, label in enumerate(cfg.corpora):
-        corpus = _corpus(cfg, d_idx)
-        sample = sample_prefixes(corpus, loaded.tokenizer, cfg.n_prefixes, cfg.prefix_tokens,
-                                 np.random.default_rng([cfg.seed, d_idx]))
+    for d_idx, (label, (corpus, sample)) in enumerate(zip(cfg.corpora, samples)):
         ids_all = torch.as_tensor(sample.token_ids, dtype=torch.long)
         sanities.append(stage_sanity(cfg, out, loaded, corpus, label, ids_all[0].to(loaded.device), log=log))
         prov = CorpusProvenance(description=corpus.description, sha256=corpus.sha256,
