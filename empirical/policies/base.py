@@ -10,8 +10,13 @@ exactly the theory's window of ``w = k`` tokens.
 A policy only *scores* cached positions (higher = keep); :meth:`CachePolicy.keep` turns scores
 into the top-``(k-1)`` keep-set (ties go to the more recent position). Scores may be per layer
 and per KV head (shape ``(L', B, H', K)`` with ``L'`` in ``{1, L}`` and ``H'`` in ``{1, H}``):
-post-prefill eviction honours that; truncation, which can only drop whole tokens, uses the
-token-level consensus (mean over layers and heads).
+post-prefill eviction and the streaming decode honour that; truncation, which can only drop
+whole tokens, uses the token-level consensus (mean over layers and heads). The same hook scores
+a streaming cache at every decode step: the :class:`ScoreContext` then carries the positions of
+the entries held (they may differ per layer and head) and the statistics of the run so far.
+
+Every tensor a policy creates lives on ``ctx.device`` (the model's device): a test runs every
+policy on torch's ``meta`` device, where mixing in a CPU tensor raises.
 
 Adding a policy is one small file: a frozen ``@dataclass`` subclass with a ``name``, the
 ``needs`` it asks the prefill for, and one :meth:`score` override; register it in
@@ -21,7 +26,7 @@ torch is imported inside functions so that importing this module stays cheap.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 #: What a policy may ask the shared prefill to record (see :class:`ScoreContext`).
@@ -32,20 +37,34 @@ NEEDS = frozenset({"accumulated_attention", "last_query_attention", "layer_input
 class ScoreContext:
     """Everything a policy may look at when scoring the cache of a batch of prefixes.
 
+    The same context serves post-prefill eviction (one scoring of the whole cache, positions
+    ``0 .. K-1``, the query at ``K``) and streaming eviction (one scoring per decode step of the
+    ``K`` entries the cache holds, which may sit at different positions in every layer and head).
+
     Attributes
     ----------
-    n_cached : K, the number of cached positions ``0 .. K-1`` (the query sits at position K).
-    n_layers, n_kv_heads : L and H of the model (1, 1 when unknown, e.g. for streaming).
+    n_cached : K, the number of cached entries scored.
     batch_size : B, number of prefixes scored together.
+    n_layers, n_kv_heads : L and H of the model (1, 1 when unknown, e.g. for one masked pass).
     seeds : tuple of B ints, one per prefix, for stochastic policies (resumable, order-free).
-    accumulated_attention : ``(L, B, H, K)`` float tensor or None: for every cached key, the sum
-        over all prefill queries of its attention probability, summed over the query heads that
-        share each KV head (H2O's statistic).
-    last_query_attention : ``(L, B, H, K)`` float tensor or None: the query token's attention
-        probabilities over the cached keys, full cache, summed over each KV group's query heads.
+    accumulated_attention : ``(L, B, H, K)`` float tensor or None: for every cached entry, the sum
+        of the attention probability it received from every query that has seen it (all prefill
+        queries; under streaming, also every decode query under the policy's own evictions),
+        summed over the query heads that share each KV head (H2O's statistic).
+    last_query_attention : ``(L, B, H, K)`` float tensor or None: attention probabilities of the
+        latest query over the cached entries, summed over each KV group's query heads. After a
+        prefill that query is the one being predicted for (it sees the full cache); during a
+        streaming decode it is the token just processed, over the entries it saw.
     layer_inputs : tuple of L ``LayerInput`` or None: what each attention layer saw in the prefill.
     model : the transformers model (for policies that call its modules), or None.
     compressible_layers : tuple of layer indices a layer-wise policy may evict in (others keep all).
+    positions : ``(L', B, H', K)`` long tensor (``L'`` in ``{1, L}``, ``H'`` in ``{1, H}``) or None:
+        the sequence position of every cached entry; None means ``0 .. K-1`` (after a prefill).
+    query_position : position of the query the keep-set is for (every cached position is
+        smaller); None (the default) is replaced by ``K``, the query right after a prefill.
+    budget : the budget ``k`` being applied (set by :meth:`CachePolicy.keep`; for policies whose
+        scores depend on it, e.g. H2O's recent window), or None.
+    device : torch device (or its name) every tensor a policy creates must live on: the model's.
     """
 
     n_cached: int
@@ -58,6 +77,14 @@ class ScoreContext:
     layer_inputs: tuple | None = None
     model: object = None
     compressible_layers: tuple = ()
+    positions: object = None
+    query_position: int | None = None
+    budget: int | None = None
+    device: object = "cpu"
+
+    def __post_init__(self):
+        if self.query_position is None:
+            object.__setattr__(self, "query_position", self.n_cached)
 
     def require(self, what: str):
         """The recorded statistic ``what`` (one of :data:`NEEDS`); ValueError if not recorded."""
@@ -65,6 +92,21 @@ class ScoreContext:
         if value is None:
             raise ValueError(f"this policy needs `{what}` but the prefill did not record it")
         return value
+
+    def position_ids(self):
+        """``(L', B, H', K)`` long positions of the cached entries on :attr:`device` (``(1, B, 1, K)``
+        ``0 .. K-1`` when :attr:`positions` is None)."""
+        import torch
+
+        if self.positions is not None:
+            return self.positions
+        return torch.arange(self.n_cached, device=self.device).expand(1, self.batch_size, 1, self.n_cached)
+
+    def require_budget(self) -> int:
+        """:attr:`budget`; ValueError if the caller did not set it."""
+        if self.budget is None:
+            raise ValueError("this policy's scores depend on the `budget`; score it through keep()/token_keep()")
+        return int(self.budget)
 
 
 @dataclass(frozen=True)
@@ -85,11 +127,13 @@ class LayerInput:
 class CachePolicy:
     """Base class: a rule choosing which cached positions each query may see under a budget.
 
-    Subclasses set ``name`` and override :meth:`score`. ``needs`` names the prefill statistics
-    :meth:`score` reads. ``step_invariant`` is True when the score of position ``j`` does not depend
-    on the step at which the cache is evicted (nor on attention): then a streaming cache that
-    always evicts its lowest-scored entry keeps, at step ``i``, the top-``(k-1)`` of positions
-    ``< i``, and one masked forward pass computes streaming eviction for every step.
+    Subclasses set ``name`` and override :meth:`score`. ``needs`` names the statistics
+    :meth:`score` reads. ``step_invariant`` is True when the score of an entry depends only on its
+    position (and the prefix's seed), not on the step at which the cache is evicted nor on
+    attention: then a streaming cache that always evicts its lowest-scored entry keeps, at step
+    ``i``, the top-``(k-1)`` of positions ``< i``, and one masked forward pass computes every step.
+    Other policies are scored again at every step of a streaming decode, on the statistics of the
+    run under their own evictions.
     """
 
     name: ClassVar[str] = ""
@@ -97,7 +141,7 @@ class CachePolicy:
     step_invariant: ClassVar[bool] = False
 
     def score(self, ctx: ScoreContext):
-        """Scores of the cached positions, higher = keep.
+        """Scores of the cached entries, higher = keep, on ``ctx.device``.
 
         Returns a float tensor of shape ``(L', B, H', K)``, ``L'`` in ``{1, ctx.n_layers}``,
         ``H'`` in ``{1, ctx.n_kv_heads}``, ``K = ctx.n_cached``.
@@ -114,13 +158,14 @@ class CachePolicy:
 
         ``budget`` counts the query token, so ``1 <= budget <= K + 1``.
         """
-        return top_k_mask(self.score(ctx), check_budget(budget, ctx.n_cached) - 1)
+        budget = check_budget(budget, ctx.n_cached)
+        return top_k_mask(self.score(replace(ctx, budget=budget)), budget - 1)
 
     def token_keep(self, ctx: ScoreContext, budget: int):
         """Token-level keep-set ``(B, K)``: top-``(budget-1)`` of the scores averaged over layers
         and heads (what truncation, which drops whole tokens, can apply)."""
         budget = check_budget(budget, ctx.n_cached)
-        return top_k_mask(self.score(ctx).float().mean(dim=(0, 2)), budget - 1)
+        return top_k_mask(self.score(replace(ctx, budget=budget)).float().mean(dim=(0, 2)), budget - 1)
 
 
 def check_budget(budget, n_cached: int) -> int:
@@ -152,6 +197,20 @@ def top_k_mask(scores, n_keep: int):
     if not 0 <= n_keep <= n:
         raise ValueError(f"`n_keep` must lie in [0, {n}], got {n_keep}")
     return _order_key(scores) < n_keep
+
+
+def evict_one(scores, positions):
+    """Which entry a full streaming cache drops: the lowest score, ties going to the older entry
+    (the rule :func:`top_k_mask` applies to a whole cache, where index = position).
+
+    ``scores``: ``(..., n)`` float; ``positions``: ``(..., n)`` long, the entries' positions (any
+    order). Returns the ``(...)`` long index of the victim along the last axis.
+    """
+    import torch
+
+    lowest = scores == scores.amin(dim=-1, keepdim=True)
+    older = torch.where(lowest, positions, torch.iinfo(positions.dtype).max)
+    return older.argmin(dim=-1)
 
 
 def streaming_keep(scores, budget: int):

@@ -8,7 +8,16 @@ when such a policy is built.
 
 Layers: kvpress hooks every layer; on models with sliding-window layers that fails. We score only
 the *compressible* layers (full-attention layers, from ``config.layer_types`` when present); the
-other layers keep their whole cache, and results record which layers were compressed.
+other layers score every entry ``+inf``, so the budget still applies to them and the tie-break
+keeps their most recent ``k - 1`` entries (a sliding window of the budget).
+
+Streaming: a press scores what the layers saw during a prefill (hidden states, keys, values of
+the whole context); there is no per-step counterpart to feed it, so kvpress policies are
+measured under truncation and post-prefill only.
+
+Devices: the adapter creates its tensors on ``ctx.device``; the presses' own code is theirs
+(several, e.g. SnapKV and ExpectedAttention, call ``.item()``, which cannot run on torch's
+``meta`` device; KnormPress and KeyDiffPress can).
 """
 from __future__ import annotations
 
@@ -60,7 +69,7 @@ def compressible_layers(model) -> tuple:
 @dataclass(frozen=True)
 class KVPressPolicy(CachePolicy):
     """A kvpress scorer press (``press_name`` e.g. ``"snapkv"``) with keyword ``options`` for its
-    constructor. Scores only layers in ``ctx.compressible_layers``; the others get +inf (kept)."""
+    constructor. Scores only layers in ``ctx.compressible_layers``; the others get ``+inf``."""
 
     press_name: str = "knorm"
     options: tuple = field(default=())  # ((key, value), ...) so the dataclass stays hashable
@@ -82,7 +91,7 @@ class KVPressPolicy(CachePolicy):
         return press
 
     def score(self, ctx: ScoreContext):
-        """``(L, B, H, K)``: the press's scores per layer; +inf on layers not compressed."""
+        """``(L, B, H, K)``: the press's scores per layer; ``+inf`` on layers not compressed."""
         import torch
 
         inputs = ctx.require("layer_inputs")
@@ -91,7 +100,7 @@ class KVPressPolicy(CachePolicy):
         for idx, li in enumerate(inputs):
             if idx not in ctx.compressible_layers:
                 b, h, k, _ = li.keys.shape
-                out.append(torch.full((b, h, k), float("inf")))
+                out.append(torch.full((b, h, k), float("inf"), device=ctx.device))
                 continue
             kwargs = dict(li.kwargs, hidden_states=li.hidden_states)
             with torch.no_grad(), _rotary_attached(ctx.model, li.module):

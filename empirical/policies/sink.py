@@ -11,7 +11,7 @@ class SinkRecent(CachePolicy):
     """Attention sinks plus recency: the first ``sinks`` positions outrank every other, then
     recency. At budget ``k`` the prediction sees ``min(sinks, k-1)`` sinks and the last
     ``k - min(sinks, k-1)`` tokens (query included). Positions keep their original indices
-    (no StreamingLLM re-indexing) except under truncation, which re-encodes from 0."""
+    (no StreamingLLM re-indexing) except under truncation with ``reindex``."""
 
     sinks: int = 4
     name = "sink"
@@ -26,10 +26,9 @@ class SinkRecent(CachePolicy):
         return f"sink({self.sinks})"
 
     def score(self, ctx: ScoreContext):
-        """``(1, B, 1, K)``: ``j + K`` for the first ``sinks`` positions, ``j`` otherwise."""
+        """``(L', B, H', K)``: position ``j``, plus ``ctx.query_position`` (above every cached
+        position) for the first ``sinks`` positions."""
         import torch
 
-        k = ctx.n_cached
-        pos = torch.arange(k, dtype=torch.float32)
-        pos = pos + k * (pos < self.sinks).float()
-        return pos.expand(1, ctx.batch_size, 1, k)
+        pos = ctx.position_ids()
+        return (pos + ctx.query_position * (pos < self.sinks)).to(torch.float32)

@@ -15,8 +15,7 @@ class Sliding(CachePolicy):
     step_invariant = True
 
     def score(self, ctx: ScoreContext):
-        """``(1, B, 1, K)``: position index ``j`` (recent = high)."""
+        """``(L', B, H', K)`` (the shape of ``ctx.position_ids()``): the entry's position."""
         import torch
 
-        pos = torch.arange(ctx.n_cached, dtype=torch.float32)
-        return pos.expand(1, ctx.batch_size, 1, ctx.n_cached)
+        return ctx.position_ids().to(torch.float32)
