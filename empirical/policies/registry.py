@@ -8,8 +8,13 @@ from .random_k import RandomK
 from .sink import SinkRecent
 from .sliding import Sliding
 
-#: Built-in policies by name (``kvpress:<press>`` is handled separately).
-POLICIES = {cls.name: cls for cls in (Sliding, SinkRecent, RandomK, HeavyHitter, LastQuery)}
+#: Built-in policies by name (``kvpress:<press>`` is handled separately): name -> factory.
+POLICIES = {
+    "sliding": Sliding, "sink": SinkRecent, "random": RandomK,
+    "h2o": HeavyHitter,  # heavy hitters + recent window, half and half (the paper's H2O)
+    "h2o-acc": lambda: HeavyHitter(recent_ratio=0.0),  # the pure accumulated-attention rule
+    "lastq": LastQuery,  # under streaming: TOVA-like
+}
 
 
 def make_policy(spec: str, *, sinks: int = 4, seed: int = 0):

@@ -35,7 +35,8 @@ def pre(lm, ids):
     return sem.prefill(lm.model, ids, frozenset({"accumulated_attention", "last_query_attention"}))
 
 
-ALL = [Sliding(), SinkRecent(sinks=3), RandomK(seed=0), HeavyHitter(), LastQuery()]
+ALL = [Sliding(), SinkRecent(sinks=3), RandomK(seed=0), HeavyHitter(), HeavyHitter(recent_ratio=0.0), LastQuery()]
+BUDGETS = (1, 2, 5, 12, T - 1, T)  # no eviction at T; T - 1: one decode step
 
 
 @pytest.mark.parametrize("policy", ALL, ids=lambda p: p.label)
@@ -92,9 +93,54 @@ def test_streaming_keep_is_a_valid_eviction_sequence():
 @pytest.mark.parametrize("budget", [1, 5, 12])
 def test_streaming_one_pass_equals_per_step_oracle(lm, ids, policy, budget):
     """One masked forward pass == token-by-token decoding with a real evicting cache."""
-    fast = sem.streaming_logits(lm.model, ids, policy, budget)
-    slow = sem.streaming_oracle(lm.model, ids, policy, budget)
+    fast = sem.streaming_logits(lm.model, ids, policy, budget, (5, 6))
+    slow = sem.streaming_oracle(lm.model, ids, policy, budget, (5, 6))
     torch.testing.assert_close(fast, slow, atol=ATOL, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def stream_pre(lm, ids):
+    """A prefill holding the start of every streaming decode of BUDGETS, in chunks as small as one
+    token (CHUNK_BYTES = 1), so the chunked statistics are what is tested."""
+    needs = frozenset({"accumulated_attention", "last_query_attention"})
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sem, "CHUNK_BYTES", 1)
+    try:
+        return sem.prefill(lm.model, ids, needs, (5, 6), boundaries=[k for k in BUDGETS if k < T])
+    finally:
+        mp.undo()
+
+
+@pytest.mark.parametrize("budget", BUDGETS)
+def test_streaming_decode_equals_per_step_oracle(lm, ids, stream_pre, budget):
+    """The batched incremental decode (every policy and prefix in one batch, started from the
+    chunked prefill, slots overwritten in place) == the deliberately simple oracle (one prefix,
+    one policy, from token 0, plain cache, statistics in Python lists) for every policy,
+    attention-scored ones included."""
+    fast = sem.streaming_decode_logits(lm.model, stream_pre, ALL, budget)
+    for policy, logits in zip(ALL, fast):
+        slow = sem.streaming_oracle(lm.model, ids, policy, budget, (5, 6))
+        torch.testing.assert_close(logits, slow, atol=ATOL, rtol=0, msg=policy.label)
+
+
+def test_streaming_decode_depends_on_the_policy(lm, stream_pre):
+    """The oracle comparison is not vacuous: at a small budget the policies stream differently."""
+    logits = sem.streaming_decode_logits(lm.model, stream_pre, ALL, 5)
+    for i in range(len(ALL)):
+        for j in range(i):
+            assert (logits[i] - logits[j]).abs().max() > 100 * ATOL, (ALL[i].label, ALL[j].label)
+
+
+def test_chunked_prefill_statistics_equal_one_pass(lm, ids, stream_pre):
+    """Statistics recorded chunk by chunk equal those of one eager pass (read from transformers'
+    own ``output_attentions``), at every boundary."""
+    with torch.no_grad(), sem._attention_implementation(lm.model, "eager"):
+        att = lm.model(ids[:, :-1], output_attentions=True).attentions
+    full = torch.stack([sem._group_heads(a.float(), 2) for a in att])  # (L, B, H, K, K)
+    for r, (acc, row) in stream_pre.starts.items():
+        torch.testing.assert_close(acc, full[:, :, :, :r, :r].sum(dim=3), atol=ATOL, rtol=0)
+        torch.testing.assert_close(row, full[:, :, :, r - 1, :r], atol=ATOL, rtol=0)
+    torch.testing.assert_close(stream_pre.ctx.accumulated_attention, full.sum(dim=3), atol=ATOL, rtol=0)
 
 
 def test_streaming_rejects_attention_scored_policies(lm, ids):
@@ -103,11 +149,34 @@ def test_streaming_rejects_attention_scored_policies(lm, ids):
         sem.streaming_logits(lm.model, ids, HeavyHitter(), 4)
 
 
+def test_streaming_decode_needs_its_start(lm, ids, pre):
+    """The decode of an attention-scored policy needs the prefill's statistics at its budget."""
+    with pytest.raises(ValueError, match="boundaries"):
+        sem.streaming_decode_logits(lm.model, pre, [HeavyHitter()], 4)
+
+
+def test_h2o_is_heavy_hitters_plus_recent_window(pre):
+    """h2o at budget k keeps the most recent round(k/2) - 1 cached positions (the query completes
+    the recent half) and the k/2 heaviest of the rest; h2o-acc is the pure heavy-hitter rule."""
+    k = 9
+    keep = HeavyHitter().keep(pre.ctx, k)  # (L, B, H, K)
+    n_recent = HeavyHitter().n_recent_cached(k)
+    assert n_recent == 4 and HeavyHitter().label == "h2o" and HeavyHitter(recent_ratio=0.0).label == "h2o-acc"
+    assert keep[..., T - 1 - n_recent:].all()
+    acc = pre.ctx.accumulated_attention[..., :T - 1 - n_recent]
+    assert torch.equal(keep[..., :T - 1 - n_recent], top_k_mask(acc, k - 1 - n_recent))
+    assert torch.equal(HeavyHitter(recent_ratio=0.0).keep(pre.ctx, k), top_k_mask(pre.ctx.accumulated_attention, k - 1))
+    with pytest.raises(ValueError, match="recent_ratio"):
+        HeavyHitter(recent_ratio=1.5)
+    with pytest.raises(ValueError, match="budget"):
+        HeavyHitter().score(pre.ctx)
+
+
 @pytest.mark.parametrize("policy", ALL, ids=lambda p: p.label)
 def test_prefill_batched_equals_naive(lm, ids, pre, policy):
     """Shared prefill + one decode step per budget == a fresh prefill per budget."""
     for budget in (2, 9):
-        fast = sem.prefill_eviction_logits(lm.model, pre, policy.keep(pre.ctx, budget))
+        fast = sem.prefill_eviction_logits(lm.model, pre, policy.keep(pre.ctx, budget), budget)
         slow, _ = sem.prefill_eviction_naive(lm.model, ids, policy, budget)
         torch.testing.assert_close(fast, slow, atol=ATOL, rtol=0)
 
@@ -117,8 +186,8 @@ def test_full_budget_reproduces_the_full_context(lm, ids, pre):
     equals a plain forward pass."""
     torch.testing.assert_close(pre.full_logits, lm.model(ids).logits[:, -1], atol=ATOL, rtol=0)
     p = Sliding()
-    for logits in (sem.prefill_eviction_logits(lm.model, pre, p.keep(pre.ctx, T)),
-                   sem.truncation_logits(lm.model, ids, p.token_keep(pre.ctx, T)),
+    for logits in (sem.prefill_eviction_logits(lm.model, pre, p.keep(pre.ctx, T), T),
+                   sem.truncation_logits(lm.model, ids, p.token_keep(pre.ctx, T), T),
                    sem.streaming_logits(lm.model, ids, p, T)):
         assert sem.kl_nats(pre.full_logits, logits).max() < 1e-8  # float32 logits, float64 KL
 
@@ -127,7 +196,7 @@ def test_full_budget_reproduces_the_full_context(lm, ids, pre):
 def test_truncation_is_re_encoding(lm, ids, pre, mode):
     """Truncation of sink(2) at budget 6 == a plain forward on the kept tokens alone."""
     keep = SinkRecent(sinks=2).token_keep(pre.ctx, 6)
-    got = sem.truncation_logits(lm.model, ids, keep, mode)
+    got = sem.truncation_logits(lm.model, ids, keep, 6, mode)
     index = torch.tensor([0, 1, T - 4, T - 3, T - 2, T - 1])
     pos = index if mode == "preserve" else torch.arange(6)
     cache = None
@@ -139,15 +208,30 @@ def test_truncation_is_re_encoding(lm, ids, pre, mode):
     torch.testing.assert_close(got, out.logits[:, -1], atol=ATOL, rtol=0)
 
 
-def test_measure_batch_equals_naive(lm, ids):
-    """The batched table equals the one-run-per-(policy, budget) table for every semantics."""
-    pols = [Sliding(), RandomK(seed=2), LastQuery()]
-    a = measure_batch(lm.model, ids, pols, (3, 8), seeds=(5, 6))
-    b = measure_naive(lm.model, ids, pols, (3, 8), seeds=(5, 6))
-    assert a.kl_nats.keys() == b.kl_nats.keys() and a.skipped.keys() == b.skipped.keys()
-    assert ("streaming", "lastq") in a.skipped
+@pytest.mark.parametrize("streaming", ["masked", "decode"])
+def test_measure_batch_equals_naive(lm, ids, streaming):
+    """The batched table equals the one-run-per-(policy, budget) table for every semantics, with
+    step-invariant policies streamed either way."""
+    pols = [Sliding(), RandomK(seed=2), HeavyHitter(), LastQuery()]
+    a = measure_batch(lm.model, ids, pols, (3, 8, T), seeds=(5, 6), streaming=streaming)
+    b = measure_naive(lm.model, ids, pols, (3, 8, T), seeds=(5, 6))
+    assert a.kl_nats.keys() == b.kl_nats.keys() and not a.skipped and not b.skipped
+    assert a.streaming_method == {"sliding": streaming, "random": streaming, "h2o": "decode", "lastq": "decode"}
     for key in a.kl_nats:
         np.testing.assert_allclose(a.kl_nats[key], b.kl_nats[key], atol=1e-4)  # KL of logits within ATOL
+
+
+def test_cost_accounting(lm, ids):
+    """Forward-token equivalents and floors, per semantics, for B = 2, T = 20, budgets (3, 8), two
+    policies, one streamed by decode and one by the masked pass."""
+    m = measure_batch(lm.model, ids, [Sliding(), LastQuery()], (3, 8), seeds=(5, 6))
+    b, nb, ks = 2, 2, 3 + 8
+    assert m.forward_tokens == {"shared_prefill": b * T, "truncation": 2 * b * ks, "prefill": 2 * nb * b,
+                                "streaming": b * nb * T + b * ((T - 3) + (T - 8))}
+    assert m.floor_tokens == {"shared_prefill": b * T, "truncation": 2 * b * ks, "prefill": 2 * nb * b,
+                              "streaming": 2 * nb * b * T}
+    ratios = m.cost_ratios()
+    assert ratios["prefill"] == ratios["truncation"] == 1.0 and ratios["streaming"] == (40 + 29) / 80
 
 
 def test_parse_policies_and_validation():
@@ -175,9 +259,12 @@ def test_cli_tiny_run_and_resume(tmp_path, capsys):
     assert main(argv) == 0
     n_rows = len((tmp_path / "rows.jsonl").read_text().splitlines())
     res = json.loads((tmp_path / "policies.json").read_text())
-    assert res["kind"] == "policies" and res["config"]["budgets_tokens"] == [2, 4, 8]
-    assert {c["policy"] for c in res["curves"]} == {"sliding", "random", "lastq"}
-    assert "random/sliding" in res["suppression"]["natural"]["truncation"]
+    assert res["kind"] == "wzbounds.policies" and res["config"]["budgets_tokens"] == [2, 4, 8]
+    assert {(c["semantics"], c["policy"]) for c in res["curves"]} == {
+        (s, p) for s in sem.SEMANTICS for p in ("sliding", "random", "lastq")}  # lastq streams by decode
+    assert not res["skipped"]
+    assert any(r["numerator"] == "random" and r["denominator"] == "sliding" and r["semantics"] == "truncation"
+               for r in res["suppression"])
     report = (tmp_path / "report.md").read_text()
     assert "Budget exponents vs references" in report and "Summaries vs the suffix-only exponent" in report
     assert main(argv) == 0
@@ -200,7 +287,7 @@ def test_kvpress_adapter_scores_and_batches(lm, ids):
         keep = p.keep(pre.ctx, 6)
         assert keep.shape == (pre.ctx.n_layers, 2, pre.ctx.n_kv_heads, T - 1)
         assert (keep.sum(-1) == 5).all()
-        fast = sem.prefill_eviction_logits(lm.model, pre, keep)
+        fast = sem.prefill_eviction_logits(lm.model, pre, keep, 6)
         slow, _ = sem.prefill_eviction_naive(lm.model, ids, p, 6)
         torch.testing.assert_close(fast, slow, atol=ATOL, rtol=0)
 
@@ -220,3 +307,63 @@ def test_kvpress_unknown_press_is_a_value_error():
     pytest.importorskip("kvpress", reason="optional extra not installed: pip install 'wzbounds[kvpress]'")
     with pytest.raises(ValueError, match="unknown kvpress press"):
         make_policy("kvpress:nonexistent")
+
+
+@pytest.fixture(scope="module")
+def gemma():
+    """The Gemma-2 variant: alternating sliding-window (8 tokens) and global layers."""
+    return tiny_random_model(seed=0, model_type="gemma2")
+
+
+def test_gemma2_full_cache_reproduces_the_plain_forward(gemma, ids):
+    """The prefill keeps every entry in sliding layers too, and the query step's per-layer position
+    masks reproduce transformers' own sliding-window masking (T = 20 > window 8)."""
+    pre = sem.prefill(gemma.model, ids)
+    assert all(k.shape[2] == T - 1 for k in pre.keys)
+    with torch.no_grad():
+        plain = gemma.model(ids).logits[:, -1]
+    torch.testing.assert_close(pre.full_logits, plain, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("budget", [3, 12])
+def test_gemma2_streaming_decode_equals_masked_pass(gemma, ids, budget):
+    """On sliding + global layers the decode (masks from the entries' positions) equals the masked
+    pass (masks from sequence indices, :func:`~wzbounds.empirical.masks.model_masks`)."""
+    pols = [Sliding(), SinkRecent(sinks=2), RandomK(seed=1)]
+    pre = sem.prefill(gemma.model, ids, seeds=(5, 6))
+    for policy, logits in zip(pols, sem.streaming_decode_logits(gemma.model, pre, pols, budget)):
+        masked = sem.streaming_logits(gemma.model, ids, policy, budget, (5, 6))
+        torch.testing.assert_close(logits, masked, atol=ATOL, rtol=0, msg=policy.label)
+
+
+def test_oracle_refuses_sliding_window_models(gemma, ids):
+    """The oracle's plain cache masks sliding layers by index, wrong after evictions: it refuses."""
+    with pytest.raises(ValueError, match="full-attention"):
+        sem.streaming_oracle(gemma.model, ids, Sliding(), 4)
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma2"])
+def test_grouped_eager_attention_is_transformers_eager(model_type):
+    """The decode's grouped attention equals the model's own eager attention (scale, Gemma-2's
+    soft-cap, an additive per-head mask) without repeating KV heads, and its registration with
+    transformers lasts only while it runs."""
+    import importlib
+
+    from transformers import AttentionInterface
+
+    module = tiny_random_model(seed=0, model_type=model_type).model.model.layers[0].self_attn
+    eager = importlib.import_module(type(module).__module__).eager_attention_forward
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, h, n, 8, generator=g) for h, n in ((4, 2), (2, 7), (2, 7)))
+    hidden = torch.rand(3, 4, 2, 7, generator=g) < 0.3
+    mask = torch.zeros(3, 4, 2, 7).masked_fill_(hidden, torch.finfo(torch.float32).min)
+    kw = dict(scaling=module.scaling, softcap=getattr(module, "attn_logit_softcapping", None))
+    for m in (None, mask):
+        want = eager(module, q, k, v, m, **kw)
+        got = sem._gqa_eager_attention(module, q, k, v, m, **kw)
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)  # same sums, another BLAS order
+    lm = tiny_random_model(seed=0)
+    with sem._gqa_eager(lm.model):
+        assert lm.model.config._attn_implementation == sem.GQA_EAGER
+    assert lm.model.config._attn_implementation == "sdpa" and sem.GQA_EAGER not in AttentionInterface._global_mapping

@@ -28,3 +28,58 @@ def test_smollm2_policies_run(tmp_path):
         kl = curves[(s, "sliding")]
         assert kl[-1] < kl[0]
     assert curves[("truncation", "random")][-1] > curves[("truncation", "sliding")][-1]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    import torch
+
+    from wzbounds.empirical.models import load_model
+
+    if find_smollm2_gguf() is None:
+        pytest.skip("SmolLM2 GGUF not found (set WZBOUNDS_SMOLLM2_GGUF)")
+    return load_model(gguf=str(find_smollm2_gguf()), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def prefixes(smollm2):
+    import numpy as np
+    import torch
+
+    from wzbounds.empirical.corpora import load_corpus, sample_prefixes
+
+    sample = sample_prefixes(load_corpus("natural"), smollm2.tokenizer, 2, 384, np.random.default_rng(0))
+    return torch.as_tensor(sample.token_ids, dtype=torch.long)
+
+
+def test_smollm2_streaming_decode_equals_masked_pass(smollm2, prefixes):
+    """On the real model the incremental decode and the masked pass agree for step-invariant
+    policies (KL within 1e-4 nats: float32 forwards summing in different orders), and the
+    attention-scored policies are measured under streaming."""
+    import numpy as np
+
+    from wzbounds.empirical.policies import parse_policies
+    from wzbounds.empirical.policies.measure import measure_batch
+
+    pols = parse_policies("sliding,sink,random,h2o,lastq")
+    kw = dict(semantics=("streaming",), seeds=(0, 1))
+    a = measure_batch(smollm2.model, prefixes, pols, (16, 64), streaming="masked", **kw)
+    b = measure_batch(smollm2.model, prefixes, pols, (16, 64), streaming="decode", **kw)
+    assert not a.skipped and a.kl_nats.keys() == b.kl_nats.keys()
+    for key in a.kl_nats:
+        np.testing.assert_allclose(a.kl_nats[key], b.kl_nats[key], atol=1e-4)
+
+
+def test_smollm2_snapkv_small_window_is_not_sliding(smollm2, prefixes):
+    """kvpress SnapKV with an observation window small against the budget keeps a set of its own
+    (its default 64-token window kept exactly sliding's set at budgets <= 64)."""
+    pytest.importorskip("kvpress", reason="optional extra not installed: pip install 'wzbounds[kvpress]'")
+    from wzbounds.empirical.policies import make_policy
+    from wzbounds.empirical.policies import semantics as sem
+
+    snap, sliding = make_policy("kvpress:snapkv(window_size=8)"), make_policy("sliding")
+    pre = sem.prefill(smollm2.model, prefixes, snap.needs)
+    for k in (16, 64, 256):
+        keep = snap.keep(pre.ctx, k)
+        assert (keep.sum(-1) == k - 1).all()
+        assert not (keep == sliding.keep(pre.ctx, k)).all()
