@@ -70,7 +70,7 @@ def main(argv=None):
     t_fast = time.perf_counter() - t0
     decoded = [label for label, how in fast.streaming_method.items() if how == "decode"]
     decode_steps = sum(len(decoded) * ids.shape[0] * (ids.shape[1] - k) for k in budgets if k < ids.shape[1])
-    out = {"model": lm.provenance.get("model_id"), "prefixes": int(ids.shape[0]), "tokens": int(ids.shape[1]),
+    out = {"model": lm.provenance.model_id, "prefixes": int(ids.shape[0]), "tokens": int(ids.shape[1]),
            "budgets": list(budgets), "policies": [p.label for p in policies], "semantics": list(semantics),
            "streaming_method": fast.streaming_method, "batched_seconds": t_fast,
            "batched_seconds_by_semantics": fast.seconds, "batched_forward_calls": fast.forward_calls,
