@@ -28,12 +28,16 @@ def register(subparsers) -> None:
                        positions_help="truncation's position ids: preserve (original, default) or reindex (from 0)")
     m = p.add_argument_group("policies")
     m.add_argument("--policies", default=DEFAULT_POLICIES, metavar="LIST",
-                   help="comma list: sliding, sink, random, h2o, lastq, kvpress:<press>[(opt=v;opt=v)] "
-                        f"(default {DEFAULT_POLICIES})")
+                   help="comma list: sliding, sink, random, h2o (heavy hitters + recent window, half and half), "
+                        "h2o-acc (accumulated attention only), lastq (the query's attention; TOVA-like under "
+                        f"streaming), kvpress:<press>[(opt=v;opt=v)] (not streamed) (default {DEFAULT_POLICIES})")
     m.add_argument("--budgets", default=DEFAULT_BUDGETS, metavar="LIST",
                    help=f"comma list of budgets k in tokens seen, query included (default {DEFAULT_BUDGETS})")
     m.add_argument("--semantics", default="truncation,prefill,streaming", metavar="LIST",
                    help="comma list: truncation, prefill, streaming (default all three)")
+    m.add_argument("--streaming", default="auto", choices=["auto", "decode", "masked"],
+                   help="how step-invariant policies are streamed: one masked pass (masked), an incremental "
+                        "decode (decode; attention-scored policies always decode) or auto (the masked pass)")
     m.add_argument("--sinks", type=int, default=4, metavar="S", help="sink tokens of the sink policy (default 4)")
     m.add_argument("--batch-size", type=int, default=4, metavar="B", help="prefixes per forward pass (default 4)")
     a = p.add_argument_group("analysis")
@@ -89,7 +93,8 @@ def _config(args):
         raise ValueError(f"`--bootstrap` must be an integer in [{lo}, {hi}], got {args.bootstrap}")
     cfg = PoliciesConfig(corpora=corpora, text=text, n_prefixes=args.prefixes, prefix_tokens=args.prefix_len,
                          budgets_tokens=_ints("--budgets", args.budgets), policies=tuple(p.label for p in policies),
-                         semantics=parse_list("--semantics", args.semantics), seed=args.seed, sinks=args.sinks,
+                         semantics=parse_list("--semantics", args.semantics), policy_specs=tuple(map(repr, policies)),
+                         streaming=args.streaming, seed=args.seed, sinks=args.sinks,
                          position_mode=args.positions, batch_size=args.batch_size)
     return policies, cfg
 
@@ -185,12 +190,19 @@ def run(args) -> int:
         notes.append(f"kvpress {version('kvpress')}")
     if args.summarize_only:
         notes.append("summarised from stored rows (--summarize-only)")
+    methods = {}
+    for t in timing:
+        for pol, how in t.streaming_method.items():
+            methods.setdefault(how, set()).add(pol)
+    for how, pols in sorted(methods.items()):
+        notes.append(f"streaming by {'an incremental decode over a KV cache' if how == 'decode' else 'one masked pass'}: "
+                     + ", ".join(sorted(pols)))
     rng = np.random.default_rng(args.seed)
     preds, overlay_notes = _predictions(args, rows, cfg, model, rng)
     measured = {(r.domain, r.prefix_index) for r in rows if r.skipped is None}
     provenance = Provenance(model=model, corpora=tuple(corpora), package_version=package_version(),
                             numpy_version=np.__version__, seed=cfg.seed, command=command_line(),
-                            wall_s=time.perf_counter() - t0, forward_tokens=int(sum(sum((t.forward_tokens or {}).values()) for t in timing)),
+                            wall_s=time.perf_counter() - t0, forward_tokens=int(sum(sum(t.forward_tokens.values()) for t in timing)),
                             forward_calls=int(sum(t.forward_calls for t in timing)),
                             measure_wall_s=float(sum(sum(t.seconds.values()) for t in timing)),
                             n_prefixes_measured=len(measured))

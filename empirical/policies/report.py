@@ -171,9 +171,9 @@ def _suppression(domain, s, num, den, x_num, x_den, budgets, rng, n_resamples, l
 def _cost(timing, n_prefixes) -> tuple:
     tokens, floor = {}, {}
     for t in timing:
-        for s, v in (t.forward_tokens or {}).items():
+        for s, v in t.forward_tokens.items():
             tokens[s] = tokens.get(s, 0) + v
-        for s, v in (t.floor_tokens or {}).items():
+        for s, v in t.floor_tokens.items():
             floor[s] = floor.get(s, 0) + v
     return tuple(Cost(s, tokens[s] / n_prefixes, floor[s] / n_prefixes, tokens[s] / floor[s])
                  for s in sorted(tokens) if floor.get(s))

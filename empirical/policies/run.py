@@ -43,6 +43,10 @@ class PoliciesConfig(Record):
     budgets_tokens: tuple[int, ...]
     policies: tuple[str, ...]  # labels
     semantics: tuple[str, ...]
+    # repr of each policy object: a label whose rule changed (``h2o`` gained its recent window)
+    # is another configuration, so old rows are never mixed with new ones
+    policy_specs: tuple[str, ...]
+    streaming: str
     seed: int
     sinks: int
     position_mode: str
@@ -67,6 +71,10 @@ def _policies_config_iv(cfg: PoliciesConfig):
     if cfg.position_mode not in POSITION_MODES:
         raise ValueError(f"`--positions` must be one of {list(POSITION_MODES)} for policies (truncation's "
                          f"position ids), got {cfg.position_mode!r}")
+    if cfg.streaming not in ("auto", "decode", "masked"):
+        raise ValueError(f"`--streaming` must be auto, decode or masked, got {cfg.streaming!r}")
+    if len(cfg.policy_specs) != len(cfg.policies):
+        raise ValueError("`policy_specs` must give one spec per policy")
     if cfg.batch_size < 1:
         raise ValueError(f"`--batch-size` must be >= 1, got {cfg.batch_size}")
     if (cfg.text != ()) != (cfg.corpora == ("text",)):
@@ -98,8 +106,9 @@ class TimingRow(Record):
     prefixes: tuple[int, ...]
     seconds: dict[str, float]
     forward_calls: int
-    forward_tokens: dict[str, int] | None = None
-    floor_tokens: dict[str, int] | None = None
+    forward_tokens: dict[str, int]
+    floor_tokens: dict[str, int]
+    streaming_method: dict[str, str]
 
 
 def row_key(domain, index, semantics, policy) -> str:
@@ -229,7 +238,7 @@ def run_policies(loaded, policies, cfg: PoliciesConfig, out_dir, *, log=print, s
             t0 = time.perf_counter()
             seeds = [cfg.seed * 1_000_003 + d_idx * 100_003 + i for i in idx]
             m = measure_batch(loaded.model, ids_all[idx].to(loaded.device), policies, cfg.budgets_tokens,
-                              cfg.semantics, seeds=seeds, position_mode=cfg.position_mode)
+                              cfg.semantics, seeds=seeds, position_mode=cfg.position_mode, streaming=cfg.streaming)
             new = []
             for b, i in enumerate(idx):
                 for (s, pol), table in m.kl_nats.items():
@@ -238,7 +247,8 @@ def run_policies(loaded, policies, cfg: PoliciesConfig, out_dir, *, log=print, s
                 for (s, pol), reason in m.skipped.items():
                     new.append(PolicyRow(row_key(label, i, s, pol), label, i, s, pol, skipped=reason))
             new.append(TimingRow(f"{label}/batch{start}/timing", label, tuple(idx), dict(m.seconds), int(m.forward_calls),
-                                 _int_dict(getattr(m, "forward_tokens", None)), _int_dict(getattr(m, "floor_tokens", None))))
+                                 _int_dict(m.forward_tokens), _int_dict(m.floor_tokens),
+                                 {str(k): str(v) for k, v in m.streaming_method.items()}))
             for row in new:
                 store.append(row.to_dict())
             if bar is not None:
@@ -251,4 +261,4 @@ def run_policies(loaded, policies, cfg: PoliciesConfig, out_dir, *, log=print, s
 
 
 def _int_dict(d):
-    return None if d is None else {str(k): int(v) for k, v in d.items()}
+    return {str(k): int(v) for k, v in d.items()}
