@@ -24,7 +24,7 @@ def write_json(path, obj) -> None:
     """Write ``obj`` as indented JSON atomically (temp file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: torchrun ranks may write the same file
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
     os.replace(tmp, path)
 
