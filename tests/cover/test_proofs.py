@@ -25,6 +25,8 @@ def test_proof_file_exists_and_is_indexed(theorem_id):
     for heading in ("## Statement", "## Assumptions", "## Proof"):
         assert heading in text, f"{proof.name} lacks a '{heading}' section"
     assert f"{theorem_id}.md" in (PROOFS / "README.md").read_text(), "proofs/README.md must map the id"
+    readme = (PROOFS.parent / "README.md").read_text()
+    assert f"(proofs/{theorem_id}.md)" in readme, "the README's theorem table must link the id"
 
 
 @pytest.mark.parametrize("theorem_id", sorted(THEOREMS))
