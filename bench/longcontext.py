@@ -4,9 +4,9 @@ For each prefix length T, in one process on one prefix of the code corpus (the o
 corpus with documents of 8192 tokens): the plain forward tokens/s of the model on T tokens
 (``logits_to_keep=1``, no cache; the floor any measurement pays per token), and the tokens/s of
 ``measure_batched`` on the fixed-start plan (s = T/2, log-spaced windows to T/2, preserve, 4
-sinks), counted two ways: *slots* (every row position processed, padding included) and *useful*
-(the plan's tokens: T + (T - s) + (S + T - s)). Goal: useful rate >= 0.8x the plain rate at every
-T, peak resident memory below 8 GB at T = 8192. Peak memory is the process's high-water mark
+sinks), counted in the plan's tokens T + (T - s) + (S + T - s), each processed once. Both run
+under ``torch.inference_mode``, as validate does. Goal: measurement rate >= 0.8x the plain rate at
+every T, peak resident memory below 8 GB at T = 8192. Peak memory is the process's high-water mark
 (``ru_maxrss``), so lengths run in increasing order and each figure bounds that length's peak.
 
     python bench/longcontext.py --lengths 1024,2048,4096,8192 --threads 2 --json bench/longcontext.json
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     from wzbounds.empirical.corpora import load_corpus, sample_prefixes
     from wzbounds.empirical.models import find_smollm2_gguf, load_model
     from wzbounds.empirical.pipeline import default_windows
-    from wzbounds.empirical.truncation import measure_batched, plan_truncation, row_capacity
+    from wzbounds.empirical.truncation import measure_batched, plan_truncation
 
     gguf = args.gguf or find_smollm2_gguf()
     if gguf is None:
@@ -62,17 +62,15 @@ def main(argv=None) -> int:
     rows = []
     for T in lengths:
         ids = ids_long[:T]
-        plain_s, _ = _best(lambda: lm.model(input_ids=ids[None], logits_to_keep=1, use_cache=False), args.repeats)
         plan = plan_truncation(T, default_windows(T, args.windows, T // 2), ("preserve",), args.sinks, 256,
                                "fixed-start", None)
-        with torch.inference_mode():
+        with torch.inference_mode():  # both without autograd, as validate runs
+            plain_s, _ = _best(lambda: lm.model(input_ids=ids[None], logits_to_keep=1, use_cache=False), args.repeats)
             measure_s, m = _best(lambda: measure_batched(lm.model, ids.numpy(), plan), args.repeats)
         plain_rate = T / plain_s
         useful = plan.forward_tokens_per_prefix
         row = {"T": T, "plain_tokens_per_s": plain_rate, "measure_wall_s": measure_s,
-               "measure_slot_tokens": m.forward_tokens, "measure_useful_tokens": useful,
-               "row_capacity": row_capacity(plan), "rows": m.forward_tokens // row_capacity(plan),
-               "measure_slot_tokens_per_s": m.forward_tokens / measure_s,
+               "measure_tokens": m.forward_tokens, "measure_plan_tokens": useful, "measure_forward_calls": m.forward_calls,
                "measure_useful_tokens_per_s": useful / measure_s,
                "useful_rate_over_plain": useful / measure_s / plain_rate,
                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}

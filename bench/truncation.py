@@ -1,4 +1,4 @@
-"""Benchmark: batched (packed, masked) truncation measurement vs the plain per-window oracle.
+"""Benchmark: batched truncation measurement (each run once) vs the plain per-window oracle.
 
 Both implementations measure the same prefixes and windows of SmolLM2-135M (GGUF, see
 ``wzbounds.empirical.models.find_smollm2_gguf``) in one process; we report forward tokens,

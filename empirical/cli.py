@@ -63,7 +63,7 @@ def register(subparsers) -> None:
     m.add_argument("--start", type=int, default=None, metavar="S",
                    help="fixed-start only: tokens dropped, s (default T//2); windows must be <= T-s")
     m.add_argument("--sinks", type=int, default=4, metavar="S", help="sink tokens s for sink-plus-recent (0: skip; default 4)")
-    m.add_argument("--max-rows", type=int, default=None, metavar="R", help="rows of T tokens per forward (default all)")
+    m.add_argument("--max-rows", type=int, default=None, metavar="R", help="runs of one length stacked per forward (default all)")
     a = v.add_argument_group("analysis (changing these re-analyses stored rows)")
     a.add_argument("--include-boundary", action="store_true", help="fit windows above T/2 too")
     a.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")

@@ -9,7 +9,8 @@ prefixes   :class:`PrefixesArtifact`                   ``stages/prefixes.json``
 measure    :class:`MeasureArtifact` of                 ``rows/part-<tag>.jsonl`` (one row per prefix)
            :class:`TruncationRow`
 analyse    :class:`ValidateResult`                     ``result.json``
-profile    :class:`wzbounds.profiles.PowerLaw`         ``profile.json``, ``profile_tv2.json``
+profile    :class:`wzbounds.profiles.PowerLaw`,        ``profile.json``, ``profile_tv2.json``,
+           :class:`wzbounds.profiles.Tabulated`        ``profile_tabulated.json``
 report     :class:`ReportArtifact`                     ``report.md``, ``*.png``
 =========  ==========================================  ===========================================
 
@@ -408,8 +409,9 @@ def read_rows(out: Path, plan=None, *, warn=_warn) -> list:
 
 
 def _self_check(model, prefix_ids, plan) -> float:
-    """Max |ΔTV| between the packed masked forward and plain runs on a reduced plan
-    (smallest and largest window, sink): catches a model whose attention ignores our masks."""
+    """Max |ΔTV| between the batched forward and plain per-window runs on a reduced plan
+    (smallest and largest window, sink): catches a model whose forward ignores our position ids
+    or reads a stacked or sink run differently from a plain one."""
     from .truncation import measure_batched, measure_oracle, plan_truncation
 
     small = plan_truncation(plan.prefix_tokens, sorted({plan.windows[0], plan.windows[-1]}), plan.modes,
@@ -436,10 +438,10 @@ def stage_measure(cfg, out: Path, loaded, prefixes: PrefixesArtifact, positions:
     check = None
     if todo and self_check:
         check = _self_check(loaded.model, prefixes.token_ids[todo[0]], plan)
-        tol = 1e-3 if loaded.dtype == "float32" else 5e-2  # float32 packing noise is ~1e-6 in TV
+        tol = 1e-3 if loaded.dtype == "float32" else 5e-2  # float32 batching noise is ~1e-6 in TV
         if check > tol:
-            raise UserError(f"the masked batched forward disagrees with plain runs (max |dTV| = {check:.3g} "
-                            f"> {tol}); this model's attention may ignore custom 4-D masks - try --attn eager")
+            raise UserError(f"the batched forward disagrees with plain runs (max |dTV| = {check:.3g} "
+                            f"> {tol}); this model may ignore explicit position ids - try --attn eager")
     if positions.vacuous and positions.evidence_prefix is None and share[0] == 0:
         positions = _position_evidence(cfg, loaded, prefixes.token_ids[0], positions)
         save_record(positions, out / "stages" / "positions.json")
@@ -525,25 +527,31 @@ def _profile_provenance(result: ValidateResult, metric: str, n_prefixes: int) ->
 
 
 def stage_profile(out: Path, result: ValidateResult, boots, recomputed: bool):
-    """Write ``profile.json`` (the TV power-law envelope of the primary metric's bootstrap fit)
-    and ``profile_tv2.json`` (the second-moment envelope E[TV²] of the same cell, for the
+    """Write ``profile.json`` (the TV power-law envelope of the primary metric's bootstrap fit),
+    ``profile_tabulated.json`` (the same cell's measured upper-confidence curve as a
+    :class:`~wzbounds.profiles.Tabulated` envelope: interpolated answers inside the measured
+    windows) and ``profile_tv2.json`` (the second-moment envelope E[TV²] of the same cell, for the
     locally-quadratic KL conversion). Untrusted runs mark their profiles so."""
     from wzbounds.profiles import load_profile, save_profile
 
     path = out / "profile.json"
     if not recomputed and path.exists():
         return load_profile(path)
+    tv2 = result.primary_metric.rsplit("/", 1)[0] + "/tv2"
     profile = None
-    for name, unit, target in ((result.primary_metric, "tv", path),
-                               (result.primary_metric.rsplit("/", 1)[0] + "/tv2", "tv2", out / "profile_tv2.json")):
+    for name, unit, target, build in (
+            (result.primary_metric, "tv", path, "to_profile"),
+            (result.primary_metric, "tv", out / "profile_tabulated.json", "to_tabulated_profile"),
+            (tv2, "tv2", out / "profile_tv2.json", "to_profile")):
+        boot = boots[name]
         try:
-            made = boots[name].to_profile(unit, _profile_provenance(result, name, len(boots[name].per_prefix_values)))
+            made = getattr(boot, build)(unit, _profile_provenance(result, name, len(boot.per_prefix_values)))
         except ValueError as exc:  # e.g. a curve that does not decay: the result says so, no profile
             target.unlink(missing_ok=True)
             _warn(f"no {target.name}: {exc}")
             continue
         save_profile(made, target)
-        profile = made if unit == "tv" else profile
+        profile = made if target == path else profile
     return profile
 
 
@@ -563,7 +571,7 @@ def stage_report(out: Path, result: ValidateResult, rows, recomputed: bool) -> R
 def _finish(cfg, out, rows, context, n_expected) -> ValidateResult:
     if len(rows) < n_expected:
         _warn(f"only {len(rows)} of {n_expected} prefixes are measured; the result covers those")
-    stale = not (out / "profile.json").exists() or not (out / "report.md").exists()
+    stale = not all((out / name).exists() for name in ("profile.json", "profile_tabulated.json", "report.md"))
     result, boots, recomputed = stage_analyse(cfg, out, rows, context, force=stale)
     for w in result.sanity.warnings:
         _warn(w)

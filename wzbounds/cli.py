@@ -10,13 +10,15 @@ Error contract, the same for every command: a user error prints exactly one line
 argparse usage errors (``--help`` still prints the full help), ``UserError``/``ValueError`` from
 validation, ``OSError`` (a path the user gave is missing, unwritable or the wrong kind; a download
 failed), ``MemoryError`` (a problem too large for this machine) and a missing optional extra.
-Ctrl-C prints one line and exits with 130. Any other exception is a bug and keeps its traceback:
+Ctrl-C prints one line and exits with 130; a reader that closes the pipe (``| head``) ends the
+command quietly with 141, as SIGPIPE would. Any other exception is a bug and keeps its traceback:
 bad input must be caught by validation, not by a blanket ``except``.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 #: Modules contributing sub-commands, in help order.
@@ -36,6 +38,7 @@ OPTIONAL_EXTRAS = {"torch": "empirical", "transformers": "empirical", "gguf": "e
 #: Exit status of a user error (argparse's own) and of Ctrl-C (128 + SIGINT, the shell convention).
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 
 class UserError(Exception):
@@ -111,6 +114,11 @@ def main(argv=None) -> int:
             return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
         prog = f"wzbounds {args.command}"
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # the reader went away (``| head``): stop quietly, as a program killed by SIGPIPE would;
+        # stdout goes to devnull so that the interpreter's final flush does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         # a command may say what survives an interrupt (set_defaults(interrupt_note=...))
         note = getattr(args, "interrupt_note", None)

@@ -174,6 +174,44 @@ class PowerLawBootstrap:
 
         choice("constant", constant, ("envelope", "fitted"))
         c_used = self.C_envelope if constant == "envelope" else self.C
+        record = self._profile_record(constant, provenance)
+        if not self.alpha > 0:
+            raise ValueError(f"the fitted exponent alpha = {self.alpha:.4g} is not positive: the measured curve "
+                             "does not decay, so it has no power-law envelope")
+        # a CI reaching alpha <= 0 cannot bound a window, and a percentile CI can miss its own
+        # estimate (skewed bootstrap): keep such a CI on record, not in the profile
+        lo, hi = self.alpha_ci
+        alpha_ci = self.alpha_ci if 0 < lo <= self.alpha <= hi else None
+        if alpha_ci is None:
+            record["alpha_ci_fitted"] = list(self.alpha_ci)
+            record["alpha_ci_note"] = ("the alpha CI reaches 0 (no decay not excluded): no window CI" if lo <= 0 else
+                                       "the percentile CI does not contain the estimate: no window CI")
+        return PowerLaw(alpha=self.alpha, C=c_used, c=None, w0=int(np.ceil(self.windows[0])),
+                        divergence=divergence, alpha_ci=alpha_ci,
+                        C_ci=self.C_ci if constant == "fitted" else None,
+                        provenance=record)
+
+    def to_tabulated_profile(self, divergence: str, provenance: dict | None = None):
+        """Return a :class:`wzbounds.profiles.Tabulated` upper envelope read off the measured curve.
+
+        Its values are the upper ends of the pointwise bootstrap intervals of the mean curve
+        (``mean_curve_ci[1]``), made non-increasing by :meth:`Tabulated.envelope`; between the
+        fitted windows it interpolates log-log, and beyond the last one it continues from the
+        last value with the fitted exponent ``alpha`` (``tail_alpha``; through the last two points
+        if ``alpha`` is not positive) — both the ``tabulated-envelope`` assumption. Unlike the
+        power-law envelope of :meth:`to_profile`, whose constant one bulging window can set, it
+        is as tight as the measurement at every window, so a target the measurement reaches is
+        answered inside the measured range. It carries the fit's numbers in its provenance.
+        """
+        from .profiles import Tabulated
+
+        return Tabulated.envelope(self.windows, self.mean_curve_ci[1], divergence=divergence,
+                                  extrapolate="power_law", tail_alpha=self.alpha if self.alpha > 0 else None,
+                                  provenance={"alpha_fitted": self.alpha, "alpha_ci_fitted": list(self.alpha_ci),
+                                              **self._profile_record("upper-ci-curve", provenance)})
+
+    def _profile_record(self, constant: str, provenance: dict | None) -> dict:
+        """What every profile built from this fit records: the fit's numbers, then ``provenance``."""
         record = {
             "method": "wzbounds.fitting.bootstrap_power_law",
             "constant": constant,
@@ -187,22 +225,8 @@ class PowerLawBootstrap:
             "n_prefixes": self.n_prefixes,
             "windows_tokens": [float(w) for w in self.windows],
         }
-        if not self.alpha > 0:
-            raise ValueError(f"the fitted exponent alpha = {self.alpha:.4g} is not positive: the measured curve "
-                             "does not decay, so it has no power-law envelope")
-        # a CI reaching alpha <= 0 cannot bound a window, and a percentile CI can miss its own
-        # estimate (skewed bootstrap): keep such a CI on record, not in the profile
-        lo, hi = self.alpha_ci
-        alpha_ci = self.alpha_ci if 0 < lo <= self.alpha <= hi else None
-        if alpha_ci is None:
-            record["alpha_ci_fitted"] = list(self.alpha_ci)
-            record["alpha_ci_note"] = ("the alpha CI reaches 0 (no decay not excluded): no window CI" if lo <= 0 else
-                                       "the percentile CI does not contain the estimate: no window CI")
         record.update(provenance or {})
-        return PowerLaw(alpha=self.alpha, C=c_used, c=None, w0=int(np.ceil(self.windows[0])),
-                        divergence=divergence, alpha_ci=alpha_ci,
-                        C_ci=self.C_ci if constant == "fitted" else None,
-                        provenance=record)
+        return record
 
 
 @dataclass(frozen=True)

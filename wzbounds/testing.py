@@ -235,7 +235,7 @@ def exponential_profiles(draw, *, lower=None):
 def tabulated_profiles(draw, *, lower=None):
     """A ``Tabulated`` profile: 2-10 strictly increasing windows, strictly decreasing values
     (so the power-law extrapolation beyond the last window decreases), optional lower values
-    ``<=`` the upper ones."""
+    ``<=`` the upper ones, and sometimes a ``tail_alpha`` beyond the last window."""
     from wzbounds.profiles import Tabulated
     n = draw(_st.integers(2, 10))
     steps = draw(_st.lists(_st.integers(1, 200), min_size=n, max_size=n))
@@ -245,7 +245,8 @@ def tabulated_profiles(draw, *, lower=None):
     lower_values = None
     if draw(_st.booleans()) if lower is None else lower:
         lower_values = values * draw(_st.floats(0.01, 1.0))
-    return Tabulated(windows, values, lower_values=lower_values)
+    tail_alpha = draw(_st.one_of(_st.none(), _st.floats(0.1, 3.0)))
+    return Tabulated(windows, values, lower_values=lower_values, tail_alpha=tail_alpha)
 
 
 def targets(min_eps=1e-8, max_eps=10.0):

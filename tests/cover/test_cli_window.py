@@ -7,7 +7,7 @@ import pytest
 
 from wzbounds.cli import main
 from wzbounds.bounds import window_for_epsilon
-from wzbounds.profiles import DEFAULT_PROFILE, PowerLaw, default_profile, save_profile
+from wzbounds.profiles import DEFAULT_POWER_LAW_PROFILE, DEFAULT_PROFILE, PowerLaw, default_power_law_profile, default_profile, save_profile
 
 
 def run(argv, capsys):
@@ -22,6 +22,8 @@ def test_default_profile_table(capsys):
     assert f"built-in default {DEFAULT_PROFILE!r}" in out and "measured by wzbounds validate" in out
     expected = window_for_epsilon(0.1, default_profile()).window_tokens
     assert f" {expected} " in out  # the CLI prints the calculator's exact window at the default eps
+    # the default answer is read off the measured curve, not extrapolated past it
+    assert expected <= default_profile().windows[-1] and "past the measured range" not in out
 
 
 def test_illustrative_paper_profile_says_so(capsys):
@@ -83,7 +85,8 @@ def test_block_markov_rate_prints_both_regimes(capsys):
     are given; eps is a KL target in nats."""
     rc, out, err = run(["--scheme", "block-markov-rate", "--eps", "0.1", "--vocab-size", "49152"], capsys)
     assert rc == 0 and err == ""
-    beta = default_profile().alpha
+    beta = default_power_law_profile().alpha
+    assert f"built-in default {DEFAULT_POWER_LAW_PROFILE!r}" in out  # the rate needs an exponent: the run's fit
     assert f"regime unconditional: gamma >= {beta:.4g}" in out
     assert f"regime forward-decay+regularity: gamma >= {2 * beta:.4g}" in out and "--regularity" in out
     assert "kl_nats" in out and "V = 49152" in out
@@ -164,3 +167,13 @@ def test_missing_optional_dependency_is_one_line(monkeypatch, capsys, tmp_path):
                "--plot", str(tmp_path / "x.png")])
     err = capsys.readouterr().err
     assert rc == 2 and "wzbounds[plot]" in err and "Traceback" not in err
+
+
+def test_closed_pipe_ends_quietly():
+    """A reader that goes away (``| head``) ends the command with 141 and nothing on stderr, not a
+    one-line 'Broken pipe' error or a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "wzbounds.cli", "window", "--eps", ",".join(["0.1"] * 2000)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command writes anything
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == b""

@@ -13,7 +13,7 @@ from wzbounds.cli import main  # noqa: E402
 from wzbounds.empirical.models import save_tiny_random_model, tiny_random_model  # noqa: E402
 from wzbounds.empirical.pipeline import (ValidateConfig, ValidateResult, load_result, merge_runs,  # noqa: E402
                                          read_rows, run_validate)
-from wzbounds.profiles import PowerLaw, load_profile  # noqa: E402
+from wzbounds.profiles import PowerLaw, Tabulated, load_profile  # noqa: E402
 
 pytestmark = pytest.mark.empirical
 torch.set_num_threads(1)
@@ -49,6 +49,10 @@ def test_outputs_and_schema(done):
     profile = load_profile(out / "profile.json")
     assert isinstance(profile, PowerLaw) and profile.divergence == "tv"
     assert profile.alpha == pytest.approx(fit.alpha)
+    tabulated = load_profile(out / "profile_tabulated.json")  # the measured upper curve, interpolated
+    assert isinstance(tabulated, Tabulated) and tabulated.divergence == "tv"
+    assert tabulated.windows == tuple(int(w) for w in fit.windows_tokens)
+    assert tabulated.provenance["file_sha256"] == profile.provenance["file_sha256"]
     second = load_profile(out / "profile_tv2.json")  # E[TV^2] envelope for the locally-quadratic conversion
     assert second.divergence == "tv2" and second.alpha == pytest.approx(result.fits["preserve/tv2"].alpha)
     for name in ("report.md", "tv_decay.png", "sink_kl.png", "kl_vs_tv2.png"):

@@ -1,5 +1,6 @@
-"""Masks and truncation measurement on a tiny random model: the batched (packed, masked) forward
-reproduces plain runs on the cut token lists (the definition of a truncated run)."""
+"""Masks and truncation measurement on a tiny random model: the batched forward (runs of equal
+length stacked, one forward per length) reproduces plain runs on the cut token lists (the
+definition of a truncated run)."""
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ pytest.importorskip("transformers")
 from wzbounds.empirical.masks import attention_types, causal_keep, float_mask, model_masks  # noqa: E402
 from wzbounds.empirical.models import tiny_random_model  # noqa: E402
 from wzbounds.empirical.truncation import (divergences_from_logits, measure_batched, measure_oracle,  # noqa: E402
-                                           pack_segments, plan_truncation)
+                                           plan_truncation)
 
 torch.set_num_threads(1)
 # float32 forward passes of differently shaped batches agree to ~1e-6 in probabilities; 1e-5 leaves room
@@ -72,7 +73,7 @@ def test_gemma2_gets_mask_per_attention_type():
 
 @pytest.mark.parametrize("kw", [{}, {"attn_implementation": "eager"}, {"model_type": "gemma2"}])
 def test_batched_equals_oracle(kw):
-    """Packed masked forward == one plain run per cut token list, for every run kind."""
+    """Batched forward == one plain run per cut token list, for every run kind."""
     lm = tiny_random_model(0, **kw)
     plan = plan_truncation(48, [1, 2, 3, 5, 8, 13, 21, 34], sink_tokens=3, perplexity_tokens=10)
     ids = _ids(48, 3)
@@ -83,7 +84,9 @@ def test_batched_equals_oracle(kw):
         np.testing.assert_allclose(a.kl_nats[k], b.kl_nats[k], atol=10 * ATOL)  # KL ~ TV^2 / q: looser
         np.testing.assert_allclose(a.kl_smoothed_nats[k], b.kl_smoothed_nats[k], atol=10 * ATOL)
     assert a.nll_nats_sum == pytest.approx(b.nll_nats_sum, rel=1e-5)  # same float32 logits to ~1e-6
-    assert b.forward_calls == len(plan.segments) and a.forward_calls == 1
+    # one forward per distinct run length; the oracle one per run
+    assert b.forward_calls == len(plan.segments) and a.forward_calls == len({s.length for s in plan.segments})
+    assert a.forward_tokens == plan.forward_tokens_per_prefix
     assert b.forward_tokens == plan.forward_tokens_per_prefix
 
 
@@ -125,19 +128,6 @@ def test_divergences_from_logits_properties():
     assert np.all(sm <= np.log(50 / np.array([1e-4, 1e-2, 0.1, 0.3]))[:, None])
 
 
-def test_pack_segments_fits_capacity():
-    lengths = [32, 16, 8, 4, 2, 1, 16, 20, 31]
-    place, rows = pack_segments(lengths, 32)
-    used = {}
-    for n, (r, off) in zip(lengths, place):
-        assert off + n <= 32
-        used.setdefault(r, []).append((off, off + n))
-    for spans in used.values():  # no overlap within a row
-        spans.sort()
-        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
-    assert rows >= int(np.ceil(sum(lengths) / 32))
-
-
 @pytest.mark.parametrize("windows, match", [([0, 2], r"\[1, 15\]"), ([16], r"\[1, 15\]"), ([], "non-empty")])
 def test_plan_rejects_bad_windows(windows, match):
     with pytest.raises(ValueError, match=match):
@@ -168,7 +158,8 @@ def test_fixed_start_batched_equals_per_window_oracle(kw, modes):
         np.testing.assert_allclose(a.kl_nats[k], b.kl_nats[k], atol=10 * ATOL)  # KL ~ TV^2 / q: looser
         np.testing.assert_allclose(a.kl_smoothed_nats[k], b.kl_smoothed_nats[k], atol=10 * ATOL)
     assert a.nll_nats_sum == pytest.approx(b.nll_nats_sum, rel=1e-5)  # same float32 logits to ~1e-6
-    assert a.forward_calls == 1 and b.forward_calls == 1 + 7 + 8 * (len(modes) + 1)  # w = 28 reads at T-1: 7 more refs
+    # one forward per run length (T, T - s for every mode, S + T - s); w = 28 reads at T-1: 7 more refs
+    assert a.forward_calls == 3 and b.forward_calls == 1 + 7 + 8 * (len(modes) + 1)
     assert a.protocol == b.protocol == "fixed-start" and a.to_row()["start_tokens"] == s
 
 

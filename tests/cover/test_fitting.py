@@ -15,6 +15,7 @@ from wzbounds.fitting import (
     fit_power_law,
     through_origin_regression,
 )
+from wzbounds.bounds import window_for_epsilon
 from wzbounds.profiles import PowerLaw
 from wzbounds.sources import HMM, BayesMixture, SantaFe
 from wzbounds.testing import exponential_curves, per_prefix_tables, power_law_curves
@@ -242,6 +243,27 @@ def test_to_profile_uses_envelope_constant():
     assert profile.C_ci is None  # the fitted C's interval does not describe the envelope constant
     fitted = boot.to_profile("kl_nats", constant="fitted")
     assert fitted.C == boot.C and fitted.C_ci == boot.C_ci
+
+
+@given(per_prefix_tables())
+def test_tabulated_profile_bounds_the_upper_curve_and_stays_inside(case):
+    """to_tabulated_profile: at every fitted window its envelope is the smallest non-increasing
+    curve on or above the upper CI of the mean, and it never exceeds the power-law envelope, so
+    its window for a target is at most the power-law one (and inside the measured range when the
+    measured upper curve reaches the target there)."""
+    table, windows, _, _ = case
+    boot = bootstrap_power_law(table, windows, np.random.default_rng(0), n_resamples=200)
+    tab = boot.to_tabulated_profile("tv", {"model": "synthetic"})
+    hi = boot.mean_curve_ci[1]
+    suffix_max = np.array([hi[j:].max() for j in range(hi.size)])  # computed apart from Tabulated.envelope
+    np.testing.assert_array_equal(tab.upper_envelope.values(windows.astype(np.int64)), suffix_max)
+    assert tab.provenance["constant"] == "upper-ci-curve" and tab.provenance["model"] == "synthetic"
+    if boot.alpha > 0:
+        power = boot.to_profile("tv")
+        # 1e-12 relative: C_envelope w^-alpha >= hi is exact up to the round trip w^alpha w^-alpha
+        assert np.all(tab.upper_envelope.values(windows.astype(np.int64)) <= power.upper_envelope.values(windows) * (1 + 1e-12))
+    target = float(hi[-1]) * 1.0001  # reached at the last window at the latest
+    assert window_for_epsilon(target, tab).window_tokens <= windows[-1]
 
 
 # ----------------------------------------------------------------------------- KL vs TV^2

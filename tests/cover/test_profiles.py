@@ -1,5 +1,6 @@
 """Profiles: validation, envelopes, JSON round trip, built-ins, tabulated rules."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wzbounds import Exponential, LogPowerLaw, PowerLaw, Profile, Tabulated, load_profile, save_profile, window_for_epsilon
-from wzbounds.profiles import (DEFAULT_PROFILE, Envelope, builtin_profiles, default_profile, profile_from_dict,
+from wzbounds.profiles import (DEFAULT_POWER_LAW_PROFILE, DEFAULT_PROFILE, Envelope, builtin_profiles,
+                               default_power_law_profile, default_profile, profile_from_dict,
                                profile_to_dict)
 from wzbounds.testing import exponential_profiles, power_law_profiles, tabulated_profiles
 
@@ -31,13 +33,39 @@ def test_save_and_load_file(tmp_path):
 
 
 def test_builtin_default_profile_is_measured_and_documented():
-    """The default profile was measured by `wzbounds validate` and carries its CI and provenance."""
-    assert DEFAULT_PROFILE in builtin_profiles()
-    p = default_profile()
-    assert isinstance(p, PowerLaw) and p.divergence == "tv"
+    """The default profile is the measured upper-confidence curve of a `wzbounds validate` run, and
+    the default power law is that same run's fit (same model file, corpus and prefixes), with its CI."""
+    assert DEFAULT_PROFILE in builtin_profiles() and DEFAULT_POWER_LAW_PROFILE in builtin_profiles()
+    p, law = default_profile(), default_power_law_profile()
+    assert isinstance(p, Tabulated) and p.divergence == "tv" and p.provenance["constant"] == "upper-ci-curve"
+    assert isinstance(law, PowerLaw) and law.divergence == "tv" and law.alpha_ci[0] < law.alpha < law.alpha_ci[1]
+    for key in ("source", "file_sha256", "corpus_sha256", "n_prefixes", "prefix_tokens", "windows_tokens"):
+        assert p.provenance[key] == law.provenance[key], key
     assert p.provenance["source"] == "wzbounds validate" and p.provenance["n_prefixes"] > 0
-    assert p.alpha_ci[0] < p.alpha < p.alpha_ci[1]
-    assert load_profile(DEFAULT_PROFILE) == p
+    assert p.windows == tuple(int(w) for w in law.provenance["windows_tokens"])
+    assert profile_to_dict(load_profile(DEFAULT_PROFILE)) == profile_to_dict(p)
+
+
+RUNS = Path(__file__).resolve().parents[2] / "docs" / "runs"
+
+
+@pytest.mark.parametrize("name, run, artifact", [
+    ("smollm2-135m-natural", "smollm2-135m-natural-4096", "profile.json"),
+    ("smollm2-135m-natural-tabulated", "smollm2-135m-natural-4096", "profile_tabulated.json"),
+])
+def test_builtin_profile_is_the_kept_run_artifact(name, run, artifact):
+    """A built-in measured profile is its run's artifact, byte for byte in every number, with only
+    the model and corpus described in words; the run's result.json holds the same fit."""
+    kept = json.loads((RUNS / run / artifact).read_text())
+    shipped = json.loads(json.dumps(profile_to_dict(load_profile(name))))
+    described = ("model_id", "corpus")
+    for d in (kept, shipped):
+        d["provenance"] = {k: v for k, v in d["provenance"].items() if k not in described}
+    assert shipped == kept
+    result = json.loads((RUNS / run / "result.json").read_text())
+    fit = result["fits"][kept["provenance"]["metric"]]
+    assert fit["alpha"] == kept.get("alpha", kept.get("tail_alpha"))
+    assert result["verdict"]["label"] == kept["provenance"]["verdict"]
 
 
 def test_paper_profile_is_labelled_illustrative():
@@ -96,7 +124,7 @@ def test_provenance_trust_flag_is_kept(tmp_path):
     p = PowerLaw(0.4, 1.0, divergence="tv", provenance={"trusted": False, "untrusted_reasons": ["tokenizer split words"]})
     back = load_profile(save_profile(p, tmp_path / "u.json"))
     assert not back.trusted and back.untrusted_reasons == ("tokenizer split words",)
-    assert default_profile().trusted
+    assert default_profile().trusted and default_power_law_profile().trusted
 
 
 @pytest.mark.parametrize("kwargs, name", [
@@ -182,6 +210,9 @@ def test_exponential_bad_input(kwargs, name):
     (dict(windows=[1, 2], values=[1.0, 0.5], extrapolate="linear"), "extrapolate"),
     (dict(windows=[1, 2, 2 ** 70], values=[1.0, 0.5, 0.1]), "windows"), (dict(windows=[1, True], values=[1, .5]), "windows"),
     (dict(windows=[1, 2.0, float("inf")], values=[1.0, 0.5, 0.1]), "windows"),
+    (dict(windows=[1, 2], values=[1.0, 0.5], tail_alpha=0.0), "tail_alpha"),
+    (dict(windows=[1, 2], values=[1.0, 0.5], tail_alpha=float("nan")), "tail_alpha"),
+    (dict(windows=[1, 2], values=[1.0, 0.5], tail_alpha=0.5, extrapolate="none"), "tail_alpha"),
 ])
 def test_tabulated_bad_input(kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -208,6 +239,23 @@ def test_tabulated_interpolation_and_extrapolation_rules():
     flat = Tabulated([1, 2, 4], [1.0, 0.5, 0.5])
     with pytest.raises(ValueError, match="eps"):
         window_for_epsilon(0.1, flat)
+
+
+def test_tabulated_tail_exponent_continues_from_the_last_point():
+    """tail_alpha = a: beyond the last window U(w) = V_last (w / W_last)^-a (not the two-point slope,
+    here 0.2 against a = 1), windows there are ceil(W_last (V_last / eps)^(1/a)), and block sums
+    over the tail match a term-by-term sum; equal last values no longer stall the extrapolation."""
+    t = Tabulated([1, 2, 4, 8], [1.0, 0.6, 0.5, 0.435275281648062], tail_alpha=1.0)  # 0.5 * 2^-0.2
+    w = np.array([8, 16, 80])
+    assert np.allclose(t.upper(w), 0.435275281648062 * 8.0 / w, rtol=1e-13)
+    eps = np.array([0.1, 1e-3])
+    expected = np.ceil(8 * 0.435275281648062 / eps).astype(int)  # 35 and 3483: not on an integer boundary
+    assert window_for_epsilon(eps, t).window_tokens.tolist() == expected.tolist()
+    direct = float(np.sum(t.upper(np.arange(3, 40))))  # the float path, apart from the mpmath segments
+    # 1e-12: a sum of 37 float64 terms against closed-form segment sums in 30 digits
+    assert float(t.upper_envelope.range_sum_mp(3, 40)) == pytest.approx(direct, rel=1e-12)
+    flat = Tabulated([1, 2, 4], [1.0, 0.5, 0.5], tail_alpha=0.5)
+    assert window_for_epsilon(0.25, flat).window_tokens == 16
 
 
 def test_tabulated_lower_is_step_envelope():

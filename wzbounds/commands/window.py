@@ -12,11 +12,14 @@ ALMOST_SURE = "almost-sure"
 
 
 def register(subparsers) -> None:
+    from ..profiles import DEFAULT_POWER_LAW_PROFILE, DEFAULT_PROFILE
     p = subparsers.add_parser(
         "window", help="smallest cache window for a target distortion",
         description="Smallest window (and converse, memory) that guarantees distortion <= eps. "
                     "The profile comes from --alpha/--C (power law), --profile (JSON file or "
-                    "built-in name), or the built-in default. --scheme block-markov-rate reports the "
+                    f"built-in name), or the built-in default (the measured SmolLM2 upper-confidence curve "
+                    f"{DEFAULT_PROFILE}; for block-markov-rate that run's power-law fit {DEFAULT_POWER_LAW_PROFILE}). "
+                    "--scheme block-markov-rate reports the "
                     "block-Markov KL rate exponent from a TV profile, unconditionally and under forward "
                     "decay + regularity (eps is then a KL target in nats).")
     p.add_argument("--eps", action="append", metavar="EPS",
@@ -74,7 +77,7 @@ def _trusted(profile, label, allow: bool):
 
 
 def _profile(args):
-    from ..profiles import DEFAULT_PROFILE, PowerLaw, load_profile
+    from ..profiles import DEFAULT_POWER_LAW_PROFILE, DEFAULT_PROFILE, PowerLaw, load_profile
     explicit = any(v is not None for v in (args.alpha, args.C, args.c, args.w0))
     if explicit and args.profile:
         raise ValueError("give either --profile or --alpha/--C/--c/--w0, not both")
@@ -85,12 +88,13 @@ def _profile(args):
                            divergence=args.divergence or "kl_nats",
                            provenance={"source": "command line"})
         return profile, "command-line power law"
-    name = args.profile or DEFAULT_PROFILE
+    default = DEFAULT_POWER_LAW_PROFILE if args.scheme == "block-markov-rate" else DEFAULT_PROFILE
+    name = args.profile or default
     profile = load_profile(name)
     if args.divergence and args.divergence != profile.divergence:
         raise ValueError(f"`--divergence` {args.divergence!r} does not match the profile's "
                          f"{profile.divergence!r} (convert with wzbounds.divergences)")
-    label = f"{name}" if args.profile else f"built-in default {DEFAULT_PROFILE!r}"
+    label = f"{name}" if args.profile else f"built-in default {default!r}"
     _trusted(profile, repr(name), args.allow_untrusted_profile)
     return profile, label
 
@@ -183,9 +187,18 @@ def _provenance_lines(windows, profile) -> list[str]:
                      f"{prov.get('prefix_tokens', '?')} tokens; protocol {prov.get('protocol') or 'fixed-end'}; "
                      f"windows {min(measured):g}-{max(measured):g}; "
                      f"verdict {prov.get('verdict', '?')})")
+        if prov.get("constant") == "upper-ci-curve":
+            level = prov.get("confidence_level")
+            lines.append(f"profile values: the upper {'' if level is None else f'{100 * level:g}% '}bootstrap limit "
+                         "of the measured mean at each window, log-log between windows")
         if windows is not None and max(np.asarray(windows, dtype=object).ravel()) > max(measured):
-            lines.append(f"note: windows beyond {max(measured):g} tokens extrapolate the fitted power law "
-                         "past the measured range")
+            if profile.kind != "tabulated":
+                law = "the fitted power law"
+            elif profile.tail_alpha is None:
+                law = "the power law through the last two measured points"
+            else:
+                law = f"the power law w^-{profile.tail_alpha:.4g} from the last measured point"
+            lines.append(f"note: windows beyond {max(measured):g} tokens extrapolate {law} past the measured range")
     return lines
 
 

@@ -295,17 +295,25 @@ class GeometricEnvelope(Envelope):
 @dataclass(frozen=True, eq=False)
 class LogLogEnvelope(Envelope):
     """Piecewise power-law curve through ``(windows, values)``: log-log interpolation between
-    the points, beyond the last one the power law through the last two (``extrapolate=
-    "power_law"``) or nothing (``"none"``). Each segment is a ``PowerEnvelope``, which is how
+    the points; beyond the last one (``extrapolate="power_law"``) the power law through the last
+    two points, or, given ``tail_alpha`` = a, the power law ``V_last (w / W_last)^-a`` through
+    the last point; with ``"none"`` nothing. Each segment is a ``PowerEnvelope``, which is how
     its block sums are taken."""
 
     windows: np.ndarray
     values_: np.ndarray
     extrapolate: str
+    tail_alpha: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "_lw", np.log(self.windows.astype(np.float64)))
         object.__setattr__(self, "_lv", np.log(self.values_))
+
+    @property
+    def _tail_slope(self) -> float:
+        """Log-log slope beyond the last window."""
+        lw, lv = self._lw, self._lv
+        return -self.tail_alpha if self.tail_alpha is not None else (lv[-1] - lv[-2]) / (lw[-1] - lw[-2])
 
     def values(self, w) -> np.ndarray:
         lw, lv = self._lw, self._lv
@@ -316,23 +324,33 @@ class LogLogEnvelope(Envelope):
             if self.extrapolate == "none":
                 raise ValueError(f"`w` must be <= the last tabulated window {int(self.windows[-1])} "
                                  "(extrapolate='none')")
-            slope = (lv[-1] - lv[-2]) / (lw[-1] - lw[-2])
-            out = np.where(beyond, lv[-1] + slope * (x - lw[-1]), out)
+            out = np.where(beyond, lv[-1] + self._tail_slope * (x - lw[-1]), out)
         return np.exp(out)
 
     def _segment_mp(self, j: int) -> PowerEnvelope:
-        """Segment ``j`` (between windows j and j+1) as the power law ``K_j w^-s_j``; the last
-        segment continues beyond the table (the extrapolation)."""
+        """Segment ``j`` (between windows j and j+1) as the power law ``K_j w^-s_j``; segment
+        ``n - 1`` is the ``tail_alpha`` tail beyond the last window (without it the last table
+        segment continues beyond the table: that is the two-point extrapolation)."""
         W, V = self.windows, self.values_
+        if j == len(W) - 1:
+            a = mpmath.mpf(self.tail_alpha)
+            return PowerEnvelope(mpmath.mpf(V[-1]) * mpmath.power(int(W[-1]), a), a)
         s = mpmath.log(mpmath.mpf(V[j]) / mpmath.mpf(V[j + 1])) / mpmath.log(mpmath.mpf(int(W[j + 1])) / int(W[j]))
         return PowerEnvelope(mpmath.mpf(V[j]) * mpmath.power(int(W[j]), s), s)
+
+    @property
+    def _last_segment(self) -> int:
+        """Index of the segment that holds windows beyond the table."""
+        return len(self.windows) - (1 if self.tail_alpha is not None else 2)
 
     def value_mp(self, w):
         W = self.windows
         if w <= int(W[0]):
             return mpmath.mpf(self.values_[0])
-        j = int(np.searchsorted(W, float(min(w, 2 ** 1000)), side="right")) - 1
-        return self._segment_mp(min(max(j, 0), len(W) - 2)).value_mp(w)
+        if w > int(W[-1]):
+            return self._segment_mp(self._last_segment).value_mp(w)
+        j = int(np.searchsorted(W, float(w), side="right")) - 1
+        return self._segment_mp(min(j, len(W) - 2)).value_mp(w)
 
     def range_sum_mp(self, m: int, n: int):
         """Sum over ``[m, n)`` segment by segment (closed forms per power-law piece)."""
@@ -341,14 +359,17 @@ class LogLogEnvelope(Envelope):
         if m < W[0]:  # below the table U is its first value (Tabulated never asks for this)
             total += (min(n, W[0]) - m) * mpmath.mpf(self.values_[0])
             m = W[0]
+        last = self._last_segment
         for j in range(len(W) - 1):
-            top = n if j == len(W) - 2 else min(n, W[j + 1])
+            top = n if j == last else min(n, W[j + 1])
             if m < top:
                 total += self._segment_mp(j).range_sum_mp(m, top)
                 m = top
-        if m < n and self.extrapolate == "none":
-            raise ValueError(f"`b` must keep the block inside the last tabulated window {W[-1]} "
-                             "(extrapolate='none')")
+        if m < n:
+            if self.extrapolate == "none":
+                raise ValueError(f"`b` must keep the block inside the last tabulated window {W[-1]} "
+                                 "(extrapolate='none')")
+            total += self._segment_mp(last).range_sum_mp(m, n)
         return total
 
     def _segment(self, eps):
@@ -361,7 +382,7 @@ class LogLogEnvelope(Envelope):
             if self.extrapolate == "none":
                 raise ValueError(f"`eps` must be >= the last tabulated value {last:g} "
                                  "(extrapolate='none' makes no claim beyond the last window)")
-            if self.values_[-2] == last:
+            if self.tail_alpha is None and self.values_[-2] == last:
                 raise ValueError(f"`eps` must be >= {last:g}: the last two tabulated values are equal, "
                                  "so the power-law extrapolation never decreases")
 
@@ -372,6 +393,10 @@ class LogLogEnvelope(Envelope):
         j = np.clip(i - 1, 0, n - 2)  # segment (j, j+1) holds the crossing
         log_eps = np.log(np.asarray(eps, dtype=dtype))
         ratio = (lw[j + 1] - lw[j]) / (lv[j + 1] - lv[j])
+        if self.tail_alpha is not None:  # crossings beyond the table lie on the tail from the last point
+            tail = i == n
+            j = np.where(tail, n - 1, j)
+            ratio = np.where(tail, dtype(-1.0) / dtype(self.tail_alpha), ratio)
         lx = lw[j] + (log_eps - lv[j]) * ratio
         lx = np.where(i == 0, -np.inf, lx)  # U(W0) <= eps: any admissible window works
         x = np.exp(lx)
@@ -386,7 +411,8 @@ class LogLogEnvelope(Envelope):
         i = int(self._segment(float(eps)))
         if i == 0:
             return mpmath.mpf(0)
-        return self._segment_mp(min(i - 1, len(self.windows) - 2)).inverse_mp(eps)
+        n = len(self.windows)
+        return self._segment_mp(self._last_segment if i == n else i - 1).inverse_mp(eps)
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,8 +25,13 @@ from .tabulated import Tabulated
 
 SCHEMA_VERSION = 1
 KINDS = {cls.kind: cls for cls in (PowerLaw, LogPowerLaw, Exponential, Tabulated)}
-#: Built-in profile used when none is given (``wzbounds window`` with no profile options).
-DEFAULT_PROFILE = "smollm2-135m-natural"
+#: Built-in profile used when none is given (``wzbounds window`` with no profile options): the
+#: measured upper-confidence curve, so a target the measurement reaches is answered by
+#: interpolation inside the measured windows, not by extrapolating a fitted law.
+DEFAULT_PROFILE = "smollm2-135m-natural-tabulated"
+#: Built-in power law of the same run, for what needs an exponent (``--scheme block-markov-rate``);
+#: its constant is an envelope over the same upper curve, which one bulging window can set.
+DEFAULT_POWER_LAW_PROFILE = "smollm2-135m-natural"
 
 
 def _data_dir():
@@ -99,3 +104,8 @@ def load_profile(path_or_name) -> Profile:
 def default_profile() -> Profile:
     """The built-in profile named by ``DEFAULT_PROFILE``."""
     return load_profile(DEFAULT_PROFILE)
+
+
+def default_power_law_profile() -> PowerLaw:
+    """The built-in power law named by ``DEFAULT_POWER_LAW_PROFILE``."""
+    return load_profile(DEFAULT_POWER_LAW_PROFILE)

@@ -5,7 +5,9 @@ Rules:
 - **Upper envelope** ``U`` (the ``tabulated-envelope`` assumption): at the tabulated windows,
   the tabulated values; between them, log-log (piecewise power-law) interpolation; beyond the
   last window, with ``extrapolate="power_law"`` (default) the power law through the last two
-  points, with ``extrapolate="none"`` nothing — a target below the last value then raises
+  points, or, given ``tail_alpha`` = a, the power law ``V_last (w / W_last)^-a`` through the last
+  point (e.g. the exponent fitted to the whole measured curve, steadier than the last two noisy
+  points); with ``extrapolate="none"`` nothing — a target below the last value then raises
   ``ValueError``. Below the first window nothing is claimed (``w0 = windows[0]``). For a
   measured curve this is an assumption about the decoder between and beyond the measured
   points.
@@ -28,7 +30,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .._validation import choice, real_array
+from .._validation import choice, real_array, real_scalar
 from ..units import check_divergence
 from .base import Profile, provenance_iv
 from .envelopes import LogLogEnvelope, StepEnvelope
@@ -50,6 +52,8 @@ class Tabulated(Profile):
     lower_values : optional *proved* lower bounds on the suffix-only risk at ``windows``
         (positive, non-increasing, ``<= values``); never a measurement.
     extrapolate : ``"power_law"`` or ``"none"`` (beyond the last window).
+    tail_alpha : optional positive exponent of the power law beyond the last window, through the
+        last point (``extrapolate="power_law"`` only); default: through the last two points.
     provenance : dict.
     """
 
@@ -63,6 +67,7 @@ class Tabulated(Profile):
     divergence: str = "kl_nats"
     lower_values: tuple | None = None
     extrapolate: str = "power_law"
+    tail_alpha: float | None = None
     provenance: dict = field(default=None, compare=False)
 
     def __post_init__(self):
@@ -93,8 +98,9 @@ class Tabulated(Profile):
 
     def describe(self) -> str:
         lower = "" if self.lower_values is None else " with lower values"
+        tail = "" if self.tail_alpha is None else f" (tail w^-{self.tail_alpha:.6g})"
         return (f"Tabulated {len(self.windows)} points, windows {self.windows[0]}..{self.windows[-1]}"
-                f"{lower}, extrapolate={self.extrapolate} [{self.divergence}]")
+                f"{lower}, extrapolate={self.extrapolate}{tail} [{self.divergence}]")
 
 
 def _windows_iv(windows) -> np.ndarray:
@@ -132,6 +138,10 @@ def _tabulated_iv(p: Tabulated) -> None:
     set_(p, "values", tuple(float(v) for v in V))
     set_(p, "divergence", check_divergence(p.divergence))
     set_(p, "extrapolate", choice("extrapolate", p.extrapolate, EXTRAPOLATIONS))
+    if p.tail_alpha is not None:
+        set_(p, "tail_alpha", real_scalar("tail_alpha", p.tail_alpha, low=0.0))
+        if p.extrapolate != "power_law":
+            raise ValueError("`tail_alpha` needs extrapolate='power_law' (with 'none' nothing lies beyond the table)")
     lower_env = None
     if p.lower_values is not None:
         L = real_array("lower_values", p.lower_values, low=0.0)
@@ -144,5 +154,5 @@ def _tabulated_iv(p: Tabulated) -> None:
         set_(p, "lower_values", tuple(float(v) for v in L))
         lower_env = StepEnvelope(W, L)
     set_(p, "provenance", provenance_iv(p.provenance))
-    set_(p, "_upper_env", LogLogEnvelope(W, V, p.extrapolate))
+    set_(p, "_upper_env", LogLogEnvelope(W, V, p.extrapolate, p.tail_alpha))
     set_(p, "_lower_env", lower_env)
