@@ -14,7 +14,10 @@ def real_scalar(name: str, value, *, low=None, high=None, low_open=True, high_op
     """Return ``value`` as a finite float inside the stated interval, else raise ``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
         raise ValueError(f"`{name}` must be a real number, got {value!r}")
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond float range, e.g. from a JSON file
+        raise ValueError(f"`{name}` must be finite, got an integer of {len(str(abs(int(value))))} digits") from None
     if not math.isfinite(x):
         raise ValueError(f"`{name}` must be finite, got {value!r}")
     _check_range(name, x, low, high, low_open, high_open)
@@ -25,6 +28,8 @@ def real_array(name: str, value, *, low=None, high=None, low_open=True, high_ope
     """Return ``value`` as a float64 array of finite entries inside the interval."""
     try:
         arr = np.asarray(value, dtype=np.float64)
+    except OverflowError:  # an int beyond float range, e.g. from a JSON file
+        raise ValueError(f"`{name}` must be finite (no NaN/inf, no integer beyond float range)") from None
     except (TypeError, ValueError) as exc:
         raise ValueError(f"`{name}` must be real numbers, got {value!r}") from exc
     if arr.size and not np.all(np.isfinite(arr)):

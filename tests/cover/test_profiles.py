@@ -258,6 +258,26 @@ def test_tabulated_tail_exponent_continues_from_the_last_point():
     assert window_for_epsilon(0.25, flat).window_tokens == 16
 
 
+def test_tabulated_values_are_exact_at_the_table_windows():
+    """At a tabulated window U is the tabulated value itself (exp(log 0.1) is an ulp above 0.1),
+    so a window read off the table reports a bound <= eps."""
+    p = Tabulated([1, 10, 100], [0.5, 0.2, 0.1], divergence="tv", tail_alpha=0.4)
+    assert p.upper(np.array([1, 10, 100])).tolist() == [0.5, 0.2, 0.1]
+    r = window_for_epsilon(0.1, p)
+    assert r.window_tokens == 100 and r.distortion_bound <= 0.1
+
+
+def test_huge_exponents_and_integers_are_fast_or_refused():
+    """A tail exponent of 1e300 sums in closed form (the first term, to working precision) instead of
+    seconds of Hurwitz zeta; an integer beyond float range is a ValueError naming the field."""
+    p = Tabulated([1, 10, 100], [0.5, 0.2, 0.1], tail_alpha=1e300)
+    assert float(p.upper_envelope.range_sum_mp(100, 10 ** 6)) == pytest.approx(0.1, rel=1e-12)
+    with pytest.raises(ValueError, match="tail_alpha"):
+        Tabulated([1, 2], [1.0, 0.5], tail_alpha=10 ** 400)
+    with pytest.raises(ValueError, match="values"):
+        Tabulated([1, 2], [10 ** 400, 0.5])
+
+
 def test_tabulated_lower_is_step_envelope():
     """L(w) = lower_values[i] on (windows[i-1], windows[i]], 0 beyond the last window."""
     t = Tabulated([1, 2, 4, 8], [1.0, 0.5, 0.25, 0.125], lower_values=[0.5, 0.25, 0.1, 0.05])

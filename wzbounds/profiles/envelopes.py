@@ -138,6 +138,12 @@ class PowerEnvelope(Envelope):
         K, a = mpmath.mpf(self.K), mpmath.mpf(self.alpha)
         if m >= n:
             return mpmath.mpf(0)
+        # a huge exponent (the zeta functions then take seconds): the terms after the first add at
+        # most (n - m - 1) ((m + 1)/m)^-a of it; below working precision, return that upper bound
+        lead = mpmath.power(m, -a)
+        rest = (n - m - 1) * mpmath.power(mpmath.mpf(m + 1) / m, -a)
+        if rest < mpmath.mpf(10) ** -(mpmath.mp.dps + 5):
+            return K * lead * (1 + rest)
         if m >= EM_START:
             mm, nn = mpmath.mpf(m), mpmath.mpf(n)
             s = 1 - a
@@ -325,7 +331,9 @@ class LogLogEnvelope(Envelope):
                 raise ValueError(f"`w` must be <= the last tabulated window {int(self.windows[-1])} "
                                  "(extrapolate='none')")
             out = np.where(beyond, lv[-1] + self._tail_slope * (x - lw[-1]), out)
-        return np.exp(out)
+        # at a tabulated window, the tabulated value itself (exp(log v) can be an ulp above it)
+        k = np.clip(np.searchsorted(lw, x), 0, lw.size - 1)
+        return np.where(lw[k] == x, self.values_[k], np.exp(out))
 
     def _segment_mp(self, j: int) -> PowerEnvelope:
         """Segment ``j`` (between windows j and j+1) as the power law ``K_j w^-s_j``; segment
