@@ -131,7 +131,8 @@ def mostly(valid):
 positive_reals = st.one_of(st.floats(min_value=5e-324, max_value=1e300).map(repr),
                            st.integers(1, 10 ** 30).map(str), st.sampled_from(["1e-300", "1e300", "1", "0.5"]))
 counts = st.one_of(st.integers(0, 64), st.integers(0, 10 ** 30)).map(str)
-PROFILES = ["smollm2-135m-natural", "smollm2-135m-natural-tabulated", "smollm2-135m-code", "paper-qwen2.5-0.5b-natural-tv", "no-such-profile", ""]
+PROFILES = ["smollm2-135m-natural", "smollm2-135m-natural-tabulated", "smollm2-135m-code", "smollm2-135m-code-tabulated",
+            "paper-qwen2.5-0.5b-natural-tv", "no-such-profile", ""]
 SCHEMES = [None, "sliding", "sink", "block", "block-average", "bogus"]
 
 
