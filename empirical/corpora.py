@@ -113,16 +113,22 @@ def _read_text(data: bytes):
         return None
 
 
-def _path_documents(spec: str):
+def text_files(spec: str) -> list:
+    """The files a ``--text`` entry names: a file, every file under a folder, or a glob's matches
+    (``FileNotFoundError`` when there are none)."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-    elif path.is_file():
-        files = [path]
-    else:
-        files = sorted(Path(p) for p in _glob.glob(str(path), recursive=True) if Path(p).is_file())
-        if not files:
-            raise FileNotFoundError(f"no text found at {spec} (not a file, folder, glob or zip)")
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    if path.is_file():
+        return [path]
+    files = sorted(Path(p) for p in _glob.glob(str(path), recursive=True) if Path(p).is_file())
+    if not files:
+        raise FileNotFoundError(f"no text found at {spec} (not a file, folder, glob or zip)")
+    return files
+
+
+def _path_documents(spec: str):
+    files = text_files(spec)
     docs = []
     for f in files:
         if f.suffix == ".zip":

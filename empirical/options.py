@@ -92,7 +92,14 @@ def _check_out(out: str) -> Path:
 
 
 def _check_text(paths) -> None:
+    """Every ``--text`` entry names some file (before a model is loaded) and its zips are readable."""
+    from .corpora import text_files
+
     for spec in paths:
+        try:
+            text_files(spec)
+        except FileNotFoundError as exc:
+            raise ValueError(f"`--text`: {exc}") from None
         p = Path(spec).expanduser()
         if p.is_file() and p.suffix == ".zip":
             try:

@@ -26,3 +26,15 @@ def test_parse_windows(text, expected):
 def test_parse_windows_rejects(text):
     with pytest.raises(ValueError, match="windows"):
         parse_windows(text)
+
+
+@pytest.mark.parametrize("command", ["validate", "policies"])
+def test_missing_text_is_refused_before_any_model_loads(command, tmp_path):
+    """A `--text` path naming no file is one line naming `--text`, found before the (here equally
+    missing) model would be loaded, and nothing is left on disk."""
+    argv = [command, "--model", str(tmp_path / "no-model"), "--text", str(tmp_path / "none" / "*.txt"),
+            "--out", str(tmp_path / "out")]
+    proc = subprocess.run([sys.executable, "-m", "wzbounds.cli", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "`--text`" in proc.stderr and "no text found" in proc.stderr and "no-model" not in proc.stderr
+    assert not (tmp_path / "out").exists()
