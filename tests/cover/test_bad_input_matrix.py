@@ -732,8 +732,18 @@ def _interrupt_when(proc, ready, what):
             out, err = proc.communicate()
             pytest.fail(f"{what} never started (rc={proc.returncode}): {err[-3000:]}")
         time.sleep(0.05)  # polling interval, not a timing assertion
+    status = Path(f"/proc/{proc.pid}/status")
+    masks = " ".join(l for l in status.read_text().splitlines() if l.startswith(("SigBlk", "SigIgn"))) \
+        if status.exists() else ""
     proc.send_signal(signal.SIGINT)
-    return proc.communicate(timeout=TIMEOUT_S)
+    out, err = proc.communicate(timeout=TIMEOUT_S)
+    return out, err if proc.returncode == 130 else f"{err}\n(child signal masks when interrupted: {masks})"
+
+
+def _default_sigint():
+    """Run the child as a terminal's foreground job would: SIGINT at its default disposition (a
+    test runner's process may have it ignored, and an exec'd Python then keeps ignoring it)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_ctrl_c_during_validate(model, tmp_path):
@@ -745,7 +755,7 @@ def test_ctrl_c_during_validate(model, tmp_path):
     argv = ["validate", "--model", model, "--text", text, "--prefixes", "256", "--prefix-len", "512",
             "--bootstrap", "20", "--no-progress", "--out", tmp_path / "run"]
     proc = subprocess.Popen([sys.executable, "-m", "wzbounds.cli", *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV)
+                            stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=_default_sigint)
     part_dir = tmp_path / "run" / "rows"
     _, err = _interrupt_when(proc, lambda: any(p.stat().st_size for p in part_dir.glob("*.jsonl"))
                              if part_dir.exists() else False, "validate")
