@@ -241,6 +241,12 @@ def test_tabulated_interpolation_and_extrapolation_rules():
     flat = Tabulated([1, 2, 4], [1.0, 0.5, 0.5])
     with pytest.raises(ValueError, match="eps"):
         window_for_epsilon(0.1, flat)
+    # extrapolate="none" makes no claim beyond the table: block sums stop there too (w = 8 itself is in)
+    assert float(none.upper_envelope.range_sum_mp(4, 9)) == pytest.approx(float(none.upper(np.arange(4, 9)).sum()),
+                                                                          rel=1e-12)  # closed forms vs floats
+    assert window_for_epsilon(0.3, none, "block").window_tokens == 4
+    with pytest.raises(ValueError, match="`b`"):
+        window_for_epsilon(0.13, none, "block")
 
 
 def test_tabulated_tail_exponent_continues_from_the_last_point():

@@ -367,16 +367,16 @@ class LogLogEnvelope(Envelope):
         if m < W[0]:  # below the table U is its first value (Tabulated never asks for this)
             total += (min(n, W[0]) - m) * mpmath.mpf(self.values_[0])
             m = W[0]
+        if self.extrapolate == "none" and n - 1 > W[-1]:
+            raise ValueError(f"`b` must keep the block inside the last tabulated window {W[-1]} "
+                             "(extrapolate='none')")
         last = self._last_segment
         for j in range(len(W) - 1):
             top = n if j == last else min(n, W[j + 1])
             if m < top:
                 total += self._segment_mp(j).range_sum_mp(m, top)
                 m = top
-        if m < n:
-            if self.extrapolate == "none":
-                raise ValueError(f"`b` must keep the block inside the last tabulated window {W[-1]} "
-                                 "(extrapolate='none')")
+        if m < n:  # windows beyond the table, on the tail_alpha tail
             total += self._segment_mp(last).range_sum_mp(m, n)
         return total
 
