@@ -248,9 +248,8 @@ def test_to_profile_uses_envelope_constant():
 @given(per_prefix_tables())
 def test_tabulated_profile_bounds_the_upper_curve_and_stays_inside(case):
     """to_tabulated_profile: at every fitted window its envelope is the smallest non-increasing
-    curve on or above the upper CI of the mean, and it never exceeds the power-law envelope, so
-    its window for a target is at most the power-law one (and inside the measured range when the
-    measured upper curve reaches the target there)."""
+    curve on or above the upper CI of the mean, it never exceeds the power-law envelope there, and
+    a target the measured upper curve reaches is answered inside the measured range."""
     table, windows, _, _ = case
     boot = bootstrap_power_law(table, windows, np.random.default_rng(0), n_resamples=200)
     tab = boot.to_tabulated_profile("tv", {"model": "synthetic"})
