@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from .compat import ATTENTION_CHOICES, attention_implementation
 from .provenance import ModelProvenance
 
 __all__ = [
@@ -179,8 +180,8 @@ def _load_model_iv(model, gguf, dtype, attn_implementation):
         raise ValueError("give a model (hub id or local directory) or a GGUF file (`gguf`)")
     if dtype not in DTYPES:
         raise ValueError(f"`dtype` must be one of {list(DTYPES)}, got {dtype!r}")
-    if attn_implementation not in ("sdpa", "eager"):
-        raise ValueError(f"`attn_implementation` must be 'sdpa' or 'eager', got {attn_implementation!r}")
+    if attn_implementation not in ATTENTION_CHOICES:
+        raise ValueError(f"`attn_implementation` must be one of {list(ATTENTION_CHOICES)}, got {attn_implementation!r}")
     if gguf is not None:
         path = Path(gguf).expanduser()
         if not path.is_file():
@@ -221,7 +222,7 @@ def _first_line(exc) -> str:
 
 
 def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device="auto",
-               attn_implementation="sdpa", trust_remote_code=False, allow_pickle=False) -> LoadedModel:
+               attn_implementation="auto", trust_remote_code=False, allow_pickle=False) -> LoadedModel:
     """Load a causal LM and its tokenizer for measurement.
 
     Parameters
@@ -232,7 +233,9 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
         from the GGUF file's own metadata (:func:`.gguf_tokenizer.tokenizer_from_gguf`) when
         transformers' conversion of it is wrong; default: the model's own.
     dtype : one of :data:`DTYPES`. device : ``"auto"`` (cuda, mps, cpu) or a torch device.
-    attn_implementation : ``"sdpa"`` or ``"eager"`` (both take the float 4-D masks we build).
+    attn_implementation : ``"auto"``, ``"sdpa"`` or ``"eager"`` (both take the float 4-D masks we
+        build); ``auto`` is SDPA unless the model's attention is not exactly SDPA's
+        (:func:`.compat.attention_implementation`; the reason is kept in provenance).
 
     Local files are read with ``local_files_only=True``: nothing reaches the network unless a
     hub id is given. No process-wide state (environment, logging, seeds) is changed.
@@ -246,8 +249,9 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
 
     dev = select_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    kwargs = dict(dtype=torch_dtype, attn_implementation=attn_implementation,
-                  trust_remote_code=trust_remote_code)
+    # Loaded with eager attention, which every model supports; the implementation is chosen once
+    # the class and config are known (they decide whether SDPA is exact for it).
+    kwargs = dict(dtype=torch_dtype, attn_implementation="eager", trust_remote_code=trust_remote_code)
     info = {}
     if gguf_path is not None:
         source_dir, name = str(gguf_path.parent), gguf_path.name
@@ -295,12 +299,18 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
             raise UserError(f"could not load tokenizer {tok_source}: {_first_line(exc)}") from exc
         if gguf_path is not None and tokenizer is None:
             tok, tok_origin = _checked_gguf_tokenizer(tok, gguf_path, int(net.get_output_embeddings().weight.shape[0]))
+    try:
+        attn, attn_reason = attention_implementation(type(net), net.config, attn_implementation)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if attn != "eager":
+        net.set_attn_implementation(attn)
     net = net.to(dev).eval()
     provenance = ModelProvenance(
         **info, tokenizer="gguf-metadata:" + str(gguf_path) if tok_origin == "gguf-metadata"
         else str(tokenizer) if tokenizer is not None else str(tok_source),
         tokenizer_source=tok_origin, tokenizer_class=type(tok).__name__, model_class=type(net).__name__,
-        model_type=getattr(net.config, "model_type", None), attn_implementation=attn_implementation,
+        model_type=getattr(net.config, "model_type", None), attn_implementation=attn, attn_reason=attn_reason,
         trust_remote_code=trust_remote_code, dtype=str(torch_dtype).removeprefix("torch."), device=dev,
         torch_version=torch.__version__, transformers_version=transformers.__version__)
     return LoadedModel(net, tok, dev, provenance.dtype, provenance)
@@ -336,13 +346,14 @@ def _checked_gguf_tokenizer(tok, gguf_path, vocab_size):
 def tiny_random_model(seed=0, **config_overrides) -> LoadedModel:
     """A seeded, randomly initialised tiny Llama-style causal LM on CPU (float32, no download)
     with a :class:`ByteTokenizer`. ``config_overrides`` go to ``LlamaConfig`` (e.g.
-    ``attn_implementation="eager"``, ``num_hidden_layers=3``); pass ``model_type="gemma2"`` to
-    build the same-sized Gemma-2 model (alternating sliding/global attention) instead."""
+    ``attn_implementation="eager"``, ``num_hidden_layers=3``; the attention implementation is
+    chosen as :func:`load_model` does); pass ``model_type="gemma2"`` to build the same-sized Gemma-2
+    model (alternating sliding/global attention, soft-capped attention logits) instead."""
     import torch
     import transformers
 
     model_type = config_overrides.pop("model_type", "llama")
-    attn = config_overrides.pop("attn_implementation", "sdpa")
+    requested = config_overrides.pop("attn_implementation", "auto")
     cfg = dict(vocab_size=257, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
                bos_token_id=256, eos_token_id=None, pad_token_id=0, initializer_range=0.2)
@@ -355,6 +366,7 @@ def tiny_random_model(seed=0, **config_overrides) -> LoadedModel:
         cfg.update(config_overrides)
         config = transformers.LlamaConfig(**cfg)
         cls = transformers.LlamaForCausalLM
+    attn, attn_reason = attention_implementation(cls, config, requested)
     config._attn_implementation = attn
     with torch.random.fork_rng(devices=[]):  # seeded weights without reseeding the caller's generator
         torch.manual_seed(seed)
@@ -362,7 +374,8 @@ def tiny_random_model(seed=0, **config_overrides) -> LoadedModel:
     provenance = ModelProvenance(
         model_id=f"tiny-random-{model_type}(seed={seed})", format="random", file_sha256=None, gguf_file=None,
         tokenizer=ByteTokenizer.name_or_path, tokenizer_source="byte", tokenizer_class="ByteTokenizer",
-        model_class=cls.__name__, model_type=model_type, attn_implementation=attn, trust_remote_code=False,
+        model_class=cls.__name__, model_type=model_type, attn_implementation=attn, attn_reason=attn_reason,
+        trust_remote_code=False,
         dtype="float32", device="cpu", torch_version=torch.__version__,
         transformers_version=transformers.__version__)
     return LoadedModel(net, ByteTokenizer(), "cpu", "float32", provenance)

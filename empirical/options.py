@@ -43,7 +43,9 @@ def add_common_options(parser, *, prefixes: int, prefix_len: int, positions: str
                           "it from the GGUF file's own metadata")
     src.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"])
     src.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
-    src.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"], help="attention implementation")
+    src.add_argument("--attn", default="auto", choices=["auto", "sdpa", "eager"],
+                     help="attention implementation (auto: SDPA unless the model's attention is not exactly "
+                          "SDPA's, e.g. soft-capped logits; the choice and its reason go into provenance)")
     src.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub (off)")
     src.add_argument("--allow-pickle", action="store_true", help="allow pickle checkpoints (*.bin; off)")
     src.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's)")

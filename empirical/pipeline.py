@@ -84,7 +84,7 @@ class ValidateConfig(Record):
     seed: int = 0
     dtype: str = "float32"
     device: str = "auto"
-    attn_implementation: str = "sdpa"
+    attn_implementation: str = "auto"
     trust_remote_code: bool = False
     allow_pickle: bool = False
     n_resamples: int = 1000
@@ -359,7 +359,7 @@ def _prefixes_artifact(payload: dict, fp: str) -> PrefixesArtifact:
 def _measure_identity(cfg, plan, prefixes, model: ModelProvenance) -> dict:
     """What rows depend on: a DIR never mixes rows of different identities."""
     return {"plan": _plan_info(plan), "prefixes": prefixes.fingerprint, "dtype": model.dtype,
-            "model": model.identity, "attn_implementation": cfg.attn_implementation,
+            "model": model.identity, "attn_implementation": model.attn_implementation,
             "schema_version": ROWS_SCHEMA_VERSION}
 
 

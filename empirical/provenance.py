@@ -41,6 +41,8 @@ class ModelProvenance(Record):
     device: str
     torch_version: str
     transformers_version: str
+    #: Why ``attn_implementation`` was chosen (:func:`wzbounds.empirical.compat.attention_implementation`).
+    attn_reason: str = "not recorded (written before wzbounds 0.2)"
 
     def __post_init__(self):
         if self.tokenizer_source not in TOKENIZER_SOURCES:

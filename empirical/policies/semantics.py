@@ -184,36 +184,22 @@ def _no_logits(device):
 @functools.cache
 def _slot_layer():
     """The cache layer class of :func:`_slot_cache` (built on first use: transformers loads lazily)."""
-    from transformers.cache_utils import CacheLayerMixin
+    from ..compat import fixed_size_layer
 
-    class SlotLayer(CacheLayerMixin):
+    class SlotLayer(fixed_size_layer()):
         """Keys/values ``(R, H, n, head_dim)`` of fixed size; ``update`` writes the new token's
         key/value into ``slot`` ``(R, H)`` and returns the whole buffer."""
 
-        is_sliding = False
-
         def __init__(self, keys, values):
-            super().__init__()
-            self.keys, self.values, self.is_initialized, self.slot = keys, values, True, None
+            super().__init__(keys, values)
+            self.slot = None
 
-        def lazy_initialization(self, key_states, value_states):
-            raise AssertionError("slot layers are created initialised")
-
-        def update(self, key_states, value_states, cache_kwargs=None):
+        def update(self, key_states, value_states, *args, **kwargs):
             r, h, _, d = self.keys.shape
             index = self.slot[:, :, None, None].expand(r, h, 1, d)
             self.keys.scatter_(2, index, key_states)
             self.values.scatter_(2, index, value_states)
             return self.keys, self.values
-
-        def get_mask_sizes(self, cache_position):
-            return self.keys.shape[-2], 0
-
-        def get_seq_length(self):
-            return self.keys.shape[-2]
-
-        def get_max_cache_shape(self):
-            return self.keys.shape[-2]
 
     return SlotLayer
 

@@ -1,0 +1,103 @@
+"""Every difference between the supported transformers versions that the measurement touches.
+
+Supported: transformers 5.2 through the newest (5.23 checked), torch 2.11 through the newest. The
+measurement uses transformers' public model API (``forward`` with explicit ``position_ids``,
+4-D float masks, ``logits_to_keep``, a ``Cache`` of layers) plus two extension points, the cache
+layer class and the attention implementation. What differs, read off the released wheels:
+
+====================================  ==========================  ==========================
+what                                  transformers                 bridged by
+====================================  ==========================  ==========================
+cache layer, largest size it holds    5.2-5.12: abstract           :func:`fixed_size_layer`
+                                      ``get_max_cache_shape()``;    defines both
+                                      5.13-5.19: both, the new
+                                      ``get_max_length()``
+                                      abstract; >= 5.20: only
+                                      ``get_max_length()``
+cache layer, ``get_mask_sizes``       5.2-5.3: ``(cache_position)``  one positional argument,
+                                      >= 5.4: ``(query_length)``      unused (the size is fixed)
+cache layer, ``update``               5.2-5.4: ``(k, v,             ``(k, v, *args, **kwargs)``
+                                      cache_kwargs)``; >= 5.5:
+                                      ``(k, v, *args, **kwargs)``
+SDPA and attention soft-capping       5.2-5.20: Gemma-2 accepts     :func:`attention_implementation`:
+(``attn_logit_softcapping``)          SDPA and silently drops the   eager for every model
+                                      soft-cap (SDPA has no such    with soft-capping, on
+                                      argument); >= 5.21: refuses   every version
+                                      SDPA for Gemma-2
+====================================  ==========================  ==========================
+
+The soft-capping row is a correctness matter, not only a crash: on transformers < 5.21 a Gemma-2
+model loaded with SDPA computes a different (uncapped) attention than its definition, so the
+measured laws would be another model's. torch needs no bridging between 2.11 and the newest.
+torch and transformers are imported inside functions.
+"""
+from __future__ import annotations
+
+import functools
+
+__all__ = ["ATTENTION_CHOICES", "attention_implementation", "fixed_size_layer"]
+
+#: ``--attn`` choices: ``auto`` is SDPA where the model's attention is exactly SDPA's, else eager.
+ATTENTION_CHOICES = ("auto", "sdpa", "eager")
+
+
+def _text_config(config):
+    get = getattr(config, "get_text_config", None)
+    return get() if get is not None else config
+
+
+def attention_implementation(model_class, config, requested: str = "auto") -> tuple[str, str]:
+    """The attention implementation to load ``model_class`` with, and why (for provenance).
+
+    ``requested``: one of :data:`ATTENTION_CHOICES`. ``auto`` gives ``sdpa`` unless the class
+    does not support it (``_supports_sdpa`` False) or the config soft-caps attention logits
+    (SDPA has no soft-cap: see the module docstring), then ``eager``. ``sdpa`` asked for on such
+    a model is a ``ValueError`` naming ``--attn`` (it would measure another model); ``eager`` is
+    always honoured."""
+    if requested not in ATTENTION_CHOICES:
+        raise ValueError(f"`--attn` must be one of {list(ATTENTION_CHOICES)}, got {requested!r}")
+    if requested == "eager":
+        return "eager", "asked for (--attn eager)"
+    softcap = getattr(_text_config(config), "attn_logit_softcapping", None)
+    if softcap is not None:
+        why = (f"{model_class.__name__} soft-caps attention logits (attn_logit_softcapping={softcap}), "
+               "which SDPA cannot compute")
+    elif not getattr(model_class, "_supports_sdpa", False):
+        why = f"{model_class.__name__} does not support SDPA in this transformers"
+    else:
+        return "sdpa", "auto: the model supports SDPA" if requested == "auto" else "asked for (--attn sdpa)"
+    if requested == "sdpa":
+        raise ValueError(f"`--attn sdpa` cannot run this model exactly: {why}; use --attn auto or eager")
+    return "eager", "auto: " + why
+
+
+@functools.cache
+def fixed_size_layer():
+    """A ``transformers.cache_utils.CacheLayerMixin`` subclass holding keys/values ``(R, H, n, d)``
+    of a fixed size ``n``, created initialised, that answers the size queries of every supported
+    version (see the module docstring). Subclasses implement ``update(k, v, *args, **kwargs)``.
+    Built on first use (transformers loads lazily)."""
+    from transformers.cache_utils import CacheLayerMixin
+
+    class FixedSizeLayer(CacheLayerMixin):
+        is_sliding = False
+
+        def __init__(self, keys, values):
+            super().__init__()
+            self.keys, self.values, self.is_initialized = keys, values, True
+
+        def lazy_initialization(self, key_states, value_states):
+            raise TypeError("fixed-size cache layers are created initialised")
+
+        def get_mask_sizes(self, _query):  # (cache_position) up to 5.3, (query_length) since 5.4
+            return self.keys.shape[-2], 0
+
+        def get_seq_length(self):
+            return self.keys.shape[-2]
+
+        def get_max_length(self):  # abstract since 5.13
+            return self.keys.shape[-2]
+
+        get_max_cache_shape = get_max_length  # abstract up to 5.12, removed in 5.20
+
+    return FixedSizeLayer
