@@ -8,6 +8,10 @@ Metric names: ``"<run>/<metric>"`` with run a position mode (``preserve``, ``rei
 (nats, against the smoothed truncated law). Windows above half the prefix length are *boundary*
 windows (the truncated run then keeps most of the prefix, and the curve bends by construction);
 they are reported but excluded from fits unless ``include_boundary``.
+
+Windows whose mean lies within :data:`FLOOR_FACTOR` of the run's numerical floor (the divergence
+rounding alone makes, :class:`FloorRecord`) are flagged ``at_floor`` and excluded from fits too,
+whatever ``include_boundary`` says: there the curve shows the dtype, not the model.
 """
 from __future__ import annotations
 
@@ -21,11 +25,29 @@ from wzbounds import fitting
 from .records import Record
 from .truncation import SMOOTHING_GRID
 
-__all__ = ["metric_tables", "analyse", "boundary_windows", "PRIMARY_METRIC", "Analysis", "FitRecord",
-           "WindowCurve", "VerdictRecord", "ExtrapolationRecord", "RatioRecord", "SlopeRecord"]
+__all__ = ["metric_tables", "analyse", "boundary_windows", "floor_record", "PRIMARY_METRIC", "FLOOR_FACTOR",
+           "Analysis", "FitRecord", "FloorRecord", "WindowCurve", "VerdictRecord", "ExtrapolationRecord",
+           "RatioRecord", "SlopeRecord"]
 
 #: The metric the verdict and the shipped profile use (TV in the first position mode).
 PRIMARY_METRIC = "tv"
+#: A window whose mean divergence is below this many times the floor is left out of the fits: an
+#: order of magnitude above the floor, rounding moves a mean by at most ~10% (issue 17's rule).
+FLOOR_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class FloorRecord(Record):
+    """The run's numerical floor: the divergences between two computations of the same reference
+    laws (``method``, see :mod:`.truncation`), per metric (``tv``, ``tv2``, ``kl``, ``kl_mu=<μ>``),
+    mean and max over the prefixes that carry it and their reference positions. Windows whose
+    mean lies below ``factor`` × ``mean`` are left out of the fits."""
+
+    method: str
+    n_prefixes: int
+    mean: dict[str, float]
+    max: dict[str, float]
+    factor: float = FLOOR_FACTOR
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,8 @@ class WindowCurve(Record):
     ci_high: tuple[float, ...]
     boundary: tuple[bool, ...]
     used_in_fit: tuple[bool, ...]
+    #: mean below FLOOR_FACTOR x the numerical floor (empty in results written before 0.2)
+    at_floor: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,6 +177,22 @@ def metric_tables(rows, kinds) -> dict:
     return out
 
 
+def floor_record(rows, factor=FLOOR_FACTOR) -> FloorRecord | None:
+    """The floor of the rows that measured one (:class:`.pipeline.TruncationRow` ``floor_*``), or
+    None when none did (rows written before the floor existed)."""
+    rows = [r for r in rows if r.floor_tv is not None]
+    if not rows:
+        return None
+    methods = sorted({r.floor_method for r in rows})
+    tv = np.concatenate([r.floor_tv for r in rows])
+    values = {"tv": tv, "tv2": tv ** 2, "kl": np.concatenate([r.floor_kl_nats for r in rows])}
+    sm = np.concatenate([np.asarray(r.floor_kl_smoothed_nats, dtype=np.float64) for r in rows], axis=1)
+    values.update({_mu_name(mu): sm[j] for j, mu in enumerate(SMOOTHING_GRID)})
+    return FloorRecord(method="+".join(methods), n_prefixes=len(rows),
+                       mean={k: float(v.mean()) for k, v in values.items()},
+                       max={k: float(v.max()) for k, v in values.items()}, factor=float(factor))
+
+
 def _window_ci(x, rng, n_resamples, level):
     """Percentile bootstrap interval of the mean over prefixes, per window: (2, W)."""
     n = x.shape[0]
@@ -180,10 +220,11 @@ def _finite(x):
 
 
 def analyse(rows, plan, rng, *, n_resamples=1000, confidence_level=0.95,
-            include_boundary=False) -> tuple[Analysis, dict]:
+            include_boundary=False, floor: FloorRecord | None = None) -> tuple[Analysis, dict]:
     """Summarise measured rows of a :class:`.truncation.TruncationPlan`.
 
-    Returns ``(analysis, boots)``: ``boots`` maps metric names to
+    ``floor``: the run's numerical floor (:func:`floor_record`); windows near it are flagged and
+    left out of every fit. Returns ``(analysis, boots)``: ``boots`` maps metric names to
     :class:`wzbounds.fitting.PowerLawBootstrap` objects (for the profiles).
     """
     if len(rows) < 2:
@@ -194,25 +235,31 @@ def analyse(rows, plan, rng, *, n_resamples=1000, confidence_level=0.95,
     win = {k: np.asarray(plan.windows_of(k)) for k in kinds}
     tables = metric_tables(rows, kinds)
     fits, errors, per_window, boots = {}, {}, {}, {}
+    usable = {}  # per metric: windows in the fits (not boundary unless asked, never at the floor)
     for name, x in tables.items():
-        kind = name.split("/")[0]
+        kind, metric = name.split("/", 1)
         w = win[kind]
         edge = boundary_windows(w, T)
-        use = np.ones_like(edge) if include_boundary else ~edge
+        low = (x.mean(0) < floor.factor * floor.mean[metric]) if floor is not None else np.zeros_like(edge)
+        use = (np.ones_like(edge) if include_boundary else ~edge) & ~low
+        usable[name] = use
         ci = _window_ci(x, rng, n_resamples, confidence_level)
         per_window[name] = WindowCurve(tuple(w.tolist()), tuple(x.mean(0).tolist()), tuple(ci[0].tolist()),
-                                       tuple(ci[1].tolist()), tuple(edge.tolist()), tuple(bool(u) for u in use))
+                                       tuple(ci[1].tolist()), tuple(edge.tolist()), tuple(bool(u) for u in use),
+                                       tuple(bool(v) for v in low) if floor is not None else ())
         try:
             boot = fitting.bootstrap_power_law(x[:, use], w[use], rng, n_resamples, confidence_level)
             fits[name] = _fit_record(boot, w[use], x[:, use])
             boots[name] = boot
         except ValueError as exc:
-            errors[name] = str(exc)
+            n_low = int(low.sum())
+            errors[name] = str(exc) + (f" ({n_low} of {len(w)} windows lie within {floor.factor:g}x of the "
+                                       f"numerical floor {floor.mean[metric]:.3g} and are left out)" if n_low else "")
     primary = f"{modes[0]}/{PRIMARY_METRIC}"
     if primary not in fits:
         raise ValueError(f"the primary metric {primary} could not be fitted: {errors.get(primary)}")
     w_p = np.asarray(fits[primary].windows_tokens)
-    x_p = tables[primary][:, ~boundary_windows(win[modes[0]], T) | include_boundary]
+    x_p = tables[primary][:, usable[primary]]
     # the label depends on the mean curve only; alpha's CI is the primary fit's bootstrap above
     verdict = fitting.classify_decay(w_p, x_p.mean(0))
     ex = verdict.extrapolation
@@ -228,20 +275,21 @@ def analyse(rows, plan, rng, *, n_resamples=1000, confidence_level=0.95,
             split_window_tokens=float(ex.split_window), n_train=ex.n_train, n_test=ex.n_test,
             log_rmse_power_out=ex.log_rmse_power_out, log_rmse_exponential_out=ex.log_rmse_exponential_out,
             ratio=_finite(ex.ratio)),
-        exponent_ratio=_exponent_ratios(tables, win, T, modes, rng, n_resamples, confidence_level, include_boundary),
-        kl_vs_tv2=_kl_vs_tv2(tables, win, T, kinds, include_boundary))
+        exponent_ratio=_exponent_ratios(tables, win, modes, rng, n_resamples, confidence_level, usable),
+        kl_vs_tv2=_kl_vs_tv2(tables, win, kinds, usable))
     return summary, boots
 
 
-def _exponent_ratios(tables, win, T, modes, rng, n_resamples, level, include_boundary):
+def _exponent_ratios(tables, win, modes, rng, n_resamples, level, usable):
     """α_KL(sink) / α_TV: against the sink run's own TV and against the sliding TV (paired)."""
     if "sink/kl" not in tables:
         return {}
     out = {}
     ws = win["sink"]
-    use_s = ~boundary_windows(ws, T) | include_boundary
+    # windows usable in both the numerator's and the denominator's fits
+    use_s = usable["sink/kl"] & usable["sink/tv"]
     wm = win[modes[0]]
-    use_m = ~boundary_windows(wm, T) | include_boundary
+    use_m = usable[f"{modes[0]}/tv"]
     pairs = {"sink_kl/sink_tv": (tables["sink/tv"][:, use_s], ws[use_s]),
              f"sink_kl/{modes[0]}_tv": (tables[f"{modes[0]}/tv"][:, use_m], wm[use_m])}
     for name, (den, wd) in pairs.items():
@@ -256,11 +304,11 @@ def _exponent_ratios(tables, win, T, modes, rng, n_resamples, level, include_bou
     return out
 
 
-def _kl_vs_tv2(tables, win, T, kinds, include_boundary):
+def _kl_vs_tv2(tables, win, kinds, usable):
     """Through-origin regression of KL on TV² over all (prefix, fitted window) points, per μ."""
     out = {}
     for kind in kinds:
-        use = ~boundary_windows(win[kind], T) | include_boundary
+        use = usable[f"{kind}/tv"]
         tv2 = tables[f"{kind}/tv"][:, use].ravel() ** 2
         out[kind] = {}
         for metric in ["kl"] + [_mu_name(mu) for mu in SMOOTHING_GRID]:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import Analysis
+from .analysis import Analysis, FloorRecord
 from .models import UserError
 from .provenance import CorpusProvenance, ModelProvenance, Provenance, command_line, package_version
 from .records import Record, load_record, read_json, save_record
@@ -140,6 +140,12 @@ class TruncationRow(Record):
     wall_s: float
     protocol: str = "fixed-end"
     start_tokens: int | None = None
+    #: The numerical floor (:mod:`.truncation`): divergences between two computations of each
+    #: distinct reference law, and how the second was made; absent in rows written before 0.2.
+    floor_tv: tuple[float, ...] | None = None
+    floor_kl_nats: tuple[float, ...] | None = None
+    floor_kl_smoothed_nats: tuple[tuple[float, ...], ...] | None = None
+    floor_method: str | None = None
 
     def mismatch(self, plan) -> str | None:
         """Why this row is not a row of ``plan`` (None when it is)."""
@@ -205,6 +211,8 @@ class ValidateMeasurement(Record):
     self_check_max_tv_diff: float | None
     world_size: int
     merged_from: tuple[str, ...] = ()
+    #: the run's numerical floor (None for rows measured before 0.2 computed it)
+    floor: FloorRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -312,7 +320,7 @@ def _position_evidence(cfg, loaded, prefix_ids, positions: PositionAblation) -> 
 
     plan = plan_truncation(cfg.prefix_tokens, cfg.resolved_windows(), positions.requested_modes, 0,
                            0, cfg.protocol, cfg.start_tokens)
-    m = measure_batched(loaded.model, prefix_ids, plan, max_rows=cfg.max_rows)
+    m = measure_batched(loaded.model, prefix_ids, plan, max_rows=cfg.max_rows, floor=None)
     first, others = positions.requested_modes[0], positions.requested_modes[1:]
     dtv = max(float(np.max(np.abs(m.tv[first] - m.tv[o]))) for o in others)
     dkl = max(float(np.max(np.abs(m.kl_nats[first] - m.kl_nats[o]))) for o in others)
@@ -417,7 +425,7 @@ def _self_check(model, prefix_ids, plan) -> float:
     small = plan_truncation(plan.prefix_tokens, sorted({plan.windows[0], plan.windows[-1]}), plan.modes,
                             plan.sink_tokens, min(plan.perplexity_tokens, 8), plan.protocol, plan.start_tokens,
                             plan.sink_modes)
-    a, b = measure_batched(model, prefix_ids, small), measure_oracle(model, prefix_ids, small)
+    a, b = measure_batched(model, prefix_ids, small, floor=None), measure_oracle(model, prefix_ids, small)
     return max(float(np.max(np.abs(a.tv[k] - b.tv[k]))) for k in a.tv)
 
 
@@ -476,7 +484,7 @@ def stage_analyse(cfg: ValidateConfig, out: Path, rows, context: dict, *, force=
     ``context``: ``model`` (ModelProvenance), ``prefixes``, ``positions``, ``tokenizer``
     (TokenizerSanity), ``wall_s``, ``self_check``, ``world_size``, ``merged_from``.
     Returns ``(result, boots, recomputed)``."""
-    from .analysis import analyse
+    from .analysis import analyse, floor_record
 
     positions = context["positions"]
     plan = _plan(cfg, positions)
@@ -491,8 +499,9 @@ def stage_analyse(cfg: ValidateConfig, out: Path, rows, context: dict, *, force=
         if doc is not None and doc.fingerprint == fp:
             return doc, None, False
     rng = np.random.default_rng(cfg.seed + 1)
-    summary, boots = analyse(rows, plan, rng, n_resamples=cfg.n_resamples,
-                             confidence_level=cfg.confidence_level, include_boundary=cfg.include_boundary)
+    floor = floor_record(rows)
+    summary, boots = analyse(rows, plan, rng, n_resamples=cfg.n_resamples, confidence_level=cfg.confidence_level,
+                             include_boundary=cfg.include_boundary, floor=floor)
     prefixes = context["prefixes"]
     san = sanity(context["tokenizer"], sum(r.nll_nats_sum for r in rows), sum(r.nll_tokens for r in rows),
                  prefixes.corpus.characters_per_token)
@@ -505,7 +514,7 @@ def stage_analyse(cfg: ValidateConfig, out: Path, rows, context: dict, *, force=
         protocol=plan.protocol, start_tokens=plan.start_tokens, windows=tuple(plan.windows),
         sink_windows=tuple(plan.sink_windows), positions=positions,
         self_check_max_tv_diff=context.get("self_check"), world_size=int(context.get("world_size", 1)),
-        merged_from=tuple(context.get("merged_from", ())))
+        merged_from=tuple(context.get("merged_from", ())), floor=floor)
     result = ValidateResult(**{f.name: getattr(summary, f.name) for f in fields(Analysis)}, fingerprint=fp,
                             config=cfg, measurement=measurement, sanity=san, provenance=provenance)
     save_record(result, path)

@@ -109,6 +109,24 @@ def _positions_line(p) -> str:
             f"Sink-plus-recent, where the sink-to-window gap changes, is measured in {', '.join(p.sink_modes)}.")
 
 
+def _floor_lines(result) -> list:
+    """The numerical floor and the windows it takes out of the fits."""
+    f, dtype = result.measurement.floor, result.provenance.model.dtype
+    if f is None:
+        return ["Numerical floor: not measured (rows written before wzbounds 0.2).", ""]
+    method = {"shift": "the full run again with positions shifted by one",
+              "decode": "each reference decoded alone over the cached past (a lower estimate)"}.get(f.method, f.method)
+    lines = [f"Numerical floor ({dtype}; reference laws computed a second way: {method}; {f.n_prefixes} prefixes): "
+             f"mean TV {f.mean['tv']:.3g} (max {f.max['tv']:.3g}), mean KL {f.mean['kl']:.3g} nats "
+             f"(max {f.max['kl']:.3g}). Windows whose mean lies below {f.factor:g}x the floor are left out of the fits."]
+    flagged = {name: [w for w, low in zip(c.windows_tokens, c.at_floor) if low]
+               for name, c in result.per_window.items() if name.endswith(("/tv", "/kl"))}
+    flagged = {k: v for k, v in flagged.items() if v}
+    lines.append("Left out at the floor: " + ("; ".join(f"{k}: w = {', '.join(map(str, v))}"
+                                                      for k, v in flagged.items()) if flagged else "none") + ".")
+    return lines + [""]
+
+
 def markdown_report(result) -> str:
     """The human-readable report of a :class:`.pipeline.ValidateResult`; failed sanity checks first."""
     v, prov, cfg, m = result.verdict, result.provenance, result.config, result.measurement
@@ -122,7 +140,7 @@ def markdown_report(result) -> str:
               f"{prov.n_prefixes_measured} prefixes of {cfg.prefix_tokens} tokens, seed {cfg.seed}; "
               f"device {prov.model.device}, dtype {prov.model.dtype}; tokenizer: {prov.model.tokenizer_source} "
               f"({prov.model.tokenizer_class}); {prov.forward_tokens} forward tokens.", "",
-              _protocol_line(m), "", _positions_line(m.positions), "",
+              _protocol_line(m), "", _positions_line(m.positions), "", *_floor_lines(result),
               "## Fits (bootstrap over prefixes)", "",
               "| metric | α | α CI | C | log-RMSE power | log-RMSE exponential |", "|---|---|---|---|---|---|"]
     for name, f in result.fits.items():

@@ -17,6 +17,24 @@ first ``S`` tokens (positions as in the first listed mode). Two measurement prot
 
 Each compared pair is a :class:`Readout` of the plan.
 
+**Numerical floor.** :func:`measure_batched` also computes every reference law a second way that
+is equal in exact arithmetic but rounds differently, and records the divergences between the two
+ways (``floor_*`` of :class:`PrefixMeasurement`): what rounding alone makes of a comparison of two
+laws in the model's dtype. A measured divergence near the floor says nothing about truncation.
+Two second ways (:data:`FLOOR_METHODS`):
+
+* ``shift`` (relative-position models, :func:`.models.relative_positions`): the full run again
+  with every position id shifted by one. Under rotary embeddings attention depends only on
+  position differences, so the laws are equal, while every rotated query and key rounds anew.
+  Costs ``T`` tokens per prefix.
+* ``decode`` (any other model): each reference token decoded alone over the full run's keys and
+  values of the tokens before it (the one-query attention path instead of the prefill's). Only
+  the last token's own computation rounds anew, so this is a lower estimate of the floor. Costs
+  one token per distinct reference.
+
+Batching or chunking the full run is no second way: on the CPU a prefill chunk over cached keys
+reproduces the one-pass hidden states bit for bit (measured: floor 0), so it would hide the floor.
+
 Metrics per (prefix, run), in float64 from the logits: ``tv`` = ½‖p − p_w‖₁; ``kl`` =
 KL(p ‖ p_w) in nats; ``kl_smoothed[j]`` = KL(p ‖ (1−μ_j) p_w + μ_j/V) for μ in
 :data:`SMOOTHING_GRID`.
@@ -44,13 +62,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["POSITION_MODES", "PROTOCOLS", "SMOOTHING_GRID", "Segment", "Readout", "TruncationPlan",
+__all__ = ["POSITION_MODES", "PROTOCOLS", "SMOOTHING_GRID", "FLOOR_METHODS", "floor_method", "Segment", "Readout", "TruncationPlan",
            "PrefixMeasurement",
            "plan_truncation", "measure_batched", "measure_oracle", "divergences_from_logits"]
 
 POSITION_MODES = ("preserve", "reindex")
 #: Measurement protocols (see the module docstring); the first is the default.
 PROTOCOLS = ("fixed-end", "fixed-start")
+#: Second computations of the reference laws for the numerical floor (see the module docstring).
+FLOOR_METHODS = ("shift", "decode")
 #: Smoothing weights μ for KL(p ‖ (1−μ)p_w + μ·uniform).
 SMOOTHING_GRID = (1e-4, 1e-2, 0.1, 0.3)
 
@@ -227,7 +247,10 @@ class PrefixMeasurement:
     n_windows)``; ``nll_nats_sum`` / ``nll_tokens``: next-token negative log-likelihood of the full
     run over its last ``plan.perplexity_tokens`` predictions; ``forward_tokens``: token slots the
     forward passes processed (padding included); ``forward_calls``; ``wall_s``; ``protocol`` and
-    ``start_tokens`` echo the plan's."""
+    ``start_tokens`` echo the plan's. ``floor_tv``, ``floor_kl_nats`` ``(n_refs,)`` and
+    ``floor_kl_smoothed_nats`` ``(len(SMOOTHING_GRID), n_refs)``: the divergences between the two
+    computations of each distinct reference law (sorted by position; see the module docstring) by
+    ``floor_method`` (one of :data:`FLOOR_METHODS`), or None where not measured."""
 
     tv: dict
     kl_nats: dict
@@ -239,15 +262,23 @@ class PrefixMeasurement:
     wall_s: float
     protocol: str = PROTOCOLS[0]
     start_tokens: int | None = None
+    floor_tv: np.ndarray | None = None
+    floor_kl_nats: np.ndarray | None = None
+    floor_kl_smoothed_nats: np.ndarray | None = None
+    floor_method: str | None = None
 
     def to_row(self) -> dict:
         """JSON-able row (lists of floats)."""
-        return {"tv": {k: v.tolist() for k, v in self.tv.items()},
-                "kl_nats": {k: v.tolist() for k, v in self.kl_nats.items()},
-                "kl_smoothed_nats": {k: v.tolist() for k, v in self.kl_smoothed_nats.items()},
-                "nll_nats_sum": self.nll_nats_sum, "nll_tokens": self.nll_tokens,
-                "forward_tokens": self.forward_tokens, "forward_calls": self.forward_calls,
-                "wall_s": self.wall_s, "protocol": self.protocol, "start_tokens": self.start_tokens}
+        row = {"tv": {k: v.tolist() for k, v in self.tv.items()},
+               "kl_nats": {k: v.tolist() for k, v in self.kl_nats.items()},
+               "kl_smoothed_nats": {k: v.tolist() for k, v in self.kl_smoothed_nats.items()},
+               "nll_nats_sum": self.nll_nats_sum, "nll_tokens": self.nll_tokens,
+               "forward_tokens": self.forward_tokens, "forward_calls": self.forward_calls,
+               "wall_s": self.wall_s, "protocol": self.protocol, "start_tokens": self.start_tokens}
+        if self.floor_tv is not None:
+            row.update(floor_tv=self.floor_tv.tolist(), floor_kl_nats=self.floor_kl_nats.tolist(),
+                       floor_kl_smoothed_nats=self.floor_kl_smoothed_nats.tolist(), floor_method=self.floor_method)
+        return row
 
 
 def divergences_from_logits(full_logits, logits, mus=SMOOTHING_GRID):
@@ -292,10 +323,12 @@ def _head(model, hidden):
     return logits
 
 
-def _finish(plan, ref_logits, read_logits, ppl_logits, targets, forward_tokens, calls, t0):
+def _finish(plan, ref_logits, read_logits, ppl_logits, targets, forward_tokens, calls, t0, floor_logits=None,
+            floor=None):
     """Metrics from the logits of each readout's reference (``ref_logits (R, V)``, plan order) and
     truncated law (``read_logits (R, V)``), and the full run's perplexity positions
-    (``ppl_logits (K, V)`` predicting ``targets (K,)``)."""
+    (``ppl_logits (K, V)`` predicting ``targets (K,)``); ``floor_logits``: the distinct references
+    computed both ways, ``(first (n, V), second (n, V))``, or None."""
     import torch
 
     tv, kl, sm = divergences_from_logits(ref_logits, read_logits)
@@ -309,8 +342,9 @@ def _finish(plan, ref_logits, read_logits, ppl_logits, targets, forward_tokens, 
         nll = float(-lp.gather(-1, targets[:, None]).sum())
     else:
         nll = 0.0
+    divs = (None,) * 3 if floor_logits is None else divergences_from_logits(*floor_logits)
     return PrefixMeasurement(out_tv, out_kl, out_sm, nll, plan.perplexity_tokens, int(forward_tokens),
-                             int(calls), time.perf_counter() - t0, plan.protocol, plan.start_tokens)
+                             int(calls), time.perf_counter() - t0, plan.protocol, plan.start_tokens, *divs, floor)
 
 
 def _prefix_tensor(prefix_ids, plan, device):
@@ -381,23 +415,62 @@ def _is_oom(exc) -> bool:
     return "out of memory" in str(exc).lower()
 
 
-def measure_batched(model, prefix_ids, plan: TruncationPlan, *, max_rows=None, log=None) -> PrefixMeasurement:
+def floor_method(model) -> str:
+    """The floor's second computation for ``model``: ``shift`` when it sees positions only through
+    differences, else ``decode`` (see the module docstring)."""
+    from .models import relative_positions
+
+    return "shift" if relative_positions(model)[0] else "decode"
+
+
+def _second_way(base, ids, refs, method, full_cache):
+    """Final hidden states ``(len(refs), H)`` of the reference positions ``refs`` (sorted) computed
+    the second way ``method``; ``full_cache``: the full run's keys and values (``decode`` only)."""
+    import torch
+    from transformers import DynamicCache
+
+    T = ids.shape[0]
+    if method == "shift":
+        pos = torch.arange(1, T + 1, device=ids.device)[None]
+        ones = torch.ones((1, T), dtype=torch.long, device=ids.device)
+        h = base(input_ids=ids[None], attention_mask=ones, position_ids=pos, use_cache=False).last_hidden_state[0]
+        return h[refs]
+    out = []
+    for r in refs:
+        past = DynamicCache()  # no config: plain growing layers, sliding ones masked by position
+        for i, layer in enumerate(full_cache.layers):
+            past.update(layer.keys[:, :, :r], layer.values[:, :, :r], i)
+        ones = torch.ones((1, r + 1), dtype=torch.long, device=ids.device)
+        pos = torch.tensor([[r]], device=ids.device)
+        out.append(base(input_ids=ids[None, r:r + 1], attention_mask=ones, position_ids=pos, past_key_values=past,
+                        use_cache=True).last_hidden_state[0, 0])
+    return torch.stack(out)
+
+
+def measure_batched(model, prefix_ids, plan: TruncationPlan, *, max_rows=None, log=None,
+                    floor: str | None = "auto") -> PrefixMeasurement:
     """All runs of one prefix in as few forwards as it has distinct run lengths (see the module
-    docstring); same numbers as :func:`measure_oracle` up to float tolerance.
+    docstring); same numbers as :func:`measure_oracle` up to float tolerance, plus the numerical
+    floor: the references computed a second way, ``floor`` one of :data:`FLOOR_METHODS`, ``"auto"``
+    (:func:`floor_method` of the model) or None (not measured).
 
     ``max_rows`` caps rows (runs) per forward (default: all runs of a length); on a GPU
     out-of-memory error the rows are split in halves and retried, with a message through ``log``
     (a callable taking a str)."""
     import torch
+    from transformers import DynamicCache
 
     t0 = time.perf_counter()
+    floor = floor_method(model) if floor == "auto" else floor
+    if floor is not None and floor not in FLOOR_METHODS:
+        raise ValueError(f"`floor` must be one of {list(FLOOR_METHODS) + ['auto', None]}, got {floor!r}")
     device = next(model.parameters()).device
     ids = _prefix_tensor(prefix_ids, plan, device)
     T, K = plan.prefix_tokens, plan.perplexity_tokens
     base = model.base_model
     hidden = [None] * len(plan.segments)
     pending = _segment_batches(plan, max_rows)
-    calls = 0
+    calls, full_cache = 0, None
     with torch.inference_mode():
         while pending:
             batch = pending.pop(0)
@@ -408,8 +481,12 @@ def measure_batched(model, prefix_ids, plan: TruncationPlan, *, max_rows=None, l
             # with no mask at all transformers would read a position jump (sinks, then the recent
             # window) as the start of another packed sequence and hide the sinks
             pad = torch.ones(inp.shape, dtype=torch.long, device=device)
+            # the full run (always alone: no other run has T tokens) keeps its keys and values for
+            # the decode floor
+            cache = DynamicCache() if batch == [0] and floor == "decode" else None
             try:
-                h = base(input_ids=inp, attention_mask=pad, position_ids=pos, use_cache=False).last_hidden_state
+                h = base(input_ids=inp, attention_mask=pad, position_ids=pos, use_cache=cache is not None,
+                         past_key_values=cache).last_hidden_state
             except RuntimeError as exc:  # torch.OutOfMemoryError subclasses RuntimeError
                 if not _is_oom(exc) or len(batch) == 1:
                     raise
@@ -422,14 +499,20 @@ def measure_batched(model, prefix_ids, plan: TruncationPlan, *, max_rows=None, l
                 continue
             for j, i in enumerate(batch):
                 hidden[i] = h[j]
+            full_cache = cache if cache is not None else full_cache
             calls += 1
-        # hidden states of: each readout's truncated law, each distinct reference, the perplexity
-        # positions (only these reach the vocabulary head); segment 0 is the full run
+        # hidden states of: each readout's truncated law, each distinct reference (both ways), the
+        # perplexity positions (only these reach the vocabulary head); segment 0 is the full run
         refs = sorted({ro.reference for ro in plan.readouts})
+        second = [] if floor is None else _second_way(base, ids, refs, floor, full_cache)
+        full_cache = None  # free the keys and values before the vocabulary head
         states = ([hidden[ro.segment][ro.offset] for ro in plan.readouts] + [hidden[0][r] for r in refs]
-                  + [hidden[0][t] for t in range(T - 1 - K, T - 1)])
+                  + list(second) + [hidden[0][t] for t in range(T - 1 - K, T - 1)])
         logits = _head(model, torch.stack(states))
-    n = len(plan.readouts)
+    n, m, m2 = len(plan.readouts), len(refs), len(second)
     at = {r: n + i for i, r in enumerate(refs)}
     ref_logits = logits[[at[ro.reference] for ro in plan.readouts]]
-    return _finish(plan, ref_logits, logits[:n], logits[n + len(refs):], ids[T - K:], plan.forward_tokens_per_prefix, calls, t0)
+    floor_logits = (logits[n:n + m], logits[n + m:n + m + m2]) if m2 else None
+    extra_tokens, extra_calls = {"shift": (T, 1), "decode": (m, m), None: (0, 0)}[floor]
+    return _finish(plan, ref_logits, logits[:n], logits[n + m + m2:], ids[T - K:],
+                   plan.forward_tokens_per_prefix + extra_tokens, calls + extra_calls, t0, floor_logits, floor)

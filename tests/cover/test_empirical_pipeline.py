@@ -263,3 +263,42 @@ def test_cli_fixed_start_runs_resumes_and_refuses_other_protocol(tmp_path, capsy
     other = [a if a != "fixed-start" else "fixed-end" for a in args]
     assert main(other) == 2
     assert "different settings" in capsys.readouterr().err
+
+
+def test_every_run_states_its_numerical_floor(done):
+    """The floor (references computed a second way) is in the rows, the result and the report; in
+    float32 no window of a tiny model comes near it."""
+    out, result = done
+    floor = result.measurement.floor
+    assert floor is not None and floor.method == "shift" and floor.n_prefixes == CFG.n_prefixes
+    assert 0 < floor.mean["tv"] <= floor.max["tv"] < 1e-5  # float32: rounding-sized
+    assert all(r.floor_tv is not None for r in read_rows(out))
+    assert not any(result.per_window["preserve/tv"].at_floor)
+    assert "Numerical floor (float32" in (out / "report.md").read_text()
+
+
+def test_windows_near_the_floor_leave_the_fits(done):
+    """A floor raised to the curve's middle takes every window whose mean lies below 10x of it out
+    of the fits, and says so; the rest are fitted as before."""
+    from dataclasses import replace
+
+    from wzbounds.empirical.analysis import analyse, floor_record
+    from wzbounds.empirical.pipeline import _plan
+
+    out, result = done
+    rows = read_rows(out)
+    curve = np.asarray(result.per_window["preserve/tv"].mean)
+    level = float(np.median(curve)) / 10  # windows with mean below the median reach the floor rule
+    high = [replace(r, floor_tv=tuple(level for _ in r.floor_tv)) for r in rows]
+    floor = floor_record(high)
+    assert floor.mean["tv"] == pytest.approx(level)
+    summary, _ = analyse(high, _plan(CFG, result.measurement.positions), np.random.default_rng(1),
+                         n_resamples=40, floor=floor)
+    low = np.asarray(summary.per_window["preserve/tv"].at_floor)
+    np.testing.assert_array_equal(low, curve < 10 * level)
+    assert low.any() and not low.all()
+    fitted = set(summary.fits["preserve/tv"].windows_tokens)
+    w = np.asarray(result.per_window["preserve/tv"].windows_tokens)
+    assert fitted.isdisjoint(w[low].tolist())
+    # windows the floor does not reach are fitted as they were without it
+    assert fitted == set(result.fits["preserve/tv"].windows_tokens) - set(w[low].tolist())

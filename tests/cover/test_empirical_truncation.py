@@ -77,7 +77,7 @@ def test_batched_equals_oracle(kw):
     lm = tiny_random_model(0, **kw)
     plan = plan_truncation(48, [1, 2, 3, 5, 8, 13, 21, 34], sink_tokens=3, perplexity_tokens=10)
     ids = _ids(48, 3)
-    a, b = measure_batched(lm.model, ids, plan), measure_oracle(lm.model, ids, plan)
+    a, b = measure_batched(lm.model, ids, plan, floor=None), measure_oracle(lm.model, ids, plan)
     assert set(a.tv) == {"preserve", "reindex", "sink"}
     for k in a.tv:
         np.testing.assert_allclose(a.tv[k], b.tv[k], atol=ATOL)
@@ -88,6 +88,38 @@ def test_batched_equals_oracle(kw):
     assert b.forward_calls == len(plan.segments) and a.forward_calls == len({s.length for s in plan.segments})
     assert a.forward_tokens == plan.forward_tokens_per_prefix
     assert b.forward_tokens == plan.forward_tokens_per_prefix
+    # the floor's second way adds one shifted full run (RoPE) and changes nothing measured
+    c = measure_batched(lm.model, ids, plan)
+    assert c.floor_method == "shift" and c.forward_calls == a.forward_calls + 1
+    assert c.forward_tokens == a.forward_tokens + 48
+    for k in a.tv:
+        np.testing.assert_array_equal(a.tv[k], c.tv[k])
+
+
+@pytest.mark.parametrize("model_type", ["llama", "gemma2"])
+@pytest.mark.parametrize("protocol", ["fixed-end", "fixed-start"])
+def test_floor_is_rounding_sized_in_both_ways(model_type, protocol):
+    """Both second ways compute the same laws as the first in exact arithmetic: in float32 the
+    floor is rounding-sized (not zero: the ways must round differently to measure anything), and a
+    wrong second way (shifted positions where they are absolute) is caught by it being large."""
+    lm = tiny_random_model(0, model_type=model_type)
+    ids = _ids(48, 3)
+    plan = plan_truncation(48, [1, 4, 16], protocol=protocol, **({"start_tokens": 24} if protocol == "fixed-start" else {}))
+    for method in ("shift", "decode"):
+        m = measure_batched(lm.model, ids, plan, floor=method)
+        assert m.floor_method == method and m.floor_tv.shape == (len({r.reference for r in plan.readouts}),)
+        # float32 forwards of a 2-layer model agree to ~1e-7 in TV; 1e-5 leaves room for BLAS order
+        assert 0 < m.floor_tv.max() < 1e-5 and m.floor_kl_nats.max() < 1e-9
+    # the same shift on a model with learned absolute positions changes the law: not a floor
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=257, n_embd=32, n_layer=2, n_head=4, n_positions=64)).eval()
+    from wzbounds.empirical.truncation import floor_method
+
+    assert floor_method(gpt2) == "decode"
+    assert measure_batched(gpt2, ids, plan, floor="shift").floor_tv.max() > 1e-3
+    assert measure_batched(gpt2, ids, plan).floor_tv.max() < 1e-5
 
 
 def test_batched_oom_backoff_same_numbers():
@@ -151,7 +183,7 @@ def test_fixed_start_batched_equals_per_window_oracle(kw, modes):
     plan = plan_truncation(T, [1, 2, 3, 5, 8, 13, 21, 28], modes=modes, sink_tokens=3, perplexity_tokens=10,
                            protocol="fixed-start", start_tokens=s)
     ids = _ids(T, 7)
-    a, b = measure_batched(lm.model, ids, plan), measure_oracle(lm.model, ids, plan)
+    a, b = measure_batched(lm.model, ids, plan, floor=None), measure_oracle(lm.model, ids, plan)
     assert set(a.tv) == set(modes) | {"sink"} and all(v.shape == (8,) for v in a.tv.values())
     for k in a.tv:
         np.testing.assert_allclose(a.tv[k], b.tv[k], atol=ATOL)
