@@ -96,7 +96,7 @@ def _config(args):
         domain=None if args.text else (args.domain or "natural"), text=tuple(args.text or ()),
         n_prefixes=args.prefixes, prefix_tokens=args.prefix_len, windows=tuple(windows), modes=modes,
         protocol=args.protocol, start_tokens=args.start,
-        sink_tokens=args.sinks, seed=args.seed, dtype=args.dtype, device=args.device,
+        sink_tokens=args.sinks, seed=args.seed, dtype=args.dtype, device=args.device, device_map=args.device_map,
         attn_implementation=args.attn, trust_remote_code=args.trust_remote_code,
         allow_pickle=args.allow_pickle, n_resamples=args.bootstrap, include_boundary=args.include_boundary,
         max_rows=args.max_rows)

@@ -1,6 +1,11 @@
-"""Scale-out under ``torchrun``: prefixes are split across ranks by index, rank 0 samples the
+"""Scale-out over processes: prefixes are split across ranks by index, rank 0 samples the
 prefixes first and writes the result after a barrier (torch.distributed; ``gloo`` on CPU,
 ``nccl`` on CUDA). Each rank measures on its own device (``cuda:<LOCAL_RANK>`` when available).
+
+Launchers: ``torchrun`` and ``accelerate launch --multi_gpu`` (which runs torchrun) set
+``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; ``accelerate launch --cpu --num_processes N
+--mpirun_hostfile F`` runs ``mpirun``, whose ranks carry Open MPI's ``OMPI_COMM_WORLD_*`` or
+MPICH/Intel MPI's ``PMI_*`` variables instead (accelerate sets ``MASTER_ADDR``/``MASTER_PORT``).
 """
 from __future__ import annotations
 
@@ -31,23 +36,41 @@ class DistContext:
             dist.destroy_process_group()
 
 
+#: (world size, rank, local rank) variables of each launcher family, in the order they are read.
+_LAUNCHER_VARIABLES = (("WORLD_SIZE", "RANK", "LOCAL_RANK"),
+                       ("OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_LOCAL_RANK"),
+                       ("PMI_SIZE", "PMI_RANK", "MPI_LOCALRANKID"))
+
+
+def launcher_ranks(environ=os.environ) -> tuple[int, int, int] | None:
+    """``(world_size, rank, local_rank)`` from the first launcher family whose variables are set
+    (see the module docstring), or None outside a multi-process launch."""
+    for size, rank, local in _LAUNCHER_VARIABLES:
+        if size in environ:
+            world = int(environ[size])
+            if world <= 1:
+                return None
+            r = int(environ[rank])
+            return world, r, int(environ.get(local, r))
+    return None
+
+
 def from_environment(device: str = "auto"):
-    """A :class:`DistContext` when launched by torchrun with ``WORLD_SIZE > 1`` (initialising the
-    process group), else None. ``device`` ``"auto"`` picks ``nccl`` only when CUDA is present."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+    """A :class:`DistContext` when launched with more than one process (initialising the process
+    group), else None. ``device`` ``"auto"`` picks ``nccl`` only when CUDA is present."""
+    ranks = launcher_ranks()
+    if ranks is None:
         return None
     import torch
     import torch.distributed as dist
 
-    rank = int(os.environ["RANK"])
-    local = int(os.environ.get("LOCAL_RANK", rank))
+    world, rank, local = ranks
     use_cuda = torch.cuda.is_available() and device in ("auto", "cuda")
     backend = "nccl" if use_cuda else "gloo"
     if use_cuda:
         torch.cuda.set_device(local)
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
+        dist.init_process_group(backend=backend, rank=rank, world_size=world)
     return DistContext(rank, world, local, backend)
 
 

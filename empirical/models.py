@@ -28,7 +28,7 @@ from .compat import ATTENTION_CHOICES, attention_implementation
 from .provenance import ModelProvenance
 
 __all__ = [
-    "LoadedModel", "ByteTokenizer", "load_model", "tiny_random_model", "save_tiny_random_model", "select_device",
+    "LoadedModel", "ByteTokenizer", "load_model", "parse_device_map", "DEVICE_MAP_NAMES", "tiny_random_model", "save_tiny_random_model", "select_device",
     "resolve_dtype", "find_smollm2_gguf", "extract_smollm2_gguf", "file_sha256", "encode",
     "SMOLLM2_GGUF_NAME", "DTYPES",
 ]
@@ -37,6 +37,8 @@ __all__ = [
 SMOLLM2_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: ``--dtype`` choices; ``auto`` is float32 on CPU and bfloat16 on accelerators.
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+#: ``--device-map`` names handed to accelerate (besides a JSON file of module -> device).
+DEVICE_MAP_NAMES = ("auto", "balanced")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -143,6 +145,9 @@ def resolve_dtype(dtype: str, device: str):
         raise ValueError(f"`dtype` must be one of {list(DTYPES)}, got {dtype!r}")
     if dtype == "auto":
         dtype = "float32" if device == "cpu" else "bfloat16"
+    if dtype == "bfloat16" and str(device).startswith("cuda") and not torch.cuda.is_bf16_supported():
+        raise UserError(f"`--dtype bfloat16`: {torch.cuda.get_device_name(device)} does not support it; "
+                        "use --dtype float16 or float32")
     return getattr(torch, dtype)
 
 
@@ -173,6 +178,62 @@ def _weights_sha256(directory: Path, kind: str) -> str:
             h.update(p.name.encode())
             h.update(bytes.fromhex(file_sha256(p)))
     return h.hexdigest()
+
+
+def parse_device_map(spec) -> str | dict:
+    """``--device-map``: ``auto`` or ``balanced`` (accelerate spreads the layers over the visible
+    devices), or a JSON file mapping module names to devices (``"cpu"``, ``"mps"``, ``"cuda"``,
+    ``"cuda:N"`` or a CUDA index ``N``). Returns the name or the dict; UserError naming the option
+    for anything else, for a device this machine does not have, and for a file that does not parse
+    (the modules are checked against the model by :func:`load_model`)."""
+    import json
+
+    if spec in DEVICE_MAP_NAMES:
+        return spec
+    path = Path(str(spec)).expanduser()
+    if not str(spec).endswith(".json") or not path.is_file():
+        raise UserError(f"`--device-map` must be {' or '.join(DEVICE_MAP_NAMES)} or a JSON file of module -> device, "
+                        f"got {spec!r}" + (" (no such file)" if str(spec).endswith(".json") else ""))
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise UserError(f"`--device-map` {spec} is not a readable JSON file ({type(exc).__name__})") from None
+    if not isinstance(doc, dict) or not doc or not all(isinstance(k, str) for k in doc):
+        raise UserError(f"`--device-map` {spec} must hold a non-empty object of module name -> device")
+    out = {}
+    for name, device in doc.items():
+        if isinstance(device, bool) or not isinstance(device, (int, str)):
+            raise UserError(f"`--device-map` {spec}: device of {name!r} must be a string or a CUDA index, got {device!r}")
+        dev = f"cuda:{device}" if isinstance(device, int) else device
+        if not re.match(r"^(cpu|mps|cuda(:\d+)?)$", dev):
+            raise UserError(f"`--device-map` {spec}: device of {name!r} must be cpu, mps, cuda or cuda:N, got {device!r}")
+        try:
+            select_device(dev)
+        except UserError as exc:
+            raise UserError(f"`--device-map` {spec}: {str(exc).replace('`--device` ', '')}") from None
+        out[name] = dev
+    return out
+
+
+def _check_device_map(device_map: dict, config, trust_remote_code: bool, spec) -> None:
+    """Every module of the map exists in the model and every parameter has a device (transformers
+    accepts both mistakes silently): checked on a skeleton built on the meta device, before any
+    weight is read."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        skeleton = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    modules = {name for name, _ in skeleton.named_modules()}
+    unknown = sorted(set(device_map) - modules)
+    if unknown:
+        raise UserError(f"`--device-map` {spec}: {unknown[0]!r} is not a module of this "
+                        f"{type(skeleton).__name__}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+    covered = lambda name: any(name == k or name.startswith(k + ".") or k == "" for k in device_map)  # noqa: E731
+    missing = [n for n, _ in list(skeleton.named_parameters()) + list(skeleton.named_buffers()) if not covered(n)]
+    if missing:
+        raise UserError(f"`--device-map` {spec} gives no device for {missing[0]!r}"
+                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
 
 
 def _load_model_iv(model, gguf, dtype, attn_implementation):
@@ -222,7 +283,8 @@ def _first_line(exc) -> str:
 
 
 def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device="auto",
-               attn_implementation="auto", trust_remote_code=False, allow_pickle=False) -> LoadedModel:
+               attn_implementation="auto", trust_remote_code=False, allow_pickle=False,
+               device_map=None) -> LoadedModel:
     """Load a causal LM and its tokenizer for measurement.
 
     Parameters
@@ -233,6 +295,10 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
         from the GGUF file's own metadata (:func:`.gguf_tokenizer.tokenizer_from_gguf`) when
         transformers' conversion of it is wrong; default: the model's own.
     dtype : one of :data:`DTYPES`. device : ``"auto"`` (cuda, mps, cpu) or a torch device.
+    device_map : instead of ``device``, a model spread over several devices: ``"auto"``,
+        ``"balanced"`` or ``{module name: device}`` (:func:`parse_device_map`), passed to
+        ``from_pretrained`` (accelerate). Inputs then go to the input embedding's device and the
+        logits are read on the output head's; ``LoadedModel.device`` is the input device.
     attn_implementation : ``"auto"``, ``"sdpa"`` or ``"eager"`` (both take the float 4-D masks we
         build); ``auto`` is SDPA unless the model's attention is not exactly SDPA's
         (:func:`.compat.attention_implementation`; the reason is kept in provenance).
@@ -247,7 +313,12 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    dev = select_device(device)
+    if device_map is not None and device not in (None, "auto"):
+        raise UserError("`--device` and `--device-map` exclude each other: give one")
+    map_name = device_map if isinstance(device_map, str) else "map"
+    if isinstance(device_map, str):
+        device_map = parse_device_map(device_map)
+    dev = select_device("auto" if device_map is not None else device)
     torch_dtype = resolve_dtype(dtype, dev)
     # Loaded with eager attention, which every model supports; the implementation is chosen once
     # the class and config are known (they decide whether SDPA is exact for it).
@@ -283,6 +354,17 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
             tok_source, tok_kwargs = str(tokenizer), {}
         else:
             raise FileNotFoundError(f"`--tokenizer` not found: {tokenizer}")
+    if device_map is not None:
+        if isinstance(device_map, dict):
+            from transformers import AutoConfig
+
+            try:
+                config = AutoConfig.from_pretrained(source_dir, trust_remote_code=trust_remote_code,
+                                                    **{k: v for k, v in kwargs.items() if k in ("gguf_file", "local_files_only")})
+            except (OSError, ValueError) as exc:
+                raise UserError(f"could not load the config of {gguf or model}: {_first_line(exc)}") from exc
+            _check_device_map(device_map, config, trust_remote_code, map_name)
+        kwargs.update(device_map=device_map)
     with _quiet_hf_progress():
         try:
             net = AutoModelForCausalLM.from_pretrained(source_dir, **kwargs)
@@ -305,14 +387,21 @@ def load_model(model=None, *, gguf=None, tokenizer=None, dtype="float32", device
         raise UserError(str(exc)) from None
     if attn != "eager":
         net.set_attn_implementation(attn)
-    net = net.to(dev).eval()
+    if device_map is None:
+        net = net.to(dev)
+    else:  # inputs go where the embedding is; accelerate's hooks move activations between devices
+        dev = str(net.get_input_embeddings().weight.device)
+    net = net.eval()
+    placed = getattr(net, "hf_device_map", None) if device_map is not None else None
     provenance = ModelProvenance(
         **info, tokenizer="gguf-metadata:" + str(gguf_path) if tok_origin == "gguf-metadata"
         else str(tokenizer) if tokenizer is not None else str(tok_source),
         tokenizer_source=tok_origin, tokenizer_class=type(tok).__name__, model_class=type(net).__name__,
         model_type=getattr(net.config, "model_type", None), attn_implementation=attn, attn_reason=attn_reason,
         trust_remote_code=trust_remote_code, dtype=str(torch_dtype).removeprefix("torch."), device=dev,
-        torch_version=torch.__version__, transformers_version=transformers.__version__)
+        torch_version=torch.__version__, transformers_version=transformers.__version__,
+        device_map=None if device_map is None else {  # where accelerate put each module ("": the whole model)
+            k: str(v) for k, v in (placed or (device_map if isinstance(device_map, dict) else {"": dev})).items()})
     return LoadedModel(net, tok, dev, provenance.dtype, provenance)
 
 

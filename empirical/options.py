@@ -42,7 +42,10 @@ def add_common_options(parser, *, prefixes: int, prefix_len: int, positions: str
                      help="tokenizer to use instead of the model's (hub id or directory), or 'gguf' to rebuild "
                           "it from the GGUF file's own metadata")
     src.add_argument("--dtype", default="float32", choices=["auto", "float32", "bfloat16", "float16"])
-    src.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
+    src.add_argument("--device", default=None, help="auto (cuda, then mps, then cpu; the default), cpu, cuda, cuda:N, mps")
+    src.add_argument("--device-map", metavar="MAP",
+                     help="spread a model too large for one device: auto or balanced (accelerate), or a JSON file "
+                          "of module name -> device (e.g. {\"model.layers.0\": \"cuda:0\", ...}); not with --device")
     src.add_argument("--attn", default="auto", choices=["auto", "sdpa", "eager"],
                      help="attention implementation (auto: SDPA unless the model's attention is not exactly "
                           "SDPA's, e.g. soft-capped logits; the choice and its reason go into provenance)")
@@ -134,6 +137,18 @@ def check_common(args, *, min_prefixes: int = 1, require_model: bool = True) -> 
         raise ValueError(f"`--model` {args.model} is a file; give a model directory, a hub id, or `--gguf FILE`")
     if args.tokenizer == "gguf" and not args.gguf:
         raise ValueError("`--tokenizer gguf` rebuilds the tokenizer from a GGUF file's metadata: give `--gguf FILE`")
+    if args.device_map is not None:
+        if args.device is not None:
+            raise ValueError("`--device` and `--device-map` exclude each other: give one")
+        from .distributed import launcher_ranks
+
+        if launcher_ranks() is not None:
+            raise ValueError("`--device-map` spreads one model over this machine's devices; under torchrun or "
+                             "accelerate launch every process takes one device: use one or the other")
+        from .models import parse_device_map
+
+        parse_device_map(args.device_map)  # a bad name, file or device is refused before anything loads
+    args.device = args.device or "auto"
     if not DEVICE_PATTERN.match(str(args.device)):
         raise ValueError(f"`--device` must be auto, cpu, cuda, cuda:N or mps, got {args.device!r}")
     if args.threads is not None:

@@ -54,7 +54,7 @@ ROWS_SCHEMA_VERSION = 1
 #: Settings that change only the analysis of stored rows, never the rows.
 ANALYSIS_FIELDS = ("n_resamples", "confidence_level", "include_boundary")
 #: Settings of where and how fast a run goes, which change neither rows nor analysis.
-RUNTIME_FIELDS = ("device", "max_rows")
+RUNTIME_FIELDS = ("device", "device_map", "max_rows")
 
 
 def default_windows(prefix_tokens: int, count: int = 12, max_window: int | None = None) -> tuple:
@@ -85,6 +85,7 @@ class ValidateConfig(Record):
     dtype: str = "float32"
     device: str = "auto"
     attn_implementation: str = "auto"
+    device_map: str | None = None
     trust_remote_code: bool = False
     allow_pickle: bool = False
     n_resamples: int = 1000
@@ -627,7 +628,7 @@ def run_validate(cfg: ValidateConfig, out, *, shard=None, loaded=None, show_prog
         from .models import load_model
 
         loaded = load_model(cfg.model, gguf=cfg.gguf, tokenizer=cfg.tokenizer, dtype=cfg.dtype,
-                            device=cfg.device, attn_implementation=cfg.attn_implementation,
+                            device=cfg.device, attn_implementation=cfg.attn_implementation, device_map=cfg.device_map,
                             trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
     rank, world = (distributed.rank, distributed.world_size) if distributed else (0, 1)
     corpus = _corpus(cfg)

@@ -43,6 +43,8 @@ class ModelProvenance(Record):
     transformers_version: str
     #: Why ``attn_implementation`` was chosen (:func:`wzbounds.empirical.compat.attention_implementation`).
     attn_reason: str = "not recorded (written before wzbounds 0.2)"
+    #: module -> device where the model is spread over devices (``--device-map``), else None
+    device_map: dict[str, str] | None = None
 
     def __post_init__(self):
         if self.tokenizer_source not in TOKENIZER_SOURCES:

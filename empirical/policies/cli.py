@@ -172,7 +172,7 @@ def run(args) -> int:
         if not args.summarize_only:
             loaded = (tiny_random_model(seed=args.seed) if args.tiny_random_model else
                       load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
-                                 device=args.device, attn_implementation=args.attn,
+                                 device=args.device, attn_implementation=args.attn, device_map=args.device_map,
                                  trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle))
             run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr),
                          show_progress=not args.no_progress)
