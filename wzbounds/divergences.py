@@ -267,11 +267,14 @@ def _reverse_pinsker_bound(t, m, v, tv_envelope):
     5e-324, V beyond float range)."""
     v_float, a, log_v = _vocab_terms(v)
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        # y = x/μ, and log y from the logs of its terms (each may underflow or overflow alone)
+        log_m, log_t, log_a = np.log(m), np.log(t), math.log(a)
         if tv_envelope == "almost_sure":
             s = (1.0 - m) * t + m * a
-            y, log_y = (s / np.sqrt(m)) ** 2, 2.0 * np.log(s) - np.log(m)  # y = x/μ, no t² underflow
+            y = (s / np.sqrt(m)) ** 2
+            log_y = 2.0 * np.logaddexp(np.log1p(-m) + log_t, log_m + log_a) - log_m
         else:
-            y, log_y = t / m + m * a * a, np.log(t + (m * a) ** 2) - np.log(m)
+            y, log_y = t / m + m * a * a, np.logaddexp(log_t - log_m, log_m + 2.0 * log_a)
         return _log1p_big(2.0 * v_float * y, math.log(2.0) + log_v + log_y)
 
 

@@ -103,8 +103,14 @@ def _extremal(delta):
 
 
 def _check_direct_route(rng):
-    """Part 2c on random joint laws (I_w and the Bayes predictor's mean TV from the law), part 3's
-    family (K_DIRECT holds, and K_DIRECT * 1.0001 fails: the constant is sharp) and its series."""
+    """Part 2c on part 3's family (K_DIRECT holds there, and 2.0002 fails: the constant is sharp),
+    on random joint laws (I_w and the Bayes predictor's mean TV from the law), and part 3's series."""
+    for delta in ("0.3", "0.01", "0.001"):
+        risk, mean_tv = _extremal(mpmath.mpf(delta))
+        assert abs(mean_tv - mpmath.mpf(delta)) < mpmath.mpf(10) ** -45  # 50-digit rounding of 1/2 +- delta
+        assert risk >= K_DIRECT * mean_tv ** 2
+    risk, mean_tv = _extremal(mpmath.mpf("0.001"))
+    assert risk < 2 * mpmath.mpf("1.0001") * mean_tv ** 2      # any constant >= 2.0002 fails here
     for _ in range(60):
         P_fw, p_t, pbar = _random_joint(rng)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -112,12 +118,6 @@ def _check_direct_route(rng):
         risk = float(np.sum(P_fw * terms.sum(axis=2)))
         mean_tv = float(np.sum(P_fw * _tv(p_t, pbar[None])))
         assert risk >= K_DIRECT * mean_tv ** 2 - 1e-12  # float sums of <= 64 terms
-    for delta in ("0.3", "0.01", "0.001"):
-        risk, mean_tv = _extremal(mpmath.mpf(delta))
-        assert abs(mean_tv - mpmath.mpf(delta)) < mpmath.mpf(10) ** -45  # 50-digit rounding of 1/2 +- delta
-        assert risk >= K_DIRECT * mean_tv ** 2
-    risk, mean_tv = _extremal(mpmath.mpf("0.001"))
-    assert risk < 2 * mpmath.mpf("1.0001") * mean_tv ** 2      # any constant >= 2.0002 fails here
     d = sp.symbols("delta", positive=True)
     kl = ((1 + 2 * d) * sp.log(1 + 2 * d) + (1 - 2 * d) * sp.log(1 - 2 * d)) / 2
     assert sp.expand(sp.series(kl, d, 0, 6).removeO() - (2 * d ** 2 + sp.Rational(4, 3) * d ** 4)) == 0
@@ -127,13 +127,6 @@ def _check_library():
     from wzbounds.divergences import kl_lower_from_tv, tv_converse_profile
     from wzbounds.profiles import PowerLaw
 
-    tv = PowerLaw(0.4, 1.5, c=0.3, w0=4, divergence="tv")
-    k = kl_lower_from_tv(tv)
-    assert (k.alpha, k.c, k.w0) == (0.8, 2 * 0.3 ** 2, 4)
-    k2 = kl_lower_from_tv(PowerLaw(0.8, 2.0, c=0.2, divergence="tv2"))
-    assert (k2.alpha, k2.c) == (0.8, 0.4)
-    half = tv_converse_profile(tv)
-    assert half.c == 0.15 and half.C == tv.C and half.alpha == tv.alpha
     # part 2c against part 3's family: it is independent of W, so E TV(p_t, pbar_w) = delta meets a
     # Bayes envelope delta w^-alpha at every w >= 1, and at w = 1 the library's bound must not exceed I_w
     delta = 1e-3
@@ -141,9 +134,17 @@ def _check_library():
     direct = kl_lower_from_tv(bayes, bayes_predictor=True)
     with mpmath.workdps(50):
         risk, _ = _extremal(mpmath.mpf(delta))
-        assert direct.c <= risk and direct.c == K_DIRECT * delta ** 2 and direct.alpha == 0.8
-    chained = kl_lower_from_tv(tv_converse_profile(bayes))
+        assert direct.c <= risk                                     # the library's constant holds here
+        assert direct.c == K_DIRECT * delta ** 2 and direct.alpha == 0.8
+    chained = kl_lower_from_tv(tv_converse_profile(bayes))  # the chain takes the direct route too
     assert (chained.c, chained.route) == (direct.c, "bayes_predictor")
+    tv = PowerLaw(0.4, 1.5, c=0.3, w0=4, divergence="tv")
+    k = kl_lower_from_tv(tv)
+    assert (k.alpha, k.c, k.w0) == (0.8, 2 * 0.3 ** 2, 4)
+    k2 = kl_lower_from_tv(PowerLaw(0.8, 2.0, c=0.2, divergence="tv2"))
+    assert (k2.alpha, k2.c) == (0.8, 0.4)
+    half = tv_converse_profile(tv)
+    assert half.c == 0.15 and half.C == tv.C and half.alpha == tv.alpha
 
 
 def check():

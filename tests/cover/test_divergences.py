@@ -333,3 +333,16 @@ def test_kl_lower_from_the_bayes_predictor_is_direct():
     assert direct.c == chained.c == pytest.approx(2 * 0.3 ** 2) and direct.alpha == chained.alpha == 0.8
     assert chained.route == direct.route == "bayes_predictor"
     assert dv.kl_lower_from_tv(bayes).route == "suffix_risk"
+
+
+@pytest.mark.parametrize("tv_envelope", ["mean", "almost_sure"])
+@pytest.mark.parametrize("t, mu, V", [(0.0, 1e-300, 10 ** 400), (0.0, 5e-324, 2), (1e-200, 1e-250, 10 ** 320),
+                                      (0.5, 5e-324, 49152), (0.3, 0.2, 10)])
+def test_reverse_pinsker_smoothing_bound_at_float_edges(t, mu, V, tv_envelope):
+    """smoothing parts 4 and 6b, log(1 + 2V·x/μ), against mpmath where its terms under- or overflow."""
+    with mpmath.workdps(60):
+        tm, m, a = mpmath.mpf(t), mpmath.mpf(mu), 1 - mpmath.mpf(1) / V
+        x = ((1 - m) * tm + m * a) ** 2 if tv_envelope == "almost_sure" else tm + (m * a) ** 2
+        expected = float(mpmath.log1p(2 * V * x / m))
+    got = dv.smoothing_bound(t, mu, V, tv_envelope=tv_envelope).kl_upper_reverse_pinsker_nats
+    assert got == pytest.approx(expected, rel=1e-13)  # logs of the factors: ~|log x| ulps at most
