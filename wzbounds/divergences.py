@@ -21,7 +21,8 @@ Conversions, each resting on a proved theorem (``proofs/<id>.md``):
   envelope by the convexity route.
 - ``tv_converse``: E TV(p, q) ≥ ½·E TV(p, p̄_w) for every suffix-measurable q, and
   E KL ≥ 2·E TV² ≥ 2·(E TV)² (Pinsker): TV lower envelopes from the Bayes predictor, and KL
-  lower envelopes from TV ones (:func:`tv_converse_profile`, :func:`kl_lower_from_tv`).
+  lower envelopes from TV ones (:func:`tv_converse_profile`, :func:`kl_lower_from_tv`); from the
+  Bayes predictor's own TV envelope c directly, I_w ≥ 2c²·w^-2α (not the chain's c²/2).
 
 :func:`locally_quadratic_kl_profile` (KL ≈ κ·TV² pointwise, so E KL ≈ κ·E[TV²]) is an
 **empirical assumption** (``wzbounds.theorems.ASSUMPTIONS["locally-quadratic"]``), never a
@@ -33,6 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
 from scipy.special import rel_entr
 
@@ -94,6 +96,23 @@ def _kl_value(name, value, unit):
 
 def _vocab_iv(vocab_size) -> int:
     return positive_int("vocab_size", vocab_size, minimum=2)
+
+
+def _vocab_terms(v: int):
+    """(V as a float, inf past float range; a = 1 − 1/V; log V): a Python int of any size (V = 10**400
+    too) enters the bounds only through these, each computed from the exact int."""
+    v_float = float(v) if v.bit_length() <= 1000 else math.inf
+    return v_float, 1.0 - 1 / v, math.log(v)
+
+
+def _log1p_big(x, log_x):
+    """log(1 + x) from ``x`` where it is a normal float, else from ``log_x`` (computed by the caller
+    from logs of the factors): x overflows to inf (2τ²/q_min at q_min = 5e-324), or underflows
+    below the normal range and loses its digits."""
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        normal = np.isfinite(x) & (x >= np.finfo(np.float64).tiny)
+        from_log = np.where(log_x > 0, log_x + np.log1p(np.exp(-np.abs(log_x))), np.log1p(np.exp(np.minimum(log_x, 0))))
+        return np.where(normal, np.log1p(np.where(normal, x, 0.0)), from_log)
 
 
 def _mu_iv(mu):
@@ -191,7 +210,10 @@ def reverse_pinsker(tv_value, q_min) -> ReversePinskerBound:
     """Reverse Pinsker: if TV(p, q) = ``tv_value`` and every q_i ≥ ``q_min`` > 0, then
     KL(p‖q) ≤ log(1 + 2·tv²/q_min) nats. Arrays broadcast."""
     t, m = _reverse_pinsker_iv(tv_value, q_min)
-    return ReversePinskerBound(tv=_out(t), q_min=_out(m), kl_upper_nats=_out(np.log1p(2.0 * t**2 / m)))
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
+        # 2(t/sqrt(m))^2, not 2t^2/m: t^2 may underflow where the quotient is a normal number
+        x, log_x = 2.0 * (t / np.sqrt(m)) ** 2, math.log(2.0) + 2.0 * np.log(t) - np.log(m)
+    return ReversePinskerBound(tv=_out(t), q_min=_out(m), kl_upper_nats=_out(_log1p_big(x, log_x)))
 
 
 # --------------------------------------------------------------------------- smoothing
@@ -230,20 +252,30 @@ def _convexity_bound(t, m, v, tv_envelope):
     """``smoothing_convexity`` parts 1-2 (almost sure: every pair with TV ≤ t) and 4 (mean):
     max(L, (1 − t)L + t·log(V·s/μ)) with L = log(1/(1 − μ)), s = t (almost sure) or 1 (mean);
     log V at μ = 1 (q_μ is uniform)."""
+    log_v = _vocab_terms(v)[2]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         L = -np.log1p(-m)
         s = t if tv_envelope == "almost_sure" else np.ones_like(t)
-        spike = np.where(t > 0, t * (np.log(v * np.where(s > 0, s, 1.0)) - np.log(m)), 0.0)
+        spike = np.where(t > 0, t * (log_v + np.log(np.where(s > 0, s, 1.0)) - np.log(m)), 0.0)
         bound = np.maximum(L, np.where(t < 1, (1 - t) * L, 0.0) + spike)
-    return np.where(m == 1.0, math.log(v), bound)
+    return np.where(m == 1.0, log_v, bound)
 
 
 def _reverse_pinsker_bound(t, m, v, tv_envelope):
     """``smoothing`` part 4 (almost sure) and part 6b (mean, any μ): log(1 + 2V·x/μ) with
-    x = ((1 − μ)t + μa)² resp. t + μ²a² (a = 1 − 1/V)."""
-    a = 1.0 - 1.0 / v
-    x = ((1.0 - m) * t + m * a) ** 2 if tv_envelope == "almost_sure" else t + (m * a) ** 2
-    return np.log1p(2.0 * v * x / m)
+    x = ((1 − μ)t + μa)² resp. t + μ²a² (a = 1 − 1/V); finite wherever its log is (μ down to
+    5e-324, V beyond float range)."""
+    v_float, a, log_v = _vocab_terms(v)
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        # y = x/μ, and log y from the logs of its terms (each may underflow or overflow alone)
+        log_m, log_t, log_a = np.log(m), np.log(t), math.log(a)
+        if tv_envelope == "almost_sure":
+            s = (1.0 - m) * t + m * a
+            y = (s / np.sqrt(m)) ** 2
+            log_y = 2.0 * np.logaddexp(np.log1p(-m) + log_t, log_m + log_a) - log_m
+        else:
+            y, log_y = t / m + m * a * a, np.logaddexp(log_t - log_m, log_m + 2.0 * log_a)
+        return _log1p_big(2.0 * v_float * y, math.log(2.0) + log_v + log_y)
 
 
 def _pick(conv, rp):
@@ -266,13 +298,13 @@ def smoothing_bound(tv_value, mu, vocab_size, *, tv_envelope: str = "almost_sure
     """
     t, m, v, env = _smoothing_bound_iv(tv_value, mu, vocab_size, tv_envelope)
     t, m = np.broadcast_arrays(t, m)
-    a = 1.0 - 1.0 / v
+    v_float, a, _ = _vocab_terms(v)
     bias = m * a
     conv = _convexity_bound(t, m, v, env)
     rp = _reverse_pinsker_bound(t, m, v, env)
     best, route, theorem = _pick(conv, rp)
     return SmoothingBound(tv=_out(t), mu=_out(m), vocab_size=v, tv_envelope=env, tv_bias_max=_out(bias),
-                          q_min_floor=_out(m / v), tv_after=_out((1.0 - m) * t + bias),
+                          q_min_floor=_out(m / v_float), tv_after=_out((1.0 - m) * t + bias),
                           kl_upper_convexity_nats=_out(conv), kl_upper_reverse_pinsker_nats=_out(rp),
                           kl_upper_nats=_out(best), route=route, theorem=theorem)
 
@@ -308,8 +340,7 @@ def optimal_smoothing(tv_value, vocab_size, *, tv_envelope: str = "almost_sure")
     the reverse-Pinsker route alone gives 8.27).
     """
     t, v, env = _optimal_smoothing_iv(tv_value, vocab_size, tv_envelope)
-    a = 1.0 - 1.0 / v
-    log_v = math.log(v)
+    _, a, log_v = _vocab_terms(v)
     small = t <= a
     with np.errstate(divide="ignore", invalid="ignore"):
         tail = np.where(small, -(1 - t) * np.log1p(-np.where(small, t, 0.0)), 0.0)
@@ -375,7 +406,8 @@ def smoothed_kl_profile(tv_profile, vocab_size, *, tv_envelope: str = "mean"):
 
     Both need U(w) ≤ 1 − 1/V, so the result's ``w0`` is the smallest w ≥ w0 where that holds.
     The result is in "kl_nats" and has no lower envelope; the mean form drops the CIs (its
-    constants are not monotone in the TV parameters).
+    constants are not monotone in the TV parameters). The mean form needs C < e·V (else K0 ≤ 0,
+    which a ``LogPowerLaw`` cannot hold: a ``ValueError`` naming ``tv_profile.C``).
     """
     from .profiles import LogPowerLaw, power_law_window
 
@@ -383,14 +415,20 @@ def smoothed_kl_profile(tv_profile, vocab_size, *, tv_envelope: str = "mean"):
     v = _vocab_iv(vocab_size)
     choice("tv_envelope", tv_envelope, TV_ENVELOPES)
     beta, C = tv_profile.alpha, tv_profile.C
-    w0 = power_law_window(1.0 - 1.0 / v, beta, C, tv_profile.w0)
+    _, a, log_v = _vocab_terms(v)
+    k0 = C * (1.0 + log_v - math.log(C))
+    if tv_envelope == "mean" and not k0 > 0:
+        raise ValueError(f"`tv_profile.C` must be below e·vocab_size = e^{1 + log_v:.6g} for the smoothed mean "
+                         f"envelope (its constant C(1 + log(V/C)) is then positive), got {C!r}")
+    w0 = power_law_window(a, beta, C, tv_profile.w0)
     provenance = {"derived_by": "wzbounds.divergences.smoothed_kl_profile", "theorem": "smoothing_convexity",
                   "vocab_size": v, "tv_envelope": tv_envelope, "smoothing_rule": "mu(w) = U(w)",
                   "derived_from": tv_profile.to_dict()}
     if tv_envelope == "mean":
-        return LogPowerLaw(alpha=beta, C=C * (1.0 + math.log(v / C)), D=C * beta, w0=w0, divergence="kl_nats",
-                           provenance=provenance)
-    k = 1.0 + math.log(v)
+        return LogPowerLaw(alpha=beta, C=k0, D=C * beta, w0=w0, divergence="kl_nats", provenance=provenance)
+    k = 1.0 + log_v
+    if not math.isfinite(C * k):
+        raise ValueError(f"`tv_profile.C` = {C!r} times 1 + log V = {k:.6g} exceeds float range")
     return PowerLaw(alpha=beta, C=C * k, c=None, w0=w0, divergence="kl_nats",
                     alpha_ci=tv_profile.alpha_ci, C_ci=_scaled_ci(tv_profile.C_ci, lambda x: x * k),
                     provenance=provenance)
@@ -438,12 +476,15 @@ def tv_converse_profile(bayes_tv_profile):
 @dataclass(frozen=True)
 class KLLowerBound:
     """I_w ≥ c·w^-α nats for w ≥ w0 — the least E KL of any suffix-only decoder — derived from
-    a TV or tv2 lower envelope (theorem ``tv_converse`` part 2)."""
+    a TV or tv2 lower envelope (theorem ``tv_converse`` part 2). ``route``: ``"suffix_risk"``
+    (the envelope bounds every suffix-only decoder, parts 2a-2b) or ``"bayes_predictor"`` (it
+    bounds the Bayes window predictor p̄_w, part 2c: I_w = E KL(p‖p̄_w) ≥ 2(E TV(p, p̄_w))²)."""
 
     alpha: float
     c: float
     w0: int
     derived_from: dict
+    route: str = "suffix_risk"
     divergence: str = "kl_nats"
     theorem: str = "tv_converse"
 
@@ -459,13 +500,54 @@ class KLLowerBound:
         return int(out) if out.ndim == 0 else out
 
 
-def kl_lower_from_tv(profile) -> KLLowerBound:
-    """E KL ≥ 2·E TV² ≥ 2·(E TV)² (Pinsker, then Jensen), for every decoder, hence for the
-    least suffix-only one: a TV lower envelope c·w^-α gives I_w ≥ 2c²·w^-2α; a tv2 lower
-    envelope c₂·w^-α gives I_w ≥ 2c₂·w^-α (theorem ``tv_converse`` part 2)."""
+def _bayes_constant(profile):
+    """The Bayes predictor's lower TV constant of a profile that ``tv_converse_profile`` derived
+    (its provenance holds the source profile, whose c is twice this one's), else None."""
+    prov = profile.provenance if isinstance(profile.provenance, dict) else {}
+    src = prov.get("derived_from")
+    if prov.get("derived_by") != "wzbounds.divergences.tv_converse_profile" or not isinstance(src, dict):
+        return None
+    same = (src.get("divergence") == "tv" and src.get("alpha") == profile.alpha and src.get("w0") == profile.w0
+            and isinstance(src.get("c"), (int, float)) and src["c"] / 2.0 == profile.c)
+    return float(src["c"]) if same else None
+
+
+def _kl_lower_terms(profile, bayes_predictor: bool = False):
+    """(α_KL, c_KL, route) with I_w ≥ c_KL·w^-α_KL nats (theorem ``tv_converse`` part 2); c_KL an
+    exact mpmath number (2c² of a float c has 106 bits and may exceed float range: the block
+    calculator sizes blocks from it in mpmath). See :func:`kl_lower_from_tv`."""
     _profile_iv("profile", profile, ("tv", "tv2"))
+    if not isinstance(bayes_predictor, bool):
+        raise ValueError(f"`bayes_predictor` must be True or False, got {bayes_predictor!r}")
     if profile.c is None:
         raise ValueError("`profile.c` must be given: a lower envelope to convert")
-    if profile.divergence == "tv":
-        return KLLowerBound(2.0 * profile.alpha, 2.0 * profile.c ** 2, profile.w0, profile.to_dict())
-    return KLLowerBound(profile.alpha, 2.0 * profile.c, profile.w0, profile.to_dict())
+    c, route = profile.c, "bayes_predictor" if bayes_predictor else "suffix_risk"
+    if profile.divergence == "tv" and _bayes_constant(profile) is not None:
+        c, route = _bayes_constant(profile), "bayes_predictor"
+    with mpmath.workprec(128):  # exact: c is a 53-bit float
+        if profile.divergence == "tv2":
+            return profile.alpha, 2 * mpmath.mpf(c), route
+        alpha = 2.0 * profile.alpha
+        if not math.isfinite(alpha):
+            raise ValueError(f"`profile.alpha` = {profile.alpha!r}: the KL exponent 2·alpha exceeds float range")
+        return alpha, 2 * mpmath.mpf(c) ** 2, route
+
+
+def kl_lower_from_tv(profile, *, bayes_predictor: bool = False) -> KLLowerBound:
+    """A Bayes-risk lower envelope from a TV or tv2 lower envelope (theorem ``tv_converse`` part 2).
+
+    ``bayes_predictor=False``: the profile's ``c`` bounds every suffix-only decoder (its lower
+    assumption, ``PTS-lower-tv``): E KL ≥ 2·E TV² ≥ 2·(E TV)² for the least one, so a TV lower
+    envelope c·w^-α gives I_w ≥ 2c²·w^-2α and a tv2 one c₂·w^-α gives I_w ≥ 2c₂·w^-α (2a, 2b).
+    ``bayes_predictor=True``: ``c`` bounds the Bayes window predictor's E TV(p_t, p̄_w) (what
+    ``tv_converse_profile`` takes); I_w = E KL(p_t‖p̄_w) ≥ 2(E TV(p_t, p̄_w))² gives the same
+    2c²·w^-2α directly (2c), four times the chain through ``tv_converse_profile`` (c/2, then
+    2(c/2)²). A profile that ``tv_converse_profile`` derived takes this route from its source's
+    constant. Raises ``ValueError`` naming ``profile.c`` (or ``profile.alpha``) where 2c² (or 2α)
+    leaves float range."""
+    alpha, c_kl, route = _kl_lower_terms(profile, bayes_predictor)
+    c = float(c_kl)
+    if not (math.isfinite(c) and c > 0):
+        raise ValueError(f"`profile.c` = {profile.c!r}: the KL lower constant {mpmath.nstr(c_kl, 6)} lies beyond "
+                         "float range")
+    return KLLowerBound(alpha, c, profile.w0, profile.to_dict(), route)

@@ -216,7 +216,9 @@ def locally_quadratic_profile_C():
 
 
 def tv_converse_kl_lower_c():
-    """TV lower envelope c·w^-α → Bayes-risk lower envelope 2c²·w^-2α (theorem tv_converse part 2)."""
+    """TV lower envelope c·w^-α → Bayes-risk lower envelope 2c²·w^-2α (theorem tv_converse part 2):
+    c a lower constant on the least mean TV of suffix-only decoders (2a) or on the Bayes
+    predictor's own mean TV (2c, directly; not the chain's 2(c/2)² = c²/2)."""
     return 2 * c ** 2
 
 

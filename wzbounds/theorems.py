@@ -61,7 +61,8 @@ THEOREMS = {t.id: t for t in [
     _T("sink_recent", "Sink-plus-recent: s sinks + last w achieve the sliding bound", ("PTS-upper", "sink-monotone")),
     _T("block_markov", "Block-Markov scheme: worst-case and Hurwitz-zeta time-averaged distortion", ("PTS-upper",)),
     _T("block_markov_rate", "Block-Markov KL rate exponent from TV: gamma <= alpha (converse), >= alpha/2 "
-       "unconditionally (sharp), = alpha under forward decay and regularity",
+       "on V symbols (attained on a countable alphabet; on a finite one UNPROVED), = alpha under forward "
+       "decay and regularity",
        ("PTS-upper", "PTS-lower-kl", "finite-alphabet", "forward-decay", "regularity")),
     _T("bayes_risk_identity", "E KL(p || q) = I_w + E KL(pbar_w || q) for suffix-measurable q", ()),
     _T("pinsker", "Pinsker: TV <= sqrt(KL_nats / 2)", ()),
@@ -70,7 +71,8 @@ THEOREMS = {t.id: t for t in [
        ("finite-alphabet",)),
     _T("smoothing_convexity", "Smoothed KL by the log-sum inequality: KL <= (1-tau) log 1/(1-mu) + tau log(V tau/mu); "
        "mean TV U gives E KL <= U (1 + log(V/U))", ("finite-alphabet",)),
-    _T("tv_converse", "E TV(p, q) >= E TV(p, pbar_w)/2 for suffix-measurable q; E KL >= 2 E TV^2 >= 2 (E TV)^2", ()),
+    _T("tv_converse", "E TV(p, q) >= E TV(p, pbar_w)/2 for suffix-measurable q; E KL >= 2 E TV^2 >= 2 (E TV)^2; "
+       "I_w >= 2 (E TV(p, pbar_w))^2 directly from the Bayes predictor", ()),
     _T("santa_fe", "Santa Fe process: exact truncation risk, exponent 1-1/beta and constant", ()),
     _T("bayes_mixture", "Dirichlet mixture source: exact risk and (V-1)/(2w) asymptotics", ()),
     _T("hmm_geometric", "Markov chains: I_w = 0 for w >= k; HMMs: geometric decay", ()),

@@ -1,7 +1,8 @@
 """Machine check of proofs/block_markov_rate.md: sympy for the algebraic steps; mpmath for the
-converse inequalities, the two achievability bounds on random per-window ensembles, the four
-sharpness examples (Santa Fe at alpha/2, two V = 2 pair laws, the Bayes mixture at alpha), and
-the library's blocks."""
+converse inequalities, the two achievability bounds on random per-window ensembles and on the
+extremal ones a wrong constant would fail, part 2's per-offset form, the four sharpness examples
+(Santa Fe at alpha/2, two V = 2 pair laws computed from their laws, the Bayes mixture at alpha),
+and the library's blocks."""
 import importlib.util
 import math
 from pathlib import Path
@@ -30,14 +31,40 @@ def _kappa(s):
     return mpmath.log(2) if s == 1 else (1 - mpmath.power(2, 1 - s)) / (s - 1)
 
 
+#: Part 4a's exponent interval is evaluated at b = 10^B_DIGITS (the .md quotes the same b).
+B_DIGITS = 40
+
+
 def _G(x, v):
+    """Part 2's bound G(x), from its formula."""
     return -(1 - x) * mpmath.log(1 - x) + x * mpmath.log(v / x)
+
+
+def _fd_bound(C2, eta, alpha, b):
+    """Part 3's bound (2 C2/eta) A_alpha(b), from its formula."""
+    return 2 * C2 / eta * _avg(alpha, b)
+
+
+def _claims_4b(U):
+    """Part 4b as stated: (E tau, E tau^2, the lower bound on E KL(p || q_mu) for every mu)."""
+    return U, 2 * U ** 2, U * mpmath.log(2 * (1 - U))
+
+
+def _claims_4c(U):
+    """Part 4c as stated: (E tau, E tau^2, E KL)."""
+    return U, U / 2, 2 * U * mpmath.log(2)
+
+
+def _true_exponent_4a(alpha):
+    """Part 4a's scope: Santa Fe's Bayes risk decays at exponent alpha/2, so (B) at alpha is slack."""
+    return alpha / 2
 
 
 def _check_algebra():
     x, V, C, a, b, U, mu = sp.symbols("x V C alpha b U mu", positive=True)
     G = -(1 - x) * sp.log(1 - x) + x * sp.log(V / x)
     assert sp.simplify(sp.expand_log(sp.diff(G, x) - sp.log(V * (1 - x) / x), force=True)) == 0
+    assert sp.simplify(sp.diff(G, x, 2) + 1 / (x * (1 - x))) == 0     # part 2: G is concave
     H = x * (1 + sp.log(V / x))
     assert sp.simplify(sp.expand_log(sp.diff(H, x) - sp.log(V / x), force=True)) == 0
     # part 2: H(C b^-a/2) = C b^-a/2 (1 + log(V/C) + (a/2) log b), and the exponent limit
@@ -101,7 +128,55 @@ def _check_achievability(rng):
         m2 = [mpmath.fsum(laws.tv(p, q) ** 2 for p, q in batch) / len(batch) for batch in ens]
         C2 = max(t * mpmath.power(b + j, alpha) for j, t in enumerate(m2))
         d_b = mpmath.fsum(mpmath.fsum(laws.kl(p, q) for p, q in batch) / len(batch) for batch in ens) / b
-        assert d_b <= 2 * C2 / eta * _avg(alpha, b) + slack                                 # part 3
+        assert d_b <= _fd_bound(C2, eta, alpha, b) + slack                                  # part 3
+
+
+def _mix(weighted, f):
+    """E f(p, q) over a finite pair law [(probability, p, q), ...]."""
+    return mpmath.fsum(w * f(p, q) for w, p, q in weighted)
+
+
+def _point(v, i):
+    return [mpmath.mpf(1) if k == i else mpmath.mpf(0) for k in range(v)]
+
+
+def _check_extremal_ensembles():
+    """Parts 2 and 3 on the ensembles a wrong constant fails, D_b computed from the pair laws.
+
+    Part 2: at window b + j, tau in {0, 1} with P(tau = 1) = x_j = C (b + j)^-alpha/2 (pairs
+    (delta_2, delta_1) and (delta_1, delta_1)), so the mean TV meets (S) with equality and
+    Abar = mean x_j: D_b is within (1 - Abar) log(1 + Abar/(V(1 - Abar))) of G(Abar), and G without
+    its -(1 - x) log(1 - x) term fails (V = 3, Abar = 0.2: 0.656 > 0.542). The per-offset form:
+    mu_j = x_j gives D_b <= mean G(x_j) <= G(Abar) (G concave).
+    Part 3: p = delta_0 w.p. P_j, else p = q, q = (1 - eta, eta): tau = eta, KL = log 1/(1 - eta),
+    so D_b / bound = log(1/(1 - eta)) / (2 eta), and C2/eta in place of 2 C2/eta fails (eta = 0.3)."""
+    laws = _laws()
+    slack = mpmath.mpf(10) ** -40
+    for b, v, target in ((4, 3, "0.2"), (2, 2, "0.3"), (7, 10, "0.05"), (3, 1000, "0.01")):
+        half = mpmath.mpf(1) / 2                                   # (S) at exponent alpha/2 = 1/2
+        C = mpmath.mpf(target) / _avg(half, b)
+        xs = [C * mpmath.power(b + j, -half) for j in range(b)]
+        ens = [[(x, _point(v, 1), _point(v, 0)), (1 - x, _point(v, 0), _point(v, 0))] for x in xs]
+        mean_tv = [_mix(e, laws.tv) for e in ens]
+        assert max(abs(t - x) for t, x in zip(mean_tv, xs)) < slack
+        abar = C * _avg(half, b)
+        smooth = lambda q, m: [(1 - m) * qi + m / v for qi in q]  # noqa: E731
+        d_b = mpmath.fsum(_mix(e, lambda p, q: laws.kl(p, smooth(q, abar))) for e in ens) / b
+        assert d_b <= _G(abar, v) + slack                                                   # part 2
+        assert _G(abar, v) - d_b <= (1 - abar) * mpmath.log1p(abar / (v * (1 - abar))) + slack
+        per_offset = mpmath.fsum(_mix(e, lambda p, q, m=x: laws.kl(p, smooth(q, m))) for e, x in zip(ens, xs)) / b
+        g_mean = mpmath.fsum(_G(x, v) for x in xs) / b
+        assert per_offset <= g_mean + slack and g_mean <= _G(abar, v) + slack              # part 2, per offset
+    for b in (1, 3, 6):
+        eta, alpha = mpmath.mpf("0.3"), mpmath.mpf(1)
+        q = [1 - eta, eta]
+        probs = [mpmath.mpf("0.9") * mpmath.power(mpmath.mpf(b + j) / b, -alpha) for j in range(b)]
+        ens = [[(P, [mpmath.mpf(1), mpmath.mpf(0)], q), (1 - P, q, q)] for P in probs]
+        m2 = [_mix(e, lambda p, q: laws.tv(p, q) ** 2) for e in ens]
+        C2 = max(t * mpmath.power(b + j, alpha) for j, t in enumerate(m2))
+        d_b = mpmath.fsum(_mix(e, laws.kl) for e in ens) / b
+        assert min(qi for e in ens for _, _, qd in e for qi in qd) >= eta                   # (REG)
+        assert d_b <= _fd_bound(C2, eta, alpha, b) + slack                                  # part 3
 
 
 def _santa_fe_second_moment(beta, w, K=4000):
@@ -153,37 +228,48 @@ def _check_santa_fe(rng):
             d_b = sum(src.bayes_risk(b + j, unit="nats") for j in range(b)) / b
             band = float(_avg(a1, b))
             assert c_sf * math.log(2) * band <= d_b <= C_sf * math.log(2) * band
-        # the exponent interval at b = 1e40 from the band (constants at the profile's w0, tighter
-        # than at the smallest valid one): close to alpha/2, far from alpha
+        # the exponent interval at b = 10^B_DIGITS from the band (constants at the profile's w0,
+        # tighter than at the smallest valid one): close to the true exponent alpha/2, far from
+        # alpha, the exponent of (B): the factor of two here is (B)'s slack
         c_p, C_p = src.envelope_constants(src.profile().w0)
-        b = 10 ** 40
+        b = 10 ** B_DIGITS
+        true = _true_exponent_4a(alpha)
         with mpmath.workdps(40):
             A = _avg_big(a1, b)
             lo_g = float(mpmath.log(1 / (C_p * mpmath.log(2) * A)) / mpmath.log(b))
             hi_g = float(mpmath.log(1 / (c_p * mpmath.log(2) * A)) / mpmath.log(b))
-        assert abs(lo_g - alpha / 2) < 0.05 and abs(hi_g - alpha / 2) < 0.05 and hi_g < alpha - 0.2
+        assert abs(lo_g - true) < 0.05 and abs(hi_g - true) < 0.05 and hi_g < alpha - 0.2
+        # and the risk itself: I_w w^(true exponent) stays in the proved band while I_w w^alpha grows
+        for w in (w0, 100 * w0, 10 ** 4 * w0):
+            scaled = src.bayes_risk(w, unit="bits") * w ** true
+            assert c_sf <= scaled <= C_sf
+        assert src.bayes_risk(10 ** 4 * w0) * (10 ** 4 * w0) ** alpha > 10 * src.bayes_risk(w0) * w0 ** alpha
 
 
 def _check_pair_examples():
-    """Parts 4b and 4c on V = 2, exactly in mpmath."""
+    """Parts 4b and 4c on V = 2: every moment and KL computed from the explicit pair law, then
+    compared with the statement (``_claims_4b``, ``_claims_4c``)."""
+    laws = _laws()
+    one, zero, half = mpmath.mpf(1), mpmath.mpf(0), mpmath.mpf(1) / 2
+    delta0, u = [one, zero], [half, half]
+    close = mpmath.mpf(10) ** -40  # 50-digit sums of a few terms
+    grid = [mpmath.mpf(m) for m in np.geomspace(1e-14, 1.0, 3000)]
     for U in ("1e-2", "1e-4", "1e-6"):
         U = mpmath.mpf(U)
-        e_tau, e_tau2 = (0 + 2 * U) / 2, (0 + 4 * U ** 2) / 2
-        assert e_tau == U and e_tau2 == 2 * U ** 2
-
-        def ekl(mu):
-            q_mu = [1 - mu / 2, mu / 2]
-            first = mpmath.log(1 / q_mu[0])                         # KL(delta0 || q_mu)
-            p = [1 - 2 * U, 2 * U]
-            second = sum(pi * mpmath.log(pi / qi) for pi, qi in zip(p, q_mu))
-            return (first + second) / 2
-        grid = [mpmath.mpf(m) for m in np.geomspace(1e-14, 1.0, 3000)]
-        best = min(ekl(m) for m in grid)
-        assert best >= U * mpmath.log(2 * (1 - U))                 # part 4b
-        assert abs(best / U - mpmath.log(2)) < 0.05                # -> log 2 (grid resolution, U = 1e-2)
-        # 4c: q = u, p = delta0 w.p. 2U: E tau = U, E tau^2 = U/2, E KL = 2U log 2
-        assert 2 * U * mpmath.mpf("0.5") == U and 2 * U * mpmath.mpf("0.25") == U / 2
-        assert mpmath.almosteq(2 * U * mpmath.log(2), 2 * U * (mpmath.log(1 / mpmath.mpf("0.5"))))
+        law_b = [(half, delta0, delta0), (half, [1 - 2 * U, 2 * U], delta0)]
+        e_tau, e_tau2, lower = _claims_4b(U)
+        assert abs(_mix(law_b, laws.tv) - e_tau) < close
+        assert abs(_mix(law_b, lambda p, q: laws.tv(p, q) ** 2) - e_tau2) < close
+        smoothed = lambda m: (lambda p, q: laws.kl(p, [(1 - m) * qi + m / 2 for qi in q]))  # noqa: E731
+        best = min(_mix(law_b, smoothed(m)) for m in grid + [2 * U / (1 - U)])
+        assert best >= lower                                        # part 4b, every mu on the grid
+        assert abs(best / U - mpmath.log(2)) < 0.05                 # -> log 2 (U = 1e-2: log(2(1 - U)) + O(U))
+        law_c = [(2 * U, delta0, u), (1 - 2 * U, u, u)]
+        e_tau, e_tau2, e_kl = _claims_4c(U)
+        assert abs(_mix(law_c, laws.tv) - e_tau) < close
+        assert abs(_mix(law_c, lambda p, q: laws.tv(p, q) ** 2) - e_tau2) < close
+        assert abs(_mix(law_c, laws.kl) - e_kl) < close
+        assert min(u) >= half                                       # (REG) with eta = 1/2
 
 
 def _check_mixture():
@@ -226,12 +312,22 @@ def _check_library():
     fd = block_markov_rate(tv, forward_decay=True, regularity=1e-3, eps=0.05)
     assert fd.regime == "forward-decay+regularity" and fd.gamma == 0.8
     with mpmath.workdps(40):
-        K = 2 * 1.5 ** 2 / 1e-3
+        K = 2 * mpmath.mpf(1.5) ** 2 / mpmath.mpf(1e-3)
         b = fd.block_tokens
         assert K * _avg_big(0.8, b) <= 0.05 and K * _avg_big(0.8, b - 1) > 0.05
         cb = fd.converse_block_tokens
         c_kl = 2 * 0.3 ** 2
         assert c_kl * _avg_big(0.8, cb) <= 0.05 and (cb == 1 or c_kl * _avg_big(0.8, cb - 1) > 0.05)
+    # part 3 with V known: both bounds are proved, the block is the smaller (recomputed here:
+    # beta 0.4, C 1.5, V 1000, eta 1e-3, eps 0.2 gives the part-2 block)
+    both = block_markov_rate(tv, forward_decay=True, regularity=1e-3, eps=0.2, vocab_size=V)
+    alone = block_markov_rate(tv, forward_decay=True, regularity=1e-3, eps=0.2)
+    with mpmath.workdps(40):
+        b_fd = alone.block_tokens
+        assert K * _avg_big(0.8, b_fd) <= 0.2 < K * _avg_big(0.8, b_fd - 1)
+        b_u = r.block_tokens[1]
+        assert _G(1.5 * _avg_big(0.4, b_u), V) <= 0.2 < _G(1.5 * _avg_big(0.4, b_u - 1), V)
+    assert both.block_tokens == min(b_u, b_fd) == b_u and both.block_theorem == "smoothing_convexity"
 
 
 def _avg_big(s, b):
@@ -239,12 +335,20 @@ def _avg_big(s, b):
     return (mpmath.zeta(s, b) - mpmath.zeta(s, 2 * b)) / b
 
 
+def _check_statement_text():
+    """The .md quotes the b at which part 4a's exponent interval is evaluated here."""
+    text = (Path(__file__).resolve().parents[1] / "block_markov_rate.md").read_text()
+    assert f"b = 10^{B_DIGITS}" in text
+
+
 def check():
     rng = np.random.default_rng(20261113)
+    _check_statement_text()
     _check_algebra()
     with mpmath.workdps(50):
         _check_converse_and_integral_bounds()
         _check_achievability(rng)
+        _check_extremal_ensembles()
         _check_pair_examples()
     _check_santa_fe(rng)
     _check_mixture()

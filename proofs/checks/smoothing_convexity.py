@@ -21,6 +21,34 @@ def _B(tau, mu, v):
     return (1 - tau) * mpmath.log(1 / (1 - mu)) + tail
 
 
+def _g(U, v):
+    """Part 4's mean envelope at mu = U, from its formula: -(1 - U) log(1 - U) + U log(V/U)."""
+    return -(1 - U) * mpmath.log(1 - U) + U * mpmath.log(v / U)
+
+
+def _point(v, i):
+    return [mpmath.mpf(1) if k == i else mpmath.mpf(0) for k in range(v)]
+
+
+def _check_extremal_batch():
+    """Part 4 on its extremal batch {(delta_2, delta_1) w.p. U, (delta_1, delta_1) otherwise}:
+    E TV = U (computed from the batch), and E KL at mu = U is below the bound by at most
+    (1 - U) log(1 + U/(V(1 - U))) (part 2's gap), so a bound smaller by more than that fails
+    (e.g. U log(V/U): at V = 3, U = 0.2, E KL = 0.6561 > 0.5416)."""
+    laws = _laws()
+    slack = mpmath.mpf(10) ** -40  # 50-digit sums of <= 2000 terms
+    for v in (2, 3, 1000):
+        for U in ("0.2", "0.01", "1e-6"):
+            U = mpmath.mpf(U)
+            if U > 1 - mpmath.mpf(1) / v:
+                continue
+            batch = [(U, _point(v, 1), _point(v, 0)), (1 - U, _point(v, 0), _point(v, 0))]
+            assert abs(mpmath.fsum(w * laws.tv(p, q) for w, p, q in batch) - U) < slack
+            mean_kl = mpmath.fsum(w * laws.kl(p, [(1 - U) * qi + U / v for qi in q]) for w, p, q in batch)
+            assert mean_kl <= _g(U, v) + slack                                          # part 4
+            assert _g(U, v) - mean_kl <= (1 - U) * mpmath.log1p(U / (v * (1 - U))) + slack
+
+
 def _check_algebra():
     tau, mu, V, U, C, beta, x = sp.symbols("tau mu V U C beta x", positive=True)
     L = sp.log(1 / (1 - mu))
@@ -119,7 +147,7 @@ def _check_statement():
         if U > 1 - mpmath.mpf(1) / v:
             continue
         mean_kl = mpmath.fsum(laws.kl(p, [(1 - U) * qi + U / v for qi in q]) for p, q in batch) / len(batch)
-        assert mean_kl <= -(1 - U) * mpmath.log(1 - U) + U * mpmath.log(v / U) + slack
+        assert mean_kl <= _g(U, v) + slack
         assert mean_kl <= U * (1 + mpmath.log(v / U)) + slack
 
 
@@ -132,7 +160,7 @@ def _check_library():
     with mpmath.workdps(30):
         U, v = mpmath.mpf(0.01), 49152
         assert abs(pair.kl_bound_nats - float(-(1 - U) * mpmath.log(1 - U) + U * mpmath.log(v))) < 1e-14
-        assert abs(mean.kl_bound_nats - float(-(1 - U) * mpmath.log(1 - U) + U * mpmath.log(v / U))) < 1e-14
+        assert abs(mean.kl_bound_nats - float(_g(U, v))) < 1e-14
     assert pair.route == mean.route == "convexity" and mean.kl_bound_nats < 0.2
     assert abs(dv.smoothing_bound(0.01, pair.mu, 49152).kl_upper_reverse_pinsker_nats - 8.2671) < 1e-3
     rng = np.random.default_rng(7)
@@ -149,6 +177,7 @@ def check():
     _check_algebra()
     with mpmath.workdps(50):
         _check_statement()
+        _check_extremal_batch()
     _check_library()
 
 

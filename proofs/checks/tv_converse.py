@@ -1,6 +1,7 @@
 """Machine check of proofs/tv_converse.md: part 1 on random finite joint laws against random
 decoders and the TV-optimal decoder (a linear program), its sharpness, part 2 on random batches,
-and the library's conversions."""
+part 2c (the direct route from the Bayes predictor) on random joint laws and on part 3's extremal
+family, where a constant above 2 fails, and the library's conversions against that family."""
 import importlib.util
 from pathlib import Path
 
@@ -8,6 +9,10 @@ import mpmath
 import numpy as np
 import sympy as sp
 from scipy.optimize import linprog
+
+
+#: Part 2c's constant: I_w >= K_DIRECT (E TV(p_t, pbar_w))^2.
+K_DIRECT = 2
 
 
 def _laws():
@@ -79,10 +84,60 @@ def _check_part2(rng):
         assert mean_kl >= 2 * mean_tv2 - slack and mean_tv2 >= mean_tv ** 2 - slack
 
 
+def _random_joint(rng):
+    """(P(f, w), p_t = P(x | f, w), pbar_w = P(x | w)) of a random finite joint law."""
+    n_f, n_w, V = (int(x) for x in rng.integers(2, 5, size=3))
+    joint = rng.dirichlet(np.full(n_f * n_w * V, float(rng.choice([0.2, 1.0])))).reshape(n_f, n_w, V)
+    P_fw = joint.sum(axis=2)
+    return P_fw, joint / P_fw[..., None], joint.sum(axis=0) / joint.sum(axis=(0, 2))[:, None]
+
+
+def _extremal(delta):
+    """Part 3's family as a law: (I_w, E TV(p_t, pbar_w)), pbar_w = E p_t computed from it."""
+    laws = _laws()
+    half = mpmath.mpf(1) / 2
+    weighted = [(half, [half + delta, half - delta]), (half, [half - delta, half + delta])]
+    pbar = [mpmath.fsum(w * p[i] for w, p in weighted) for i in range(2)]
+    return (mpmath.fsum(w * laws.kl(p, pbar) for w, p in weighted),
+            mpmath.fsum(w * laws.tv(p, pbar) for w, p in weighted))
+
+
+def _check_direct_route(rng):
+    """Part 2c on part 3's family (K_DIRECT holds there, and 2.0002 fails: the constant is sharp),
+    on random joint laws (I_w and the Bayes predictor's mean TV from the law), and part 3's series."""
+    for delta in ("0.3", "0.01", "0.001"):
+        risk, mean_tv = _extremal(mpmath.mpf(delta))
+        assert abs(mean_tv - mpmath.mpf(delta)) < mpmath.mpf(10) ** -45  # 50-digit rounding of 1/2 +- delta
+        assert risk >= K_DIRECT * mean_tv ** 2
+    risk, mean_tv = _extremal(mpmath.mpf("0.001"))
+    assert risk < 2 * mpmath.mpf("1.0001") * mean_tv ** 2      # any constant >= 2.0002 fails here
+    for _ in range(60):
+        P_fw, p_t, pbar = _random_joint(rng)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(p_t > 0, p_t * np.log(p_t / pbar[None]), 0.0)
+        risk = float(np.sum(P_fw * terms.sum(axis=2)))
+        mean_tv = float(np.sum(P_fw * _tv(p_t, pbar[None])))
+        assert risk >= K_DIRECT * mean_tv ** 2 - 1e-12  # float sums of <= 64 terms
+    d = sp.symbols("delta", positive=True)
+    kl = ((1 + 2 * d) * sp.log(1 + 2 * d) + (1 - 2 * d) * sp.log(1 - 2 * d)) / 2
+    assert sp.expand(sp.series(kl, d, 0, 6).removeO() - (2 * d ** 2 + sp.Rational(4, 3) * d ** 4)) == 0
+
+
 def _check_library():
     from wzbounds.divergences import kl_lower_from_tv, tv_converse_profile
     from wzbounds.profiles import PowerLaw
 
+    # part 2c against part 3's family: it is independent of W, so E TV(p_t, pbar_w) = delta meets a
+    # Bayes envelope delta w^-alpha at every w >= 1, and at w = 1 the library's bound must not exceed I_w
+    delta = 1e-3
+    bayes = PowerLaw(0.4, 1.0, c=delta, divergence="tv")
+    direct = kl_lower_from_tv(bayes, bayes_predictor=True)
+    with mpmath.workdps(50):
+        risk, _ = _extremal(mpmath.mpf(delta))
+        assert direct.c <= risk                                     # the library's constant holds here
+        assert direct.c == K_DIRECT * delta ** 2 and direct.alpha == 0.8
+    chained = kl_lower_from_tv(tv_converse_profile(bayes))  # the chain takes the direct route too
+    assert (chained.c, chained.route) == (direct.c, "bayes_predictor")
     tv = PowerLaw(0.4, 1.5, c=0.3, w0=4, divergence="tv")
     k = kl_lower_from_tv(tv)
     assert (k.alpha, k.c, k.w0) == (0.8, 2 * 0.3 ** 2, 4)
@@ -98,6 +153,7 @@ def check():
     with mpmath.workdps(50):
         _check_sharpness()
         _check_part2(rng)
+        _check_direct_route(rng)
     _check_library()
 
 

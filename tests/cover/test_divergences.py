@@ -1,6 +1,7 @@
 """Properties of wzbounds.divergences: one theorem per test, its statement in the docstring."""
 import math
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given
@@ -267,3 +268,81 @@ def test_bad_inputs_raise_naming_the_parameter(call, name):
     """Validation: bad input raises ValueError naming the parameter."""
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# --------------------------------------------------------------------------- float64 edges (issue 18 items 7, 12, 14)
+def _rp_mp(t, m, scale=2):
+    """log(1 + scale·t²/m) in mpmath: the reference for the overflow cases."""
+    with mpmath.workdps(50):
+        return float(mpmath.log1p(scale * mpmath.mpf(t) ** 2 / mpmath.mpf(m)))
+
+
+def test_reverse_pinsker_stays_finite_at_a_subnormal_floor():
+    """reverse_pinsker at q_min = 5e-324: 2·TV²/q_min overflows float64, its log (743.75) does not."""
+    assert dv.reverse_pinsker(0.5, 5e-324).kl_upper_nats == pytest.approx(_rp_mp(0.5, 5e-324), rel=1e-15)
+    # and where 2·TV² underflows but 2·TV²/q_min is a normal number
+    assert dv.reverse_pinsker(1e-160, 1e-310).kl_upper_nats == pytest.approx(_rp_mp(1e-160, 1e-310), rel=1e-12)
+
+
+def test_smoothing_bound_stays_finite_at_a_subnormal_mu():
+    """smoothing part 4 at μ = 5e-324: log(1 + 2V·((1 − μ)τ + μa)²/μ) is 754.6 nats, not inf."""
+    b = dv.smoothing_bound(0.5, 5e-324, 49152)
+    with mpmath.workdps(50):
+        expected = float(mpmath.log1p(2 * 49152 * mpmath.mpf(0.5) ** 2 / mpmath.mpf(5e-324)))
+    assert b.kl_upper_reverse_pinsker_nats == pytest.approx(expected, rel=1e-15)
+    mean = dv.smoothing_bound(0.5, 5e-324, 49152, tv_envelope="mean")
+    assert all(math.isfinite(x) for x in (mean.kl_upper_reverse_pinsker_nats, mean.kl_upper_convexity_nats))
+
+
+def test_vocabularies_beyond_float_range():
+    """V = 10**400 (an int float64 cannot hold): the bounds use log V = 921.03 exactly."""
+    V = 10 ** 400
+    log_v = 400 * math.log(10)
+    b = dv.smoothing_bound(0.01, 0.01, V)
+    with mpmath.workdps(50):
+        t = mpmath.mpf(0.01)
+        conv = -(1 - t) * mpmath.log1p(-t) + t * log_v  # (1 − τ)L_μ + τ·log(Vτ/μ) at τ = μ
+        rp = mpmath.log1p(2 * mpmath.mpf(V) * ((1 - t) * t + t * (1 - mpmath.mpf(1) / V)) ** 2 / t)
+    assert b.kl_upper_convexity_nats == pytest.approx(float(conv), rel=1e-13)
+    assert b.kl_upper_reverse_pinsker_nats == pytest.approx(float(rp), rel=1e-13)
+    o = dv.optimal_smoothing(0.01, V, tv_envelope="mean")
+    assert o.kl_bound_nats == pytest.approx(-0.99 * math.log1p(-0.01) + 0.01 * (log_v - math.log(0.01)), rel=1e-13)
+    prof = dv.smoothed_kl_profile(PowerLaw(0.4, 1.0, divergence="tv"), V)
+    assert prof.C == pytest.approx(1.0 + log_v, rel=1e-15) and prof.D == 0.4
+
+
+def test_tv_to_kl_constants_beyond_float_range_name_the_parameter():
+    """kl_lower_from_tv: 2α or 2c² beyond float64 is a ValueError naming the field, not alpha=inf or
+    an OverflowError; smoothed_kl_profile with C > e·V (its constant C(1 + log(V/C)) < 0) names C."""
+    with pytest.raises(ValueError, match="profile.alpha"):
+        dv.kl_lower_from_tv(PowerLaw(1e308, 2, c=1, divergence="tv"))
+    with pytest.raises(ValueError, match="profile.c"):
+        dv.kl_lower_from_tv(PowerLaw(0.5, 1e200, c=1e200, divergence="tv"))
+    with pytest.raises(ValueError, match="tv_profile.C"):
+        dv.smoothed_kl_profile(PowerLaw(0.4, 1e300, divergence="tv"), 49152)
+
+
+def test_kl_lower_from_the_bayes_predictor_is_direct():
+    """tv_converse part 2c: a lower envelope c on the Bayes predictor's mean TV gives I_w ≥ 2c²w^-2α
+    directly (I_w = E KL(p‖p̄_w) ≥ 2(E TV(p, p̄_w))²), four times the chain through part 1 (c/2)
+    then part 2a (2(c/2)² = c²/2). The library takes the direct route from a Bayes profile and from
+    a profile that tv_converse_profile derived from one."""
+    bayes = PowerLaw(0.4, 1.5, c=0.3, divergence="tv")
+    direct = dv.kl_lower_from_tv(bayes, bayes_predictor=True)
+    chained = dv.kl_lower_from_tv(dv.tv_converse_profile(bayes))
+    assert direct.c == chained.c == pytest.approx(2 * 0.3 ** 2) and direct.alpha == chained.alpha == 0.8
+    assert chained.route == direct.route == "bayes_predictor"
+    assert dv.kl_lower_from_tv(bayes).route == "suffix_risk"
+
+
+@pytest.mark.parametrize("tv_envelope", ["mean", "almost_sure"])
+@pytest.mark.parametrize("t, mu, V", [(0.0, 1e-300, 10 ** 400), (0.0, 5e-324, 2), (1e-200, 1e-250, 10 ** 320),
+                                      (0.5, 5e-324, 49152), (0.3, 0.2, 10)])
+def test_reverse_pinsker_smoothing_bound_at_float_edges(t, mu, V, tv_envelope):
+    """smoothing parts 4 and 6b, log(1 + 2V·x/μ), against mpmath where its terms under- or overflow."""
+    with mpmath.workdps(60):
+        tm, m, a = mpmath.mpf(t), mpmath.mpf(mu), 1 - mpmath.mpf(1) / V
+        x = ((1 - m) * tm + m * a) ** 2 if tv_envelope == "almost_sure" else tm + (m * a) ** 2
+        expected = float(mpmath.log1p(2 * V * x / m))
+    got = dv.smoothing_bound(t, mu, V, tv_envelope=tv_envelope).kl_upper_reverse_pinsker_nats
+    assert got == pytest.approx(expected, rel=1e-13)  # logs of the factors: ~|log x| ulps at most

@@ -1,5 +1,6 @@
 """Every theorem id the code can report resolves to a proof file and a passing machine check."""
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,27 @@ def test_proof_file_exists_and_is_indexed(theorem_id):
 def test_machine_check_passes(theorem_id):
     module = _load_check(theorem_id)
     module.check()
+
+
+def _mutations():
+    if "proof_mutations" not in sys.modules:  # registered before it runs: its dataclass looks itself up there
+        spec = importlib.util.spec_from_file_location("proof_mutations", PROOFS / "checks" / "mutations.py")
+        sys.modules["proof_mutations"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["proof_mutations"])
+    return sys.modules["proof_mutations"]
+
+
+# The check-file mutations that run in seconds; the library ones (a fresh interpreter each) and
+# Santa Fe's run with `python proofs/checks/mutations.py`.
+_FAST = [m.id for m in _mutations().MUTATIONS if not m.library and m.id != "1-4a-scope"]
+
+
+@pytest.mark.parametrize("mutation_id", _FAST)
+def test_mutated_statement_fails_its_check(mutation_id):
+    """Issue 23: a corrected statement changed as a wrong constant would change it (in a temporary
+    copy) makes its check fail with an AssertionError, not some other error; the unmutated check
+    passes in test_machine_check_passes."""
+    mutations = _mutations()
+    m = next(m for m in mutations.MUTATIONS if m.id == mutation_id)
+    out = mutations.run_mutation(m, baseline=False, contrast=False)
+    assert out["mutated"] == "fails", out

@@ -9,7 +9,10 @@ in nats and γ = liminf log(1/D_b)/log b its rate exponent. From a TV profile E 
 - **unconditional** (finite vocabulary V, smoothing with μ_b = the block average of the TV
   envelope, ``smoothing_convexity``): D_b = O(b^-β log b), so γ ≥ β = α/2 — the factor of two;
 - **forward decay + regularity** (E TV² ≤ C₂·w^-α₂ and p̃ ≥ η): D_b ≤ (2C₂/η)·A_{α₂}(b)
-  (reverse Pinsker), so γ ≥ α₂; with α₂ = α the exponent matches the converse.
+  (reverse Pinsker), so γ ≥ α₂; with α₂ = α the exponent matches the converse. With V known
+  the unconditional bound is proved too, and the block is the smaller of the two.
+
+Constants enter in mpmath (C², 2c², 2C₂/η may lie beyond float range), blocks are exact ints.
 
 A KL profile needs none of this: it bounds D_b directly (``block_markov``), γ = its α.
 """
@@ -23,9 +26,10 @@ import numpy as np
 
 from .._inversion import MIN_DIGITS, _at_most, smallest_true, window_digits_iv
 from .._validation import positive_int, real_array, real_scalar
+from ..profiles.envelopes import PowerEnvelope
 from ..units import KL_UNITS, kl_scale
 from ._exact import exact, half_integers
-from .block import block_size_time_average
+from .block import block_size_time_average, smallest_block
 
 REGIMES = ("unconditional", "forward-decay+regularity", "kl-envelope")
 #: Bisection steps for the inverse of the smoothing bound G (each halves a log-bracket that
@@ -52,7 +56,11 @@ class BlockMarkovRate:
     peak_memory_tokens, average_memory_tokens : 2b - 1 and (3b - 1)/2 at ``block_tokens``.
     memory, memory_unit : the peak memory and ``"tokens"`` (the calculator's vocabulary).
     distortion_bound_nats : the regime's bound on D_b at ``block_tokens``.
-    smoothing_mu : the smoothing weight μ_b used at ``block_tokens`` (unconditional regime).
+    smoothing_mu : the smoothing weight μ_b used at ``block_tokens`` (0.0: no smoothing, where
+        the reverse-Pinsker bound gave the block; None without a vocabulary or for a KL profile).
+    block_theorem : the theorem whose bound gave ``block_tokens``: ``"smoothing_convexity"``
+        (part 2), ``"reverse_pinsker"`` (part 3) or ``"block_markov"`` (a KL profile); in the
+        forward-decay regime with V known, the one with the smaller block.
     theorem_ids : theorems the numbers rest on.
     """
 
@@ -73,27 +81,33 @@ class BlockMarkovRate:
     memory_unit: str
     distortion_bound_nats: object
     smoothing_mu: object
+    block_theorem: object
     theorem_ids: tuple
     divergence: str = "kl_nats"
 
 
 def _tv_parts(profile, forward_decay):
     """(beta, C_S, fd) from a "tv" or "tv2" PowerLaw: the mean-TV envelope C_S w^-beta and the
-    second-moment envelope fd = (alpha2, C2, w0) or None."""
+    second-moment envelope fd = (alpha2, C2, w0) or None; C2 an exact mpmath number (C² of a
+    float C has 106 bits and may exceed float range)."""
     from ..profiles import PowerLaw
 
     if profile.divergence == "tv2":  # (S) by Jensen, E TV <= sqrt(E TV^2); (FD) is the profile
         if forward_decay is not False:
             raise ValueError("`forward_decay` must be False with a tv2 profile (it is the forward-decay envelope)")
-        return profile.alpha / 2, math.sqrt(profile.C), (profile.alpha, profile.C, profile.w0)
+        return profile.alpha / 2, math.sqrt(profile.C), (profile.alpha, mpmath.mpf(profile.C), profile.w0)
     if forward_decay is False:
         return profile.alpha, profile.C, None
     if forward_decay is True:  # the TV envelope holds at every step: E TV^2 <= U^2
-        return profile.alpha, profile.C, (2 * profile.alpha, profile.C ** 2, profile.w0)
+        if not math.isfinite(2 * profile.alpha):
+            raise ValueError(f"`profile.alpha` = {profile.alpha!r}: the second-moment exponent 2·alpha exceeds "
+                             "float range")
+        with mpmath.workprec(128):
+            return profile.alpha, profile.C, (2 * profile.alpha, mpmath.mpf(profile.C) ** 2, profile.w0)
     if not isinstance(forward_decay, PowerLaw) or forward_decay.divergence != "tv2":
         raise ValueError("`forward_decay` must be False, True (the TV envelope holds almost surely) or a "
                          f"PowerLaw in 'tv2', got {forward_decay!r}")
-    return profile.alpha, profile.C, (forward_decay.alpha, forward_decay.C, forward_decay.w0)
+    return profile.alpha, profile.C, (forward_decay.alpha, mpmath.mpf(forward_decay.C), forward_decay.w0)
 
 
 def regime_exponents(profile, forward_decay=True) -> dict:
@@ -112,14 +126,15 @@ def regime_exponents(profile, forward_decay=True) -> dict:
 
 
 def _lower_kl(profile):
-    """(alpha_B, c_KL) with I_w >= c_KL w^-alpha_B (nats), or None (``tv_converse`` part 2)."""
+    """(alpha_B, c_KL) with I_w >= c_KL w^-alpha_B (nats), c_KL in mpmath, or None
+    (``tv_converse`` part 2; the direct route for a profile derived from the Bayes predictor's)."""
+    from ..divergences import _kl_lower_terms
+
     if profile.c is None:
         return None
-    if profile.divergence == "tv":
-        return 2 * profile.alpha, 2 * profile.c ** 2
-    if profile.divergence == "tv2":
-        return profile.alpha, 2 * profile.c
-    return profile.alpha, profile.c * kl_scale(profile.divergence, "kl_nats")
+    if profile.divergence in ("tv", "tv2"):
+        return _kl_lower_terms(profile)[:2]
+    return profile.alpha, mpmath.mpf(profile.c) * kl_scale(profile.divergence, "kl_nats")
 
 
 def _g(x, log_v):
@@ -152,20 +167,34 @@ def _g_inverse(eps: float, v: int, digits: int = 40):
             x -= x * mpmath.mpf(10) ** (2 - mpmath.mp.dps)
         raise ValueError(f"`eps` = {eps!r}: the smoothing bound could not be inverted")
 
-def _clamped_average_mp(b: int, c: float, alpha: float, w0: int):
+def _clamped_average_mp(b: int, c, alpha: float, w0: int):
     """(1/b) sum_{k=b}^{2b-1} c max(k, w0)^-alpha: the lower envelope extended below w0."""
-    from ..profiles import PowerEnvelope
-
     env = PowerEnvelope(c, alpha)
     flat = max(0, min(2 * b, w0) - b) * env.value_mp(w0)
     return (flat + env.range_sum_mp(max(b, w0), 2 * b)) / b
 
 
-def _converse_block(eps: float, alpha: float, c: float, w0: int) -> int:
-    """Smallest b >= 1 whose lower bound (1/b) sum_j c max(b + j, w0)^-alpha is <= eps."""
-    from ..profiles import PowerLaw
+def _power_block(eps: float, k_of, alpha: float, w0: int) -> int:
+    """Smallest b >= w0 with K·A_alpha(b) <= eps, K = ``k_of()`` in the current mpmath precision
+    (any size, beyond float range too; evaluated at the digits the block needs). A(b) lies
+    between U(2b - 1) and U(b), U = K w^-alpha (``block_markov`` part 3), so b lies in
+    [(x + 1)/2, x + 1], x the real root of U(x) = eps: ``smallest_block`` searches that bracket
+    exactly."""
+    with mpmath.workdps(30):
+        digits = window_digits_iv(mpmath.power(k_of() / mpmath.mpf(eps), 1 / mpmath.mpf(alpha)), eps)
+    with mpmath.workdps(max(MIN_DIGITS, digits + 30) + PowerEnvelope(1.0, alpha).guard_digits):
+        env = PowerEnvelope(k_of(), alpha)
+        x = env.inverse_mp(mpmath.mpf(eps))
+        slack = mpmath.mpf(10) ** (10 - mpmath.mp.dps)  # the root's rounding, far below one unit of x
+        hi = max(w0, int(mpmath.floor(x * (1 + slack))) + 1)
+        lo = min(hi, max(w0, int(mpmath.floor((x * (1 - slack) + 1) / 2))))
+    return smallest_block(eps, env, lo, hi)
 
-    above = block_size_time_average(eps, PowerLaw(alpha, c, w0=w0))
+
+def _converse_block(eps: float, alpha: float, c, w0: int) -> int:
+    """Smallest b >= 1 whose lower bound (1/b) sum_j c max(b + j, w0)^-alpha is <= eps (c in
+    mpmath); the clamped average is non-increasing in b, so past w0 it is ``_power_block``."""
+    above = _power_block(eps, lambda: c, alpha, w0)
     if above > w0:
         return above
     digits = int(w0.bit_length() * 0.30103) + 1
@@ -175,11 +204,11 @@ def _converse_block(eps: float, alpha: float, c: float, w0: int) -> int:
 
 
 def _unconditional_block(eps: float, tv_env_profile, v: int):
-    """(block, bound, mu) for the unconditional regime: smallest b >= w0 with
+    """(block, bound, mu, theorem) for the unconditional regime: smallest b >= w0 with
     G(Abar(b)) <= eps, Abar the block average of the mean-TV envelope (``block_markov_rate``
     part 2)."""
     if eps >= math.log(v):  # mu = 1: KL(p || u) <= log V for every pair
-        return tv_env_profile.w0, math.log(v), 1.0
+        return tv_env_profile.w0, math.log(v), 1.0, "smoothing_convexity"
     x_eps = _g_inverse(eps, v)
     # the block is about (C / x_eps)^(1/beta): its digits set the precision of the search
     with mpmath.workdps(30):
@@ -187,7 +216,20 @@ def _unconditional_block(eps: float, tv_env_profile, v: int):
     b = block_size_time_average(_g_inverse(eps, v, digits + 40), tv_env_profile)
     with mpmath.workdps(40):
         abar = min(tv_env_profile.upper_envelope.block_average_mp(b), 1 - mpmath.mpf(1) / v)
-        return b, float(_g(abar, mpmath.log(v))), float(abar)
+        return b, float(_g(abar, mpmath.log(v))), float(abar), "smoothing_convexity"
+
+
+def _forward_decay_block(eps: float, k_of, alpha2: float, w0: int, uncond):
+    """(block, bound, mu, theorem) under (FD) and (REG): the smallest b >= w0 with
+    K·A_alpha2(b) <= eps, K = 2 C2/eta = ``k_of()`` (``block_markov_rate`` part 3), or the
+    unconditional block ``uncond(eps)`` when that is smaller (part 2 holds too once V is known;
+    None without)."""
+    b = _power_block(eps, k_of, alpha2, w0)
+    with mpmath.workdps(60):  # K to well past the 30 digits block_average keeps
+        bound = float(PowerEnvelope(k_of(), alpha2).block_average(b))
+    found = (b, bound, None if uncond is None else 0.0, "reverse_pinsker")
+    other = None if uncond is None else uncond(eps)
+    return other if other is not None and other[0] < b else found
 
 def _rate_iv(profile, forward_decay, regularity, vocab_size, eps):
     from ..profiles import PowerLaw
@@ -235,7 +277,7 @@ def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None
 
         def block_of(e):
             b = block_size_time_average(e * to_unit, profile)
-            return b, float(profile.block_average(b)) / to_unit, None
+            return b, float(profile.block_average(b)) / to_unit, None, "block_markov"
     else:
         beta, c_s, fd = _tv_parts(profile, forward_decay)
         tv_env = PowerLaw(beta, c_s, w0=profile.w0, divergence="tv")
@@ -246,12 +288,13 @@ def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None
         if fd is not None and regularity is not None:
             regime, gamma = "forward-decay+regularity", max(beta, fd[0])
             hypotheses += ["forward-decay", "regularity"]
-            theorem_ids.append("reverse_pinsker")
-            kl_env = PowerLaw(fd[0], 2 * fd[1] / regularity, w0=max(profile.w0, fd[2]))
+            theorem_ids += ["reverse_pinsker"] + ([] if vocab_size is None else ["smoothing_convexity"])
+            C2 = fd[1]
+            k_of = lambda: 2 * C2 / mpmath.mpf(regularity)  # noqa: E731 - at each search's precision
+            uncond = None if vocab_size is None else (lambda e: _unconditional_block(e, tv_env, vocab_size))
 
             def block_of(e):
-                b = block_size_time_average(e, kl_env)
-                return b, float(kl_env.block_average(b)), None
+                return _forward_decay_block(e, k_of, fd[0], max(profile.w0, fd[2]), uncond)
         else:
             regime, gamma = "unconditional", beta
             theorem_ids.append("smoothing_convexity")
@@ -263,12 +306,13 @@ def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None
     if lower is not None:
         hypotheses.append(profile.lower_assumption)
         theorem_ids += ["converse_suffix"] + (["tv_converse"] if profile.divergence not in KL_UNITS else [])
-    blocks = bounds = mus = conv = None
+    blocks = bounds = mus = routes = conv = None
     if eps_arr is not None:
         rows = [block_of(float(e)) for e in eps_arr.ravel()]
         blocks = exact(np.array([r[0] for r in rows], dtype=object).reshape(eps_arr.shape), lambda b: b)
         bounds = np.array([r[1] for r in rows], dtype=np.float64).reshape(eps_arr.shape)
-        mus = None if regime != "unconditional" else np.array([r[2] for r in rows]).reshape(eps_arr.shape)
+        mus = None if rows[0][2] is None else np.array([r[2] for r in rows], dtype=np.float64).reshape(eps_arr.shape)
+        routes = np.array([r[3] for r in rows]).reshape(eps_arr.shape)
         if lower is not None:
             conv = exact(np.array([_converse_block(float(e), lower[0], lower[1], profile.w0)
                                    for e in eps_arr.ravel()], dtype=object).reshape(eps_arr.shape), lambda b: b)
@@ -280,6 +324,7 @@ def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None
         block_tokens=_scalar(blocks), converse_block_tokens=_scalar(conv), peak_memory_tokens=_scalar(peak),
         average_memory_tokens=None if blocks is None else _scalar(half_integers(exact(blocks, lambda b: 3 * b - 1))),
         memory=_scalar(peak), memory_unit="tokens", distortion_bound_nats=_scalar(bounds), smoothing_mu=_scalar(mus),
+        block_theorem=None if routes is None else (str(routes) if routes.ndim == 0 else routes),
         theorem_ids=tuple(theorem_ids))
 
 
