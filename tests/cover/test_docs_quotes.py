@@ -1,0 +1,94 @@
+"""Measured numbers quoted in the docs and the README equal the artifacts of the runs kept in docs/runs.
+
+On the site a quote is the ``{run}`NUMBER <RUN:PATH>``` role (the build fails on a wrong one, and so
+does this test, without Sphinx). The README is plain Markdown, so its quotes are listed here with the
+artifact field each one reads, and every other decimal number in its prose must be accounted for.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+
+
+def _runquote():
+    spec = importlib.util.spec_from_file_location("runquote", DOCS / "_ext" / "runquote.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+rq = _runquote()
+ROLE = re.compile(r"\{run\}`([^`]+)`")
+PAGES = [p for p in sorted(DOCS.rglob("*.md")) if not {"_build", "runs"} & set(p.relative_to(DOCS).parts)]
+QUOTES = [(p, m.group(1)) for p in PAGES for m in ROLE.finditer(p.read_text())]
+
+
+@pytest.mark.parametrize("page, spec", QUOTES, ids=[f"{p.relative_to(DOCS)}:{s.split()[0]}" for p, s in QUOTES])
+def test_site_quote_equals_kept_artifact(page, spec):
+    rq.check(spec)  # raises, saying which artifact field differs
+
+
+def test_site_quotes_cover_every_kept_run():
+    """Each run kept in docs/runs is quoted, and shown by the results page's kept-run directive."""
+    runs = {p.name for p in (DOCS / "runs").iterdir() if p.is_dir()}
+    quoted = {rq.run_dir(rq.QUOTE.match(s)["run"]).name for _, s in QUOTES}
+    assert runs <= quoted, runs - quoted
+    shown = set(re.findall(r"```\{kept-run\} (\S+)", (DOCS / "results" / "truncation.md").read_text()))
+    assert {rq.run_dir(r).name for r in shown} == runs
+
+
+@pytest.mark.parametrize("spec, why", [
+    ("0.3980 <natural-4096:fits.preserve/tv.alpha>", "digits the artifact does not have"),
+    ("0.399 <natural-4096:fits.preserve/tv.alpha>", "a wrong value"),
+    ("0.398 <natural-4096:fits.preserve/tv.beta>", "a missing field"),
+    ("0.398 <no-such-run:fits.preserve/tv.alpha>", "a run that is not kept"),
+])
+def test_a_wrong_quote_is_refused(spec, why):
+    with pytest.raises((ValueError, KeyError)):
+        rq.check(spec)
+
+
+#: README phrase -> the artifact fields of the numbers in it, in order
+README_QUOTES = {
+    "α_TV = 0.398 [0.370, 0.435]": ["natural-4096:fits.preserve/tv.alpha", "natural-4096:fits.preserve/tv.alpha_ci.0",
+                                    "natural-4096:fits.preserve/tv.alpha_ci.1"],
+    "extrapolates 22.2× better": ["natural-4096:verdict.extrapolation_ratio"],
+    "α_TV = 0.385": ["natural-8192:fits.preserve/tv.alpha"],
+    "on code 0.383": ["code-4096:fits.preserve/tv.alpha"],
+}
+#: other decimal numbers the README's prose may hold, and why they are not kept-run quotes
+README_OTHER_NUMBERS = {
+    "0.44": "the paper's exponent, as the paper reports it", "0.38": "the paper's exponent",
+    "2605.25085": "the paper's arXiv id", "2.13.0": "the tested torch version", "1.24": "a version bound",
+    "1.11": "a version bound", "1.12": "a version bound", "1.3": "a version bound", "5.0": "a version bound",
+    "5.3": "a version bound", "2.2": "a version bound", "0.5": "a version (kvpress 0.5.x)",
+    "3.10": "the Python version",
+}
+
+
+def _readme_prose():
+    text = (ROOT / "README.md").read_text()
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)  # examples: checked by test_docs_examples
+    return re.sub(r"\]\([^)]*\)", "]", text)  # link targets
+
+
+@pytest.mark.parametrize("phrase", README_QUOTES)
+def test_readme_quote_equals_kept_artifact(phrase):
+    prose = _readme_prose()
+    assert phrase in prose, f"the README no longer says {phrase!r}: update README_QUOTES"
+    numbers = re.findall(r"\d+\.\d+", phrase)
+    assert len(numbers) == len(README_QUOTES[phrase])
+    for number, field in zip(numbers, README_QUOTES[phrase]):
+        rq.check(f"{number} <{field}>")
+
+
+def test_every_readme_number_is_accounted_for():
+    quoted = {n for phrase in README_QUOTES for n in re.findall(r"\d+\.\d+", phrase)}
+    loose = set(re.findall(r"(?<![\w.])\d+\.\d+(?:\.\d+)?", _readme_prose())) - quoted - set(README_OTHER_NUMBERS)
+    assert not loose, f"README numbers with no kept run or executed example: {sorted(loose)}"
