@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import directives
@@ -168,10 +169,28 @@ class KeptRun(SphinxDirective):
         return _parse(self, text)
 
 
+_CODE_SPAN = re.compile(r"(`+)(?:.+?)\1", re.S)
+
+
+def _plain_underscores(app, relative_path, parent_docname, content):
+    """The proofs are plain text with subscripts (``X_{<t}``, ``∫_k^{k+1}``): escape their underscores
+    outside code spans, which Markdown would otherwise read as emphasis. The files stay as they are."""
+    if Path(relative_path).parts[:2] != ("..", "proofs"):
+        return
+    text, out, last = content[0], [], 0
+    for m in _CODE_SPAN.finditer(text):
+        out.append(text[last:m.start()].replace("_", "\\_"))
+        out.append(m.group(0))
+        last = m.end()
+    out.append(text[last:].replace("_", "\\_"))
+    content[0] = "".join(out)
+
+
 def setup(app):
     app.add_directive("wzbounds-help", WzboundsHelp)
     app.add_directive("theorem-cited-by", TheoremCitedBy)
     app.add_directive("kept-run", KeptRun)
     app.add_role("run", RunRole())
     app.connect("autodoc-process-docstring", _add_theorem_links)
+    app.connect("include-read", _plain_underscores)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
