@@ -3,11 +3,11 @@
 ``smallest_window(eps, envelope, w_min)`` returns, for every target ``eps``, the smallest
 integer ``w >= w_min`` with ``envelope(w) <= eps``. A float64 candidate is computed for all
 targets at once; targets whose real-valued solution lies within the float error bound of an
-integer (or beyond the exactly representable integers) are redone in ``np.longdouble``
-(80-bit on x86, where it is 2048 times finer; elsewhere the same as float64, so they simply
-pass through), and those still ambiguous in mpmath at >= 50 significant digits, where the
-boundary ``U(w) <= eps < U(w - 1)`` is verified directly. This keeps 10**6 targets fast and
-every answer exact.
+integer (or beyond the exactly representable integers) are redone in double-double arithmetic
+(``wzbounds._dd``: about 106 bits with a tracked error bound, vectorised; it decides windows up
+to about 2**90 tokens), and those still ambiguous in mpmath at >= 50 significant digits, where
+the boundary ``U(w) <= eps < U(w - 1)`` is verified directly. Every tier answers only where its
+error bound leaves no integer in doubt, so every answer is the exact smallest integer.
 
 Windows with more than ``MAX_WINDOW_DIGITS`` decimal digits are refused with a ``ValueError``
 naming ``eps``: their exact evaluation costs seconds to hours (a window of 10**301030 tokens
@@ -18,6 +18,8 @@ An *envelope* is any object with
 - ``inverse(eps, dtype) -> (x, abs_err)``: arrays computed in float type ``dtype``; ``x`` the
   real solution of ``U(x) = eps`` (``U(w) <= eps`` iff ``w >= x`` for real ``w``),
   ``abs_err`` a bound on its rounding error (in units of ``np.finfo(dtype).eps``);
+- ``inverse_dd(eps) -> wzbounds._dd.DD`` (optional): the same solution in double-double, with
+  ``err`` bounding its distance to the exact real solution;
 - ``inverse_mp(eps: mpf) -> mpf``: the same solution in the current mpmath precision;
 - ``value_mp(w: int) -> mpf``: ``U(w)`` in the current mpmath precision.
 """
@@ -25,6 +27,8 @@ from __future__ import annotations
 
 import mpmath
 import numpy as np
+
+from . import _dd
 
 #: Minimum significant decimal digits of the mpmath boundary check.
 MIN_DIGITS = 50
@@ -57,27 +61,40 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
     else:
         w, unsafe = np.zeros(flat.shape, dtype=np.int64), np.ones(flat.shape, dtype=bool)
     idx = np.flatnonzero(unsafe)
-    if idx.size and w_min < _FLOAT_W_MIN and np.finfo(np.longdouble).eps < np.finfo(np.float64).eps:
-        w_ld, unsafe_ld = _float_tier(flat[idx].astype(np.longdouble), envelope, w_min, np.longdouble)
-        w[idx] = w_ld
-        idx = idx[unsafe_ld]
-    if idx.size == 0:
-        return w.reshape(eps.shape)
-    exact = [_smallest_window_mp(float(flat[i]), envelope, w_min) for i in idx]
-    if max(exact) > _INT64_MAX:
+    big = {}  # index -> Python int, for windows beyond int64
+    if idx.size and w_min < _FLOAT_W_MIN and hasattr(envelope, "inverse_dd"):
+        with np.errstate(all="ignore"):  # overflow gives inf errors: undecided, not wrong
+            n_hi, n_lo, decided = _dd.ceil_decided(envelope.inverse_dd(flat[idx]), w_min)
+        fits = decided & (np.abs(n_hi) < 2.0 ** 62)
+        w[idx[fits]] = n_hi[fits].astype(np.int64) + n_lo[fits].astype(np.int64)
+        for k in np.flatnonzero(decided & ~fits):
+            big[int(idx[k])] = int(n_hi[k]) + int(n_lo[k])
+        idx = idx[~decided]
+    for i in idx:
+        v = _smallest_window_mp(float(flat[i]), envelope, w_min)
+        if v > _INT64_MAX:
+            big[int(i)] = v
+        else:
+            w[i] = v
+    if big:
         w = w.astype(object)  # elements become Python ints
-    for i, v in zip(idx, exact):
-        w[i] = v
+        for i, v in big.items():
+            w[i] = v
     return w.reshape(eps.shape)
 
 
 def _float_tier(eps, envelope, w_min, dtype):
-    """Candidate windows in float type ``dtype`` and the mask of those it cannot decide."""
+    """Candidate windows in float type ``dtype`` and the mask of those it cannot decide.
+
+    Decided: no integer within the error bound of the real solution, or the whole bound at or
+    below ``w_min - 1``; a NaN or infinite solution or bound is never decided (comparisons
+    with NaN are false, so each test is written to fail on NaN)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         x, abs_err = envelope.inverse(eps, dtype)
-        unsafe = np.abs(x - np.rint(x)) <= abs_err
-        unsafe &= x + abs_err > w_min - 1
-        unsafe |= ~(x < dtype(2.0) ** (np.finfo(dtype).nmant - 1))  # too big for exact ints, or nan
+        clear = np.abs(x - np.rint(x)) > abs_err
+        at_min = x + abs_err <= w_min - 1
+        exact_range = x < dtype(2.0) ** (np.finfo(dtype).nmant - 1)  # ints exact below; False on nan/inf
+        unsafe = ~((clear | at_min) & exact_range & np.isfinite(abs_err))
         w = np.ceil(x)
         w[unsafe] = w_min
         np.maximum(w, w_min, out=w)

@@ -25,18 +25,37 @@ def real_scalar(name: str, value, *, low=None, high=None, low_open=True, high_op
 
 
 def real_array(name: str, value, *, low=None, high=None, low_open=True, high_open=False) -> np.ndarray:
-    """Return ``value`` as a float64 array of finite entries inside the interval."""
+    """Return ``value`` as a float64 array of finite entries inside the interval.
+
+    Only numbers are accepted, as by ``real_scalar``: strings ("0.5"), booleans and None are
+    refused naming ``name`` (numpy would convert the first two silently, and None to NaN)."""
+    if isinstance(value, (list, tuple)) and _holds_bool(value):  # numpy would make True 1.0
+        raise ValueError(f"`{name}` must be real numbers, got {value!r}")
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except OverflowError:  # an int beyond float range, e.g. from a JSON file
-        raise ValueError(f"`{name}` must be finite (no NaN/inf, no integer beyond float range)") from None
-    except (TypeError, ValueError) as exc:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:  # ragged nesting
         raise ValueError(f"`{name}` must be real numbers, got {value!r}") from exc
+    if arr.dtype == object:  # Python ints beyond int64 (JSON), Fractions, or something else
+        items = arr.ravel()
+        if not all(isinstance(v, (Real, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_))
+                   for v in items):
+            raise ValueError(f"`{name}` must be real numbers, got {value!r}")
+        try:
+            arr = np.array([float(v) for v in items], dtype=np.float64).reshape(arr.shape)
+        except OverflowError:  # an int beyond float range, e.g. from a JSON file
+            raise ValueError(f"`{name}` must be finite (no NaN/inf, no integer beyond float range)") from None
+    elif arr.dtype.kind not in "iuf":
+        raise ValueError(f"`{name}` must be real numbers, got {value!r}")
+    arr = arr.astype(np.float64)
     if arr.size and not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` must be finite (no NaN/inf)")
     if arr.size:
         _check_range(name, arr, low, high, low_open, high_open)
     return arr
+
+
+def _holds_bool(seq) -> bool:
+    return any(isinstance(v, (bool, np.bool_)) or (isinstance(v, (list, tuple)) and _holds_bool(v)) for v in seq)
 
 
 def positive_int(name: str, value, *, minimum: int = 1) -> int:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import mpmath
 from scipy import special
 
+from .._inversion import MAX_WINDOW_DIGITS
 from .._validation import choice, positive_int, real_scalar
 from ..units import kl_scale
 
@@ -211,6 +212,9 @@ def window_for_epsilon_by_class(eps, source, policy_class: str, *,
     else:
         log_asym = (math.log(consts.selective_constant) - math.log(eps_bits)) / consts.selective_exponent
         digits = int(max(log_asym, 0.0) / math.log(10.0))
+        if digits >= MAX_WINDOW_DIGITS:  # the calculator's cap: the zeta sums would take hours
+            raise ValueError(f"`eps` = {eps!r} needs a memory of about 10^{digits} {MEMORY_UNITS[policy_class]}; "
+                             f"the calculator evaluates sizes of up to {MAX_WINDOW_DIGITS} digits")
         with mpmath.workdps(30 + 2 * digits):
             # selective_cache.md part 5: m(eps) lies in [x - 1, ceil(x)], x = (B/eps)^(1/(beta-1))
             b_exact = 1 / ((mpmath.mpf(beta) - 1) * mpmath.zeta(beta))

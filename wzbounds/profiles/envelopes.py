@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
+from .. import _dd
 from .._inversion import smallest_window
 from ._common import log_windows
 
@@ -132,6 +133,11 @@ class PowerEnvelope(Envelope):
     def inverse_mp(self, eps):
         return mpmath.power(mpmath.mpf(self.K) / eps, 1 / mpmath.mpf(self.alpha))
 
+    def inverse_dd(self, eps) -> _dd.DD:
+        """``(K / eps)^(1/alpha)`` in double-double with its error bound."""
+        log_k = _dd.log(_dd.exact(np.full(np.shape(eps), self.K)))
+        return _dd.exp(_dd.div(_dd.sub(log_k, _dd.log(_dd.exact(eps))), _dd.exact(np.full(np.shape(eps), self.alpha))))
+
     def range_sum_mp(self, m: int, n: int):
         """``K sum_{k=m}^{n-1} k^-alpha``: Hurwitz-zeta difference (digamma at alpha = 1) for
         ``m < EM_START``, Euler-Maclaurin beyond (``block_markov.md`` part 5)."""
@@ -202,6 +208,40 @@ class LogPowerEnvelope(Envelope):
             rel = 64 * np.finfo(np.float64).eps * (1 + np.abs(log_x) + np.abs(wv) / self.alpha)
         return x.astype(dtype), (rel * x).astype(dtype)
 
+    def inverse_dd(self, eps) -> _dd.DD:
+        """The solution ``x = e^y`` of ``log(C + D y) - alpha y = log eps`` on the decreasing branch,
+        in double-double: two Newton steps from the float64 solution, then an a-posteriori bound.
+        With g(y) the left side minus log eps, g' = D/(C + D y) - alpha is negative and
+        decreasing there (g'' < 0), so on [y - r, y + r] |g'| >= |g'(y - r)| and the root lies
+        within |g(y)| / |g'(y - r)| of y once that is <= r."""
+        if self.D == 0:
+            return PowerEnvelope(self.C, self.alpha).inverse_dd(eps)
+        x0, _ = self.inverse(eps)
+        shape = np.shape(eps)
+        C, D, a = (np.full(shape, v) for v in (self.C, self.D, self.alpha))
+        log_eps = _dd.log(_dd.exact(eps))
+        with np.errstate(all="ignore"):
+            y = _dd.exact(np.where(x0 > 0, np.log(x0), np.nan))
+
+            def g(y):
+                inner = _dd.add(_dd.exact(C), _dd.mul(_dd.exact(D), y))
+                return _dd.sub(_dd.sub(_dd.log(inner), _dd.mul(_dd.exact(a), y)), log_eps)
+
+            def slope(yv):
+                return D / (C + D * yv) - a
+
+            for _ in range(2):
+                gy = g(_dd.point(y))
+                step = gy.value / slope(y.hi)
+                y = _dd.sub(_dd.point(y), _dd.exact(step))
+            gy = g(_dd.point(y))
+            r0 = 2 * (np.abs(gy.hi) + gy.err) / np.abs(slope(y.hi))
+            s_lo = np.abs(slope(y.hi - r0))
+            ok = (s_lo >= np.abs(slope(y.hi)) / 2) & (slope(y.hi) < 0) & (C + D * (y.hi - r0) > 0)
+            r = (np.abs(gy.hi) + gy.err) / s_lo * (1 + 1e-12)  # the float slope's rounding
+            r = np.where(ok, r, np.inf)
+        return _dd.exp(_dd.DD(y.hi, y.lo, r + y.err))
+
     def inverse_mp(self, eps):
         if self.D == 0:
             return PowerEnvelope(self.C, self.alpha).inverse_mp(eps)
@@ -251,6 +291,21 @@ def _log_power_derivative(j: int, x, a):
     return mpmath.power(x, -a - j) * (P * mpmath.log(x) + Q)
 
 
+def _log_power_series(t):
+    """``sum_j t^j / (j! (j + 2))`` for ``|t| <= 1`` in the working precision. A bounded loop:
+    term j is at most 1/j!, so after j terms the rest is below twice the last term, and
+    ``j! > 10^dps`` well before ``j = 2 dps + 20`` (mpmath.nsum, used before, could stall)."""
+    total, power = mpmath.mpf(0), mpmath.mpf(1)  # power = t^j / j!
+    tol = mpmath.mpf(10) ** -(mpmath.mp.dps + 2)
+    for j in range(2 * mpmath.mp.dps + 20):
+        term = power / (j + 2)
+        total += term
+        if abs(power) <= tol:
+            break
+        power = power * t / (j + 1)
+    return total
+
+
 def _log_power_integral(m: int, n: int, a):
     """``int_m^n x^-a log x dx = m^s [log m * k(s) + k'(s)]`` with ``s = 1 - a``,
     ``k(s) = int_1^r y^(s-1) dy``, ``k'(s) = int_1^r y^(s-1) log y dy``, ``r = n/m``; ``k'`` by
@@ -259,7 +314,7 @@ def _log_power_integral(m: int, n: int, a):
     s, L = 1 - a, mpmath.log(nn / mm)
     k = L if s == 0 else mpmath.expm1(s * L) / s
     if abs(s * L) <= 1:  # k'(s) = sum_j s^j L^(j+2) / (j! (j+2)), terms fall like 1/j!
-        k1 = mpmath.nsum(lambda j: s ** j * L ** (j + 2) / (mpmath.factorial(j) * (j + 2)), [0, mpmath.inf])
+        k1 = _log_power_series(s * L) * L ** 2
     else:
         k1 = (L * mpmath.exp(s * L) * s - mpmath.expm1(s * L)) / s ** 2
     return mpmath.power(mm, s) * (mpmath.log(mm) * k + k1)
@@ -291,6 +346,11 @@ class GeometricEnvelope(Envelope):
 
     def inverse_mp(self, eps):
         return mpmath.log(mpmath.mpf(self.K) / eps) / -mpmath.log(mpmath.mpf(self.rho))
+
+    def inverse_dd(self, eps) -> _dd.DD:
+        """``log(K / eps) / log(1 / rho)`` in double-double with its error bound."""
+        full = lambda v: _dd.exact(np.full(np.shape(eps), v))  # noqa: E731
+        return _dd.div(_dd.sub(_dd.log(full(self.K)), _dd.log(_dd.exact(eps))), _dd.neg(_dd.log(full(self.rho))))
 
     def range_sum_mp(self, m: int, n: int):
         """``K sum_{k=m}^{n-1} rho^k = K rho^m (1 - rho^(n-m)) / (1 - rho)``."""
@@ -347,6 +407,18 @@ class LogLogEnvelope(Envelope):
         return PowerEnvelope(mpmath.mpf(V[j]) * mpmath.power(int(W[j]), s), s)
 
     @property
+    def _unit_run_end(self) -> np.ndarray:
+        """For each segment j, the first k >= j whose segment is not a unit step (W_{k+1} - W_k
+        > 1, or k = n - 1): segments j..k-1 are unit steps."""
+        cached = getattr(self, "_unit_cache", None)
+        if cached is None:
+            n = len(self.windows)
+            not_unit = np.append(np.flatnonzero(np.diff(self.windows) != 1), n - 1)
+            cached = not_unit[np.searchsorted(not_unit, np.arange(n))]
+            object.__setattr__(self, "_unit_cache", cached)
+        return cached
+
+    @property
     def _last_segment(self) -> int:
         """Index of the segment that holds windows beyond the table."""
         return len(self.windows) - (1 if self.tail_alpha is not None else 2)
@@ -361,21 +433,37 @@ class LogLogEnvelope(Envelope):
         return self._segment_mp(min(j, len(W) - 2)).value_mp(w)
 
     def range_sum_mp(self, m: int, n: int):
-        """Sum over ``[m, n)`` segment by segment (closed forms per power-law piece)."""
-        W = [int(v) for v in self.windows]
+        """Sum over ``[m, n)`` segment by segment (closed forms per power-law piece); only the
+        segments that meet ``[m, n)`` are visited (found by bisection), so a long table costs
+        nothing for a short block."""
+        W = self.windows
+        w_first, w_last = int(W[0]), int(W[-1])
         total = mpmath.mpf(0)
-        if m < W[0]:  # below the table U is its first value (Tabulated never asks for this)
-            total += (min(n, W[0]) - m) * mpmath.mpf(self.values_[0])
-            m = W[0]
-        if self.extrapolate == "none" and n - 1 > W[-1]:
-            raise ValueError(f"`b` must keep the block inside the last tabulated window {W[-1]} "
+        if m < w_first:  # below the table U is its first value (Tabulated never asks for this)
+            total += (min(n, w_first) - m) * mpmath.mpf(self.values_[0])
+            m = w_first
+        if self.extrapolate == "none" and n - 1 > w_last:
+            raise ValueError(f"`b` must keep the block inside the last tabulated window {w_last} "
                              "(extrapolate='none')")
         last = self._last_segment
-        for j in range(len(W) - 1):
-            top = n if j == last else min(n, W[j + 1])
+        j = max(int(np.searchsorted(W, min(m, w_last), side="right")) - 1, 0) if m < n else len(W) - 1
+        while j < len(W) - 1 and m < n:
+            if j != last and m == int(W[j]):
+                # a run of unit segments [W_j, W_j + 1) inside the block: each adds U(W_j) = V_j
+                # exactly; summed at once (mpmath.fsum adds the floats exactly), not one by one
+                k = j
+                stop = min(last, int(np.searchsorted(W, n, side="right")) - 1)
+                unit = self._unit_run_end[j] if j < stop else j
+                k = min(unit, stop)
+                if k > j:
+                    total += mpmath.fsum(self.values_[j:k])
+                    m, j = int(W[k]), k
+                    continue
+            top = n if j == last else min(n, int(W[j + 1]))
             if m < top:
                 total += self._segment_mp(j).range_sum_mp(m, top)
                 m = top
+            j += 1
         if m < n:  # windows beyond the table, on the tail_alpha tail
             total += self._segment_mp(last).range_sum_mp(m, n)
         return total
@@ -411,8 +499,49 @@ class LogLogEnvelope(Envelope):
         # the table logs were rounded in float64, so float64's ulp bounds the error whatever
         # ``dtype``; 64 ulp of each term is generous
         ulp = np.finfo(np.float64).eps
-        rel = 64 * ulp * (1.0 + np.abs(lx) + (np.abs(log_eps) + np.max(np.abs(lv))) * np.abs(ratio))
+        big = np.max(np.abs(lv))
+        with np.errstate(all="ignore"):
+            # ratio's own error: its denominator lv[j+1] - lv[j] is a difference of rounded logs,
+            # relatively uncertain by ~ulp * max|lv| / |lv[j+1] - lv[j]| (unbounded on a
+            # nearly flat segment: such targets go to the exact tiers)
+            cond = np.where(j == n - 1, 0.0, big / np.abs(self._lv[np.minimum(j + 1, n - 1)] - self._lv[j]))
+            rel = 64 * ulp * (1.0 + np.abs(lx) + (np.abs(log_eps) + big) * np.abs(ratio) * (1.0 + cond))
         return x, rel * x
+
+    def _table_dd(self):
+        """Double-double logs of the table and the segments' log-log ratios (computed once)."""
+        cached = getattr(self, "_dd_cache", None)
+        if cached is None:
+            lw, lv = _dd.log(_dd.exact(self.windows.astype(np.float64))), _dd.log(_dd.exact(self.values_))
+            dlw = _dd.sub(_dd.DD(lw.hi[1:], lw.lo[1:], lw.err[1:]), _dd.DD(lw.hi[:-1], lw.lo[:-1], lw.err[:-1]))
+            dlv = _dd.sub(_dd.DD(lv.hi[1:], lv.lo[1:], lv.err[1:]), _dd.DD(lv.hi[:-1], lv.lo[:-1], lv.err[:-1]))
+            with np.errstate(all="ignore"):
+                ratio = _dd.div(dlw, dlv)  # inf error on flat segments: never decided in this tier
+            cached = (lw, lv, ratio)
+            object.__setattr__(self, "_dd_cache", cached)
+        return cached
+
+    def inverse_dd(self, eps) -> _dd.DD:
+        """The crossing ``log x = lw_j + (log eps - lv_j) (lw_{j+1} - lw_j) / (lv_{j+1} - lv_j)`` (or
+        the ``tail_alpha`` tail) in double-double with its error bound; the segment as in
+        ``inverse``."""
+        self._check_reachable(eps)
+        lw, lv, ratio = self._table_dd()
+        n = len(self.windows)
+        i = self._segment(eps)
+        j = np.clip(i - 1, 0, n - 2)
+        take = lambda d, k: _dd.DD(d.hi[k], d.lo[k], d.err[k])  # noqa: E731
+        rj = take(ratio, j)
+        if self.tail_alpha is not None:
+            tail = i == n
+            j = np.where(tail, n - 1, j)
+            inv_a = _dd.div(_dd.exact(np.full(np.shape(eps), -1.0)), _dd.exact(np.full(np.shape(eps), self.tail_alpha)))
+            rj = _dd.DD(np.where(tail, inv_a.hi, rj.hi), np.where(tail, inv_a.lo, rj.lo), np.where(tail, inv_a.err, rj.err))
+        with np.errstate(all="ignore"):
+            lx = _dd.add(take(lw, j), _dd.mul(_dd.sub(_dd.log(_dd.exact(eps)), take(lv, j)), rj))
+            x = _dd.exp(lx)
+        zero = i == 0  # U(W0) <= eps: any admissible window works
+        return _dd.DD(np.where(zero, 0.0, x.hi), np.where(zero, 0.0, x.lo), np.where(zero, 0.0, x.err))
 
     def inverse_mp(self, eps):
         self._check_reachable(float(eps))

@@ -125,12 +125,19 @@ def _windows_iv(windows) -> np.ndarray:
     return W
 
 
+def _per_window(name: str, value, W: np.ndarray) -> np.ndarray:
+    """Positive finite numbers, one per window (a 1-D sequence of the length of ``windows``)."""
+    V = real_array(name, value, low=0.0)
+    if V.shape != W.shape:
+        raise ValueError(f"`{name}` must be a 1-D sequence of {W.size} numbers (one per window), "
+                         f"got shape {V.shape}")
+    return V
+
+
 def _tabulated_iv(p: Tabulated) -> None:
     set_ = object.__setattr__
     W = _windows_iv(p.windows)
-    V = real_array("values", p.values, low=0.0)
-    if V.shape != W.shape:
-        raise ValueError(f"`values` must have the length of `windows` ({W.size}), got {V.size}")
+    V = _per_window("values", p.values, W)
     if np.any(np.diff(V) > 0):
         raise ValueError("`values` must be non-increasing in the window (an upper envelope); "
                          "use Tabulated.envelope(windows, values) for a noisy measured curve")
@@ -144,9 +151,7 @@ def _tabulated_iv(p: Tabulated) -> None:
             raise ValueError("`tail_alpha` needs extrapolate='power_law' (with 'none' nothing lies beyond the table)")
     lower_env = None
     if p.lower_values is not None:
-        L = real_array("lower_values", p.lower_values, low=0.0)
-        if L.shape != W.shape:
-            raise ValueError(f"`lower_values` must have the length of `windows` ({W.size})")
+        L = _per_window("lower_values", p.lower_values, W)
         if np.any(np.diff(L) > 0):
             raise ValueError("`lower_values` must be non-increasing in the window")
         if np.any(L > V):

@@ -25,6 +25,10 @@ def windows_iv(w) -> tuple[np.ndarray, bool]:
     Returns ``(int64 array, is_scalar)``; raises ``ValueError`` naming ``w`` otherwise.
     """
     arr = np.asarray(w)
+    if arr.dtype == object and arr.size and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in arr.ravel()):
+        if min(arr.ravel()) >= 0:  # Python ints beyond int64: the size, not the type, is wrong
+            raise ValueError(f"`w` must be < 2**62, got {max(arr.ravel())!r}")
     if arr.dtype == bool or arr.dtype == object or not (
             np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise ValueError(f"`w` must be integer window sizes >= 0, got {w!r}")
@@ -34,6 +38,8 @@ def windows_iv(w) -> tuple[np.ndarray, bool]:
         if arr.size and np.max(arr) >= 2.0 ** 62:
             raise ValueError(f"`w` must be < 2**62, got {w!r}")
     arr = arr.astype(np.int64)
+    if arr.size and np.max(arr) >= 2 ** 62:
+        raise ValueError(f"`w` must be < 2**62, got {w!r}")
     if arr.size and np.min(arr) < 0:
         raise ValueError(f"`w` must be integer window sizes >= 0, got {w!r}")
     return arr, arr.ndim == 0
@@ -94,11 +100,21 @@ class Source(ABC):
             raise ValueError(f"`source` {self!r} has no exact Bayes risk (use its profile's envelope band)")
         lo, hi = self._window_bracket(eps, unit)
         top = self.max_exact_window if hi is None else min(hi, self.max_exact_window)
-        if (hi is None or hi > top) and not self.bayes_risk(top, unit=unit) <= eps:
-            raise ValueError(f"`eps` = {eps!r} needs a window beyond {self.max_exact_window} tokens, the range "
-                             f"where {type(self).__name__}.bayes_risk is exact")
+        top_checked = hi is not None and hi <= top  # the bracket's top is proved to qualify
+
+        def reaches(w: int) -> bool:
+            nonlocal top_checked
+            if w < top:
+                return self.bayes_risk(w, unit=unit) <= eps
+            if not top_checked:  # evaluated only if the gallop gets there (it can cost O(top))
+                if not self.bayes_risk(top, unit=unit) <= eps:
+                    raise ValueError(f"`eps` = {eps!r} needs a window beyond {self.max_exact_window} tokens, "
+                                     f"the range where {type(self).__name__}.bayes_risk is exact")
+                top_checked = True
+            return True
+
         # gallop up from the bracket's low end: the risk is cheapest to evaluate at small windows
-        return smallest_true(lambda w: self.bayes_risk(w, unit=unit) <= eps, lo, lo, w_max=top)
+        return smallest_true(reaches, lo, lo)
 
     def _window_bracket(self, eps: float, unit: str):
         """(lo, hi) with the exact window in [lo, hi] (hi None: unknown): the converse and

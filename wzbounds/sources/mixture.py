@@ -24,6 +24,8 @@ from .base import Source, generator_iv
 #: Largest window evaluated exactly (the sum has w + 1 terms).
 MAX_EXACT_WINDOW = 10 ** 7
 _CHUNK = 2 ** 20
+#: Largest default ``w0`` the profile searches (the search sums O(w0) terms per candidate).
+MAX_DEFAULT_W0 = 2 ** 20
 
 
 def _phi(x: np.ndarray) -> np.ndarray:
@@ -103,6 +105,20 @@ class BayesMixture(Source):
         lower = (V - 1) * w0 / (2 * (w0 + V * a)) - V / 12 * self.inverse_count_moment(w0)
         return lower, upper
 
+    def _default_w0(self) -> int:
+        """Smallest power of 2 up to ``MAX_DEFAULT_W0`` with c(w0) >= C(w0)/2, else ``ValueError``
+        naming ``w0`` (small concentrations: P(n_1 = 0) decays like w^-a, so c(w0) stays negative
+        at every window that can be evaluated). Since c(w0) <= (V-1) w0 / (2 (w0 + V a)) and
+        C(w0) >= (V-1)/2, no w0 < V a qualifies: the search starts there."""
+        w0 = 1 << max(0, math.ceil(math.log2(max(1.0, self.alphabet_size * self.concentration))))
+        while w0 <= MAX_DEFAULT_W0:  # at most 21 doublings, each an O(w0) sum
+            c, C = self.envelope_constants(w0)
+            if c >= C / 2:
+                return w0
+            w0 *= 2
+        raise ValueError(f"`w0`: no power of 2 up to {MAX_DEFAULT_W0} has a proved lower constant >= half the "
+                         f"upper one for {self!r}; give `w0` explicitly")
+
     def profile(self, divergence: str = "kl_nats", w0: int | None = None):
         """PowerLaw(alpha=1) with the proved constants; ``w0`` default: the smallest power of 2 with
         c(w0) >= C(w0)/2. KL units only (``divergence`` "kl_nats" or "kl_bits")."""
@@ -110,9 +126,7 @@ class BayesMixture(Source):
 
         check_kl_unit(divergence)  # no TV envelope for the mixture
         if w0 is None:
-            w0 = 1
-            while (lambda cc: cc[0] < cc[1] / 2)(self.envelope_constants(w0)):
-                w0 *= 2
+            w0 = self._default_w0()
         c, C = self.envelope_constants(w0)
         if c <= 0:
             raise ValueError(f"`w0` is too small for a positive proved lower constant, got {w0}")

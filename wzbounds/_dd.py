@@ -1,0 +1,219 @@
+"""Double-double arithmetic on float64 arrays, with a running error bound.
+
+A value is a ``DD(hi, lo, err)``: arrays with ``hi + lo`` the computed number (``|lo| <=
+ulp(hi)/2`` after each operation) and ``err`` a bound on ``|hi + lo - exact|``, where *exact*
+is the real number the same formula gives in exact arithmetic. Every operation adds its own
+rounding to ``err`` and propagates the inputs' errors (first-order terms plus their product), so
+a result's ``err`` bounds the whole computation. ``wzbounds._inversion`` uses this tier between
+float64 and mpmath: about 106 significant bits, which decides windows up to about 2**90 tokens.
+
+Rounding constants (``u = 2**-53``): the sum, product and quotient of double-doubles below are
+the accurate algorithms of Joldes, Muller and Popescu (ACM TOMS 2017), relative error <= 3u^2,
+<= 5u^2 and <= 15u^2; we charge 8u^2, 16u^2 and 32u^2. ``exp`` and ``log`` are built from those
+operations, so their rounding is tracked the same way; what is added by hand is the truncation
+of their series (``_EXP_TRUNC``, and t^3/3 in ``log``, computed from t). ``tests/cover/test_dd.py``
+checks the bounds against mpmath at 60 digits. Every ``err`` is inflated by ``_SLACK`` for the
+float rounding of the error terms themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mpmath
+import numpy as np
+
+U = 2.0 ** -53
+U2 = U * U
+_SPLIT = 2.0 ** 27 + 1.0
+_SLACK = 1.0 + 2.0 ** -40
+#: Argument reduction of ``exp``: Taylor on r / 2**_SQUARINGS, then that many doublings.
+_SQUARINGS = 10
+_TAYLOR_TERMS = 9
+#: Relative truncation of the Taylor series of expm1 on |r'| <= 2**-11.4 after 9 terms
+#: (|r'|^9 / 10! * 2 < 2**-124), grown by at most e^0.35 through the doublings: charged 2**-120.
+_EXP_TRUNC = 2.0 ** -120
+
+@dataclass(frozen=True)
+class DD:
+    hi: np.ndarray
+    lo: np.ndarray
+    err: np.ndarray
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.hi + self.lo
+
+
+def exact(x) -> DD:
+    """A float64 array as an exact double-double."""
+    x = np.asarray(x, dtype=np.float64)
+    return DD(x, np.zeros_like(x), np.zeros_like(x))
+
+
+def point(x: DD) -> DD:
+    """``x`` taken as an exact point (its error dropped): for a-posteriori bounds."""
+    return DD(x.hi, x.lo, np.zeros_like(x.hi))
+
+
+def _const(value) -> tuple[DD, float]:
+    """A mathematical constant (mpmath) as a double-double, with its representation error."""
+    with mpmath.workdps(60):
+        v = mpmath.mpf(value) if not callable(value) else value()
+        hi = float(v)
+        lo = float(v - hi)
+        return DD(np.float64(hi), np.float64(lo), np.float64(0.0)), float(abs(v - hi - lo)) * 2 + 1e-300
+
+
+LN2, _LN2_ERR = _const(mpmath.ln2)
+
+
+def two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _quick(a, b):
+    s = a + b
+    return s, b - (s - a)
+
+
+def _split(a):
+    t = _SPLIT * a
+    hi = t - (t - a)
+    return hi, a - hi
+
+
+def two_prod(a, b):
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def add(x: DD, y: DD) -> DD:
+    s, e = two_sum(x.hi, y.hi)
+    t, f = two_sum(x.lo, y.lo)
+    e = e + t
+    s, e = _quick(s, e)
+    e = e + f
+    s, e = _quick(s, e)
+    return DD(s, e, (x.err + y.err + 8 * U2 * np.abs(s)) * _SLACK)
+
+
+def neg(x: DD) -> DD:
+    return DD(-x.hi, -x.lo, x.err)
+
+
+def sub(x: DD, y: DD) -> DD:
+    return add(x, neg(y))
+
+
+def mul(x: DD, y: DD) -> DD:
+    p, e = two_prod(x.hi, y.hi)
+    e = e + (x.hi * y.lo + x.lo * y.hi)
+    p, e = _quick(p, e)
+    ax, ay = np.abs(x.hi) * (1 + 2 * U), np.abs(y.hi) * (1 + 2 * U)
+    err = ax * y.err + ay * x.err + x.err * y.err + 16 * U2 * np.abs(p)
+    return DD(p, e, err * _SLACK)
+
+
+def scale2(x: DD, k) -> DD:
+    """``x * 2**k`` (exact unless it underflows; callers stay far from that)."""
+    return DD(np.ldexp(x.hi, k), np.ldexp(x.lo, k), np.ldexp(x.err, k))
+
+
+def div(x: DD, y: DD) -> DD:
+    """``x / y`` for ``|y| > y.err`` (else the error is infinite: the caller's mask catches it)."""
+    q1 = x.hi / y.hi
+    r = sub(DD(x.hi, x.lo, 0 * x.err), mul(y.__class__(y.hi, y.lo, 0 * y.err), exact(q1)))
+    q2 = r.hi / y.hi
+    r = sub(r, mul(DD(y.hi, y.lo, 0 * y.err), exact(q2)))
+    q3 = r.hi / y.hi
+    q1, q2 = _quick(q1, q2)
+    s, e = two_sum(q1, q3)
+    s, e = _quick(s, e + q2)
+    ay = np.abs(y.hi) * (1 - 4 * U) - y.err
+    with np.errstate(divide="ignore", invalid="ignore"):
+        prop = np.where(ay > 0, (x.err + np.abs(s) * y.err) / ay, np.inf)
+    return DD(s, e, (prop + 32 * U2 * np.abs(s)) * _SLACK)
+
+
+#: 1/k! for k = 1.._TAYLOR_TERMS (their representation errors, < u^2/k!, are inside _EXP_TRUNC).
+_INV_FACT = [_const(lambda k=k: 1 / mpmath.factorial(k))[0] for k in range(1, _TAYLOR_TERMS + 1)]
+
+
+def exp(x: DD) -> DD:
+    """``exp(x)`` for ``x < 709`` (larger gives inf with err inf: undecided downstream)."""
+    k = np.rint(x.hi / float(LN2.hi))
+    kd = exact(k)
+    r = sub(DD(x.hi, x.lo, np.zeros_like(x.err)), mul(kd, DD(LN2.hi, LN2.lo, 0.0)))
+    r_err = np.abs(k) * (_LN2_ERR + 16 * U2 * float(LN2.hi)) + r.err  # reduction rounding
+    r = scale2(DD(r.hi, r.lo, np.zeros_like(r.err)), -_SQUARINGS)
+    t = _INV_FACT[-1]
+    t = DD(np.broadcast_to(t.hi, r.hi.shape), np.broadcast_to(t.lo, r.hi.shape), np.zeros_like(r.hi))
+    for j in range(_TAYLOR_TERMS - 2, -1, -1):  # t = 1/(j+1)! + r t: Horner for expm1(r)/r
+        c = _INV_FACT[j]
+        t = add(DD(c.hi + 0 * r.hi, c.lo + 0 * r.hi, 0 * r.hi), mul(r, t))
+    s = mul(r, t)  # expm1(r')
+    for _ in range(_SQUARINGS):  # expm1(2y) = 2 expm1(y) + expm1(y)^2
+        s = add(scale2(s, 1), mul(s, s))
+    one_plus = add(exact(np.ones_like(s.hi)), s)
+    kk = np.clip(k, -1100, 1100).astype(np.int64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        res = scale2(DD(one_plus.hi, one_plus.lo, np.zeros_like(s.hi)), kk)
+        mag = np.abs(res.hi) * (1 + 2 * U)
+        rel = one_plus.err / np.abs(one_plus.hi) + _EXP_TRUNC + np.expm1(x.err + r_err) * (1 + 4 * U)
+        err = mag * rel * (1 + 4 * U) + 1e-300  # the absolute term covers underflow to 0
+        bad = ~np.isfinite(res.hi) | ~np.isfinite(rel) | (x.hi > 709)
+        err = np.where(bad, np.inf, err)
+    return DD(res.hi, res.lo, err * _SLACK)
+
+
+def log(x: DD) -> DD:
+    """``log(x)`` for ``x > x.err`` (else err is inf)."""
+    m, e = np.frexp(x.hi)  # x.hi = m 2**e, m in [0.5, 1)
+    low = m < 0.7071067811865476
+    m = np.where(low, 2 * m, m)
+    e = np.where(low, e - 1, e)
+    mx = DD(np.ldexp(x.hi, -e), np.ldexp(x.lo, -e), np.zeros_like(x.hi))  # mantissa in [0.707, 1.415)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y0 = np.log(mx.hi)
+        t = sub(mul(mx, exp(exact(-y0))), exact(np.ones_like(y0)))
+        # log(m) = y0 + log1p(t), |t| <~ 2**-51: log1p(t) = t - t^2/2 + O(t^3)
+        corr = add(DD(t.hi, t.lo, np.zeros_like(y0)), exact(-0.5 * t.hi * t.hi))
+        lm = add(exact(y0), corr)
+        res = add(lm, mul(exact(e.astype(np.float64)), DD(LN2.hi, LN2.lo, 0.0)))
+        rel_in = x.err / np.abs(x.hi)
+        prop = np.where(rel_in < 0.5, -np.log1p(-np.minimum(rel_in, 0.5)) * (1 + 4 * U), np.inf)
+        trunc = np.abs(t.hi) ** 3 * 0.34 + np.abs(t.hi) * 4 * U2  # t^3/3 (|t| tiny) and the t^2 rounding
+        err = (trunc + np.abs(e) * _LN2_ERR + res.err + t.err + prop)
+        err = np.where((x.hi > 0) & np.isfinite(x.hi), err, np.inf)
+    return DD(res.hi, res.lo, err * _SLACK)
+
+
+def ceil_decided(x: DD, w_min: int):
+    """``(n, decided)``: ``n = max(w_min, ceil(exact))`` as an exact double-double integer
+    ``(n_hi, n_lo)`` where the error bound leaves no integer in doubt, and the mask of those.
+
+    Undecided: an integer within ``err`` of ``x`` (unless all of ``x + err`` lies at or below
+    ``w_min``), a non-finite value, or ``x`` beyond ``2**100`` (the integer parts must be exact).
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(x.hi) & np.isfinite(x.err) & (np.abs(x.hi) < 2.0 ** 100)
+        hi = np.where(finite, x.hi, 0.0)
+        lo = np.where(finite, x.lo, 0.0)
+        a = np.floor(hi)  # exact; hi - a is exact and in [0, 1)
+        b = np.floor(lo)  # exact (|lo| < 2**47 here)
+        frac = (hi - a) + (lo - b)  # each part exact, the sum within 2u of the true fraction in [0, 2)
+        c = np.floor(frac)
+        f = frac - c  # in [0, 1)
+        margin = x.err + 4 * U * (1 + np.abs(frac))
+        clear = (f > margin) & (f < 1 - margin)
+        n_hi, n_lo = two_sum(a, b + c + 1)  # exact: ceil(x) = a + b + c + 1 when f in (0, 1)
+        below = x.hi + x.err * _SLACK + 4 * U * np.abs(x.hi) <= w_min  # the answer is w_min regardless
+        decided = finite & (clear | below)
+        at_min = below | (n_hi + n_lo < w_min)
+        n_hi = np.where(at_min, float(w_min), n_hi)
+        n_lo = np.where(at_min, 0.0, n_lo)
+    return n_hi, n_lo, decided
