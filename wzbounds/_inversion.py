@@ -37,6 +37,9 @@ MAX_WINDOW_DIGITS = 1000
 _INT64_MAX = np.iinfo(np.int64).max
 #: Below this ``w_min`` the float tiers apply (their ints must be exact in float64).
 _FLOAT_W_MIN = 2 ** 52
+#: The double-double tier costs ~100 numpy calls whatever the batch size: below this many
+#: undecided targets the per-target mpmath path is as fast.
+_DD_MIN_BATCH = 8
 
 
 def smallest_window(eps: np.ndarray, envelope, w_min: int):
@@ -62,7 +65,7 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
         w, unsafe = np.zeros(flat.shape, dtype=np.int64), np.ones(flat.shape, dtype=bool)
     idx = np.flatnonzero(unsafe)
     big = {}  # index -> Python int, for windows beyond int64
-    if idx.size and w_min < _FLOAT_W_MIN and hasattr(envelope, "inverse_dd"):
+    if idx.size >= _DD_MIN_BATCH and w_min < _FLOAT_W_MIN and hasattr(envelope, "inverse_dd"):
         with np.errstate(all="ignore"):  # overflow gives inf errors: undecided, not wrong
             n_hi, n_lo, decided = _dd.ceil_decided(envelope.inverse_dd(flat[idx]), w_min)
         fits = decided & (np.abs(n_hi) < 2.0 ** 62)
