@@ -5,28 +5,19 @@ measurement uses transformers' public model API (``forward`` with explicit ``pos
 4-D float masks, ``logits_to_keep``, a ``Cache`` of layers) plus two extension points, the cache
 layer class and the attention implementation. What differs, read off the released wheels:
 
-====================================  ==========================  ==========================
-what                                  transformers                 bridged by
-====================================  ==========================  ==========================
-cache layer, largest size it holds    5.2-5.12: abstract           :func:`fixed_size_layer`
-                                      ``get_max_cache_shape()``;    defines both
-                                      5.13-5.19: both, the new
-                                      ``get_max_length()``
-                                      abstract; >= 5.20: only
-                                      ``get_max_length()``
-cache layer, ``get_mask_sizes``       5.2-5.3: ``(cache_position)``  one positional argument,
-                                      >= 5.4: ``(query_length)``      unused (the size is fixed)
-cache layer, ``update``               5.2-5.4: ``(k, v,             ``(k, v, *args, **kwargs)``
-                                      cache_kwargs)``; >= 5.5:
-                                      ``(k, v, *args, **kwargs)``
-SDPA and attention soft-capping       5.2-5.20: Gemma-2 accepts     :func:`attention_implementation`:
-(``attn_logit_softcapping``)          SDPA and silently drops the   eager for every model
-                                      soft-cap (SDPA has no such    with soft-capping, on
-                                      argument); >= 5.21: refuses   every version
-                                      SDPA for Gemma-2
-====================================  ==========================  ==========================
+* **Cache layer, the largest size it holds.** 5.2-5.12: abstract ``get_max_cache_shape()``;
+  5.13-5.19: both, the new ``get_max_length()`` abstract; since 5.20 only ``get_max_length()``.
+  Bridged by :func:`fixed_size_layer`, which defines both.
+* **Cache layer,** ``get_mask_sizes``. 5.2-5.3: ``(cache_position)``; since 5.4:
+  ``(query_length)``. Bridged by one positional argument, unused (the size is fixed).
+* **Cache layer,** ``update``. 5.2-5.4: ``(k, v, cache_kwargs)``; since 5.5:
+  ``(k, v, *args, **kwargs)``. Bridged by ``(k, v, *args, **kwargs)`` in our layers.
+* **SDPA and attention soft-capping** (``attn_logit_softcapping``). 5.2-5.20: Gemma-2 accepts SDPA
+  and silently drops the soft-cap (SDPA has no such argument); since 5.21 it refuses SDPA.
+  Bridged by :func:`attention_implementation`: eager for every model with soft-capping, on every
+  version.
 
-The soft-capping row is a correctness matter, not only a crash: on transformers < 5.21 a Gemma-2
+The soft-capping item is a correctness matter, not only a crash: on transformers < 5.21 a Gemma-2
 model loaded with SDPA computes a different (uncapped) attention than its definition, so the
 measured laws would be another model's. torch needs no bridging between 2.11 and the newest.
 torch and transformers are imported inside functions.
