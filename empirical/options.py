@@ -148,7 +148,7 @@ def check_common(args, *, min_prefixes: int = 1, require_model: bool = True) -> 
         from .models import parse_device_map
 
         parse_device_map(args.device_map)  # a bad name, file or device is refused before anything loads
-    args.device = args.device or "auto"
+    args.device = "auto" if args.device is None else args.device
     if not DEVICE_PATTERN.match(str(args.device)):
         raise ValueError(f"`--device` must be auto, cpu, cuda, cuda:N or mps, got {args.device!r}")
     if args.threads is not None:
