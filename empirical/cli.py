@@ -64,6 +64,9 @@ def register(subparsers) -> None:
                    help="fixed-start only: tokens dropped, s (default T//2); windows must be <= T-s")
     m.add_argument("--sinks", type=int, default=4, metavar="S", help="sink tokens s for sink-plus-recent (0: skip; default 4)")
     m.add_argument("--max-rows", type=int, default=None, metavar="R", help="runs of one length stacked per forward (default all)")
+    m.add_argument("--floor-prefixes", type=int, default=None, metavar="N",
+                   help="measure the numerical floor on the first N prefixes only (default all; under rotary "
+                        "positions it costs one more forward of T tokens per prefix)")
     a = v.add_argument_group("analysis (changing these re-analyses stored rows)")
     a.add_argument("--include-boundary", action="store_true", help="fit windows above T/2 too")
     a.add_argument("--bootstrap", type=int, default=1000, metavar="B", help="bootstrap resamples (default 1000)")
@@ -99,7 +102,7 @@ def _config(args):
         sink_tokens=args.sinks, seed=args.seed, dtype=args.dtype, device=args.device, device_map=args.device_map,
         attn_implementation=args.attn, trust_remote_code=args.trust_remote_code,
         allow_pickle=args.allow_pickle, n_resamples=args.bootstrap, include_boundary=args.include_boundary,
-        max_rows=args.max_rows)
+        max_rows=args.max_rows, floor_prefixes=args.floor_prefixes)
 
 
 def _summary_line(result) -> str:

@@ -54,7 +54,8 @@ ROWS_SCHEMA_VERSION = 1
 #: Settings that change only the analysis of stored rows, never the rows.
 ANALYSIS_FIELDS = ("n_resamples", "confidence_level", "include_boundary")
 #: Settings of where and how fast a run goes, which change neither rows nor analysis.
-RUNTIME_FIELDS = ("device", "device_map", "max_rows")
+#: settings that change how (or how much of the floor is) measured, never what a row holds
+RUNTIME_FIELDS = ("device", "device_map", "max_rows", "floor_prefixes")
 
 
 def default_windows(prefix_tokens: int, count: int = 12, max_window: int | None = None) -> tuple:
@@ -92,6 +93,9 @@ class ValidateConfig(Record):
     confidence_level: float = 0.95
     include_boundary: bool = False
     max_rows: int | None = None
+    #: the numerical floor is measured on the prefixes with key < this (None: all); it costs one
+    #: more forward of T tokens per prefix under rotary positions
+    floor_prefixes: int | None = None
     bos: bool = True
 
     def resolved_start(self) -> int | None:
@@ -465,7 +469,8 @@ def stage_measure(cfg, out: Path, loaded, prefixes: PrefixesArtifact, positions:
 
         bar = tqdm(total=len(todo), desc="prefixes", unit="prefix", file=sys.stderr)
     for i in todo:
-        m = measure_batched(loaded.model, prefixes.token_ids[i], plan, max_rows=cfg.max_rows, log=_log)
+        floor = "auto" if cfg.floor_prefixes is None or i < cfg.floor_prefixes else None
+        m = measure_batched(loaded.model, prefixes.token_ids[i], plan, max_rows=cfg.max_rows, log=_log, floor=floor)
         store.append({"key": int(i), "doc_index": int(prefixes.doc_index[i]), **m.to_row()})
         tokens += m.forward_tokens
         if bar is not None:
@@ -602,6 +607,8 @@ def check_config(cfg: ValidateConfig) -> None:
         raise ValueError(f"`--bootstrap` must be an integer in [{lo}, {hi}], got {n}")
     if cfg.max_rows is not None:
         positive_int("--max-rows", cfg.max_rows)
+    if cfg.floor_prefixes is not None:
+        positive_int("--floor-prefixes", cfg.floor_prefixes)
     _plan(cfg)  # windows, modes, sinks, protocol
 
 

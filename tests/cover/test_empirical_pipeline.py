@@ -302,3 +302,16 @@ def test_windows_near_the_floor_leave_the_fits(done):
     assert fitted.isdisjoint(w[low].tolist())
     # windows the floor does not reach are fitted as they were without it
     assert fitted == set(result.fits["preserve/tv"].windows_tokens) - set(w[low].tolist())
+
+
+def test_floor_on_the_first_prefixes_only(lm, tmp_path):
+    """--floor-prefixes N: the floor (one more forward per prefix) on prefixes 0..N-1 only; the rest
+    of each row and the fits are what a full-floor run measures."""
+    from dataclasses import replace
+
+    result = run_validate(replace(CFG, floor_prefixes=2), tmp_path, loaded=lm, show_progress=False)
+    rows = read_rows(tmp_path)
+    assert [r.key for r in rows if r.floor_tv is not None] == [0, 1]
+    assert result.measurement.floor.n_prefixes == 2
+    assert main(["validate", "--model", "x", "--prefixes", "3", "--floor-prefixes", "0", "--out",
+                 str(tmp_path / "bad")]) == 2
