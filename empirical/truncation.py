@@ -285,8 +285,8 @@ def divergences_from_logits(full_logits, logits, mus=SMOOTHING_GRID):
     """TV, KL and smoothed KLs of ``softmax(full_logits)`` against each row of ``softmax(logits)``.
 
     ``full_logits``: ``(V,)`` (one reference for every row) or ``(R, V)`` (row by row);
-    ``logits``: ``(R, V)`` (torch or numpy); computed in float64.
-    Returns ``tv (R,)``, ``kl (R,)`` nats, ``kl_smoothed (len(mus), R)`` nats (numpy float64)."""
+    ``logits``: ``(R, V)`` (torch or numpy); computed in float64 where the logits are.
+    Returns ``tv (R,)``, ``kl (R,)`` nats, ``kl_smoothed (len(mus), R)`` nats (host numpy float64)."""
     import torch
 
     lp = torch.log_softmax(torch.as_tensor(full_logits, dtype=torch.float64), -1)
@@ -300,9 +300,10 @@ def divergences_from_logits(full_logits, logits, mus=SMOOTHING_GRID):
     for mu in mus:
         lqm = torch.log((1.0 - mu) * q + mu / V)
         sm.append((p * (lp - lqm)).sum(-1))
-    # KL >= 0 exactly; float64 rounding can leave -1e-17 on identical laws
-    return (tv.numpy(), kl.clamp_min(0).numpy(),
-            torch.stack(sm).clamp_min(0).numpy() if sm else np.zeros((0, len(tv))))
+    # KL >= 0 exactly; float64 rounding can leave -1e-17 on identical laws. Computed on the logits'
+    # device, returned on the host (a CUDA tensor has no .numpy(): validate on a GPU stopped here)
+    return (tv.cpu().numpy(), kl.clamp_min(0).cpu().numpy(),
+            torch.stack(sm).clamp_min(0).cpu().numpy() if sm else np.zeros((0, len(tv))))
 
 
 def _head(model, hidden):

@@ -14,9 +14,9 @@ not from the masks); the step-by-step oracle (Python lists) and kvpress presses 
 ``.item()`` in their own code (SnapKV, ExpectedAttention) cannot — the latter is checked to fail
 there, and only there.
 
-One accommodation of torch itself: transformers' rotary embedding asks
-``torch.is_autocast_enabled("meta")``, which torch does not answer for ``meta``; the fixture below
-makes it answer False (no autocast), as it does for the CPU.
+Two accommodations of code that is not ours (torch's autocast query and transformers' SDPA
+mask skip, which read values meta does not have) come from the ``meta_device`` fixture in
+``tests/conftest.py``.
 """
 import numpy as np
 import pytest
@@ -30,7 +30,7 @@ from wzbounds.empirical.policies import semantics as sem  # noqa: E402
 from wzbounds.empirical.policies.measure import measure_batch  # noqa: E402
 from wzbounds.empirical.policies.registry import POLICIES  # noqa: E402
 
-pytestmark = pytest.mark.empirical
+pytestmark = [pytest.mark.empirical, pytest.mark.usefixtures("meta_device")]
 T = 20
 BUDGETS = (1, 5, 12, T)  # 12 > the Gemma-2 variant's sliding window of 8: its masks matter
 try:
@@ -39,16 +39,6 @@ try:
     KVPRESS = ("kvpress:knorm", "kvpress:keydiff")  # presses whose own code reads no values
 except ImportError:
     KVPRESS = ()
-
-
-@pytest.fixture(autouse=True)
-def autocast_answers_for_meta(monkeypatch):
-    original = torch.is_autocast_enabled
-
-    def is_autocast_enabled(*args):
-        return False if args and args[0] == "meta" else original(*args)
-
-    monkeypatch.setattr(torch, "is_autocast_enabled", is_autocast_enabled)
 
 
 @pytest.fixture(scope="module", params=["llama", "gemma2"])
