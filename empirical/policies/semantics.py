@@ -239,6 +239,12 @@ class _Decoder:
         self.weights = None
         self._captured = [None] * len(keys)
         self._masks = {}
+        if self.sliding:  # every step masks all sliding layers in one batch of kernels, not a batch per layer
+            import torch
+
+            self._sliding_index = torch.tensor(list(self.sliding), dtype=torch.long, device=positions.device)
+            self._windows = torch.tensor(list(self.sliding.values()), dtype=torch.long,
+                                         device=positions.device)[:, None, None, None]
 
     def __enter__(self):
         layers = _layers(self.model)
@@ -273,11 +279,12 @@ class _Decoder:
         self.positions.scatter_(-1, slot[..., None], position)
         for layer, s in zip(self.cache.layers, slot):
             layer.slot = s
-        groups = int(self.model.config.num_attention_heads) // self.n_kv
-        for i, window in self.sliding.items():
-            hidden = (self.positions[i] <= position - window).repeat_interleave(groups, dim=1)  # (R, Hq, n)
+        if self.sliding:
+            groups = int(self.model.config.num_attention_heads) // self.n_kv
+            hidden = self.positions.index_select(0, self._sliding_index) <= position - self._windows  # (S, R, H, n)
             mask = torch.zeros(hidden.shape, dtype=self.dtype, device=hidden.device)
-            self._masks[i] = mask.masked_fill_(hidden, torch.finfo(self.dtype).min)[:, :, None, :]
+            mask = mask.masked_fill_(hidden, torch.finfo(self.dtype).min).repeat_interleave(groups, dim=2)
+            self._masks = dict(zip(self.sliding, mask[:, :, :, None, :]))  # each (R, Hq, 1, n)
         r = tokens.shape[0]
         device = tokens.device
         cache_position = torch.full((1,), position, dtype=torch.long, device=device)
@@ -286,8 +293,9 @@ class _Decoder:
         out = self.model(input_ids=tokens, position_ids=cache_position.expand(r, 1), cache_position=cache_position,
                          past_key_values=self.cache, use_cache=True,
                          logits_to_keep=1 if logits else _no_logits(device))
-        if self.want_weights:
-            self.weights = torch.stack([_group_heads(w[:, :, 0].float(), self.n_kv) for w in self._captured])
+        if self.want_weights:  # all layers grouped at once: (L, R, Hq, n) -> (L, R, H, n)
+            w = torch.stack([w[:, :, 0] for w in self._captured]).float()
+            self.weights = w.reshape(w.shape[0], w.shape[1], self.n_kv, -1, w.shape[-1]).sum(dim=3)
         return out.logits[:, -1].float() if logits else None
 
 
@@ -424,16 +432,17 @@ def evicted_cache(pre: Prefill, keep, budget: int):
     import torch
 
     n_kept = check_budget(budget, pre.ctx.n_cached) - 1
-    keys, values, positions = [], [], []
+    b, h, n, d = pre.keys[0].shape
+    # positions of the kept entries, in order (a stable sort of ~keep puts True first, by index), for
+    # every layer in one sort: a token-level keep-set (L' = 1) is sorted once, not once per layer
+    m = keep.expand(keep.shape[0], b, h, n)  # (L', B, H, K)
+    index = torch.argsort((~m).to(torch.int8), dim=-1, stable=True)[..., :n_kept]
+    keys, values = [], []
     for idx, (k, v) in enumerate(zip(pre.keys, pre.values)):
-        m = keep[idx if keep.shape[0] > 1 else 0].expand(k.shape[0], k.shape[1], k.shape[2])  # (B, H, K)
-        # positions of the kept entries, in order (a stable sort of ~m puts True first, by index)
-        index = torch.argsort((~m).to(torch.int8), dim=-1, stable=True)[..., :n_kept]
-        gather = index.unsqueeze(-1).expand(-1, -1, -1, k.shape[-1])
+        gather = index[idx if index.shape[0] > 1 else 0].unsqueeze(-1).expand(-1, -1, -1, d)
         keys.append(k.gather(2, gather))
         values.append(v.gather(2, gather))
-        positions.append(index)
-    return tuple(keys), tuple(values), torch.stack(positions)
+    return tuple(keys), tuple(values), index.expand(len(pre.keys), b, h, n_kept)
 
 
 def prefill_eviction_logits(model, pre: Prefill, keep, budget: int):
@@ -458,8 +467,6 @@ def truncation_logits(model, ids, token_keep, budget: int, position_mode="preser
     """
     import torch
 
-    from ..masks import causal_keep, model_masks
-
     if position_mode not in POSITION_MODES:
         raise ValueError(f"`position_mode` must be one of {list(POSITION_MODES)}, got {position_mode!r}")
     b, t = ids.shape
@@ -468,11 +475,13 @@ def truncation_logits(model, ids, token_keep, budget: int, position_mode="preser
     index = torch.argsort((~full).to(torch.int8), dim=-1, stable=True)[:, :n]
     tokens = ids.gather(1, index)
     pos = index if position_mode == "preserve" else torch.arange(n, device=ids.device).expand(b, n)
-    # an explicit causal mask: with gaps in position_ids and no mask, transformers would treat
-    # the row as packed sequences and split it at every gap
-    mask = model_masks(model, causal_keep(b, n, device=ids.device))
+    # an all-ones padding mask: the model's own causal path (SDPA's fused causal kernels, sliding
+    # layers masked by sequence index, as in validate's measure_batched); a dense 4-D causal mask
+    # would force the unfused masked kernel. With no mask at all, transformers would read the gaps
+    # in position_ids as packed sequences and split the row at every gap.
+    ones = torch.ones((b, n), dtype=torch.long, device=ids.device)
     with torch.no_grad():
-        out = model(input_ids=tokens, attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=1)
+        out = model(input_ids=tokens, attention_mask=ones, position_ids=pos, use_cache=False, logits_to_keep=1)
     return out.logits[:, -1].float()
 
 
@@ -630,7 +639,8 @@ def streaming_oracle(model, ids, policy, budget, seeds=None):
 
 def kl_nats(full_logits, logits):
     """``KL(softmax(full) || softmax(logits))`` in nats, float64 numpy, shape ``(B,)``
-    (the truncation measurement's own divergence code, row by row)."""
+    (the truncation measurement's own divergence code, row by row). Computed on the logits'
+    device: only the ``B`` values come to the host, not two ``(B, V)`` blocks per call."""
     from ..truncation import divergences_from_logits
 
-    return divergences_from_logits(full_logits.detach().cpu(), logits.detach().cpu(), mus=())[1]
+    return divergences_from_logits(full_logits.detach(), logits.detach(), mus=())[1]
