@@ -132,6 +132,12 @@ class Run:
         self.doc["skipped"].append({"what": what, "why": why})
         self.log(f"skipped {what}: {why}")
 
+    def publish(self, name: str, partial: dict) -> dict:
+        """Put a part's result dict in the document before it is complete (it is filled in place), so
+        an interrupted run still writes what was measured; returns it."""
+        self.doc[name] = partial
+        return partial
+
     def part(self, name: str, fn, *args):
         """Run one part; an exception is recorded under ``errors[name]`` and the run goes on."""
         self.log(f"--- {name}")
@@ -139,6 +145,7 @@ class Run:
         try:
             self.doc[name] = fn(self, *args)
         except Exception as exc:  # noqa: BLE001 - one part's failure must not lose the others
+            self.doc.pop(name, None)  # a partial result of a failed part is not a result
             self.doc["errors"][name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
             self.log(f"{name} FAILED: {type(exc).__name__}: {exc}")
             _free_device()
@@ -341,12 +348,12 @@ def correctness(run: Run, device, T: int):
     cpu = torch.device("cpu")
     vs_device = device.type != "cpu"
     pairs = {"fp32": (f"{device.type} float32", "cpu float32"), "bf16": (f"{device.type} bfloat16", f"{device.type} float32")}
-    out = {"prefix_tokens": T, "prefixes": 2, "target_device": str(device), "reference_device": "cpu",
+    out = run.publish("correctness", {"prefix_tokens": T, "prefixes": 2, "target_device": str(device), "reference_device": "cpu",
            "device_vs_device": {"fp32": vs_device, "bf16": False},
            "pairs": {k: " vs ".join(v) for k, v in pairs.items()},
            "note": ("fp32: a device-vs-device comparison" if vs_device else
                     "fp32: two CPU copies of the model (exercises the code paths; no device difference measured)")
-           + "; bf16: the same device in two dtypes", "truncation": [], "policies": [], "models": {}}
+           + "; bf16: the same device in two dtypes", "truncation": [], "policies": [], "models": {}})
     for model_type in ("llama", "gemma2"):
         lm = tiny_random_model(seed=0, model_type=model_type)
         ref = lm.model  # CPU float32
@@ -467,11 +474,11 @@ def speed(run: Run, device, shapes, lengths, repeats, peak):
 
     from wzbounds.empirical.truncation import measure_batched
 
-    out = {"dtype": "bfloat16", "attn_implementation": "sdpa", "flops_formula": FLOPS_FORMULA,
+    out = run.publish("speed", {"dtype": "bfloat16", "attn_implementation": "sdpa", "flops_formula": FLOPS_FORMULA,
            "plan": "fixed-start, s = T/2, 16 log-spaced windows to T/2, preserve, 4 sinks, 256 perplexity tokens, "
                    "floor 'shift' (a second full run): bench/longcontext.py's plan",
            "measure_tokens": "every token the measurement's forwards processed (plan runs + floor run)",
-           "repeats": repeats, "timing": "best of `repeats` after one warm-up, device synchronised", "models": {}}
+           "repeats": repeats, "timing": "best of `repeats` after one warm-up, device synchronised", "models": {}})
     for shape in shapes:
         if run.left() < 30:
             run.skip(f"speed {shape}", f"{run.left():.0f} s of --budget-s left")
@@ -501,32 +508,39 @@ def speed(run: Run, device, shapes, lengths, repeats, peak):
                 plain_flops = run_flops(dims, [T], 1)
                 row.update(plain_s=best, plain_median_s=med, plain_tokens_per_s=T / best, plain_flops=plain_flops,
                            plain_tflops=plain_flops / best / 1e12, plain_memory=_peak_gb(device))
-                _reset_peak(device)
-                best, med, m = _timed(lambda: measure_batched(model, ids, plan, log=run.log), device, repeats)
-                flops = _measure_flops(dims, plan, m)
-                row.update(measure_s=best, measure_median_s=med, measure_tokens=m.forward_tokens,
-                           measure_plan_tokens=plan.forward_tokens_per_prefix, measure_forward_calls=m.forward_calls,
-                           measure_tokens_per_s=m.forward_tokens / best, measure_flops=flops,
-                           measure_tflops=flops / best / 1e12, measure_memory=_peak_gb(device),
-                           floor_method=m.floor_method, floor_tv_max=float(m.floor_tv.max()),
-                           floor_kl_nats_max=float(m.floor_kl_nats.max()))
-                row["ratio_tokens_per_s"] = row["measure_tokens_per_s"] / row["plain_tokens_per_s"]
-                row["ratio_flops_per_s"] = row["measure_tflops"] / row["plain_tflops"]
-                row["goal_ratio_met"] = row["ratio_tokens_per_s"] >= 0.8
-                for what in ("plain", "measure"):
+                # validate measures the floor on every prefix by default, on the first N with --floor-prefixes N
+                for tag, floor in (("measure", "auto"), ("measure_nofloor", None)):
+                    _reset_peak(device)
+                    best, med, m = _timed(lambda: measure_batched(model, ids, plan, log=run.log, floor=floor), device,
+                                          repeats)
+                    flops = _measure_flops(dims, plan, m)
+                    row.update({f"{tag}_s": best, f"{tag}_median_s": med, f"{tag}_tokens": m.forward_tokens,
+                                f"{tag}_forward_calls": m.forward_calls, f"{tag}_tokens_per_s": m.forward_tokens / best,
+                                f"{tag}_flops": flops, f"{tag}_tflops": flops / best / 1e12,
+                                f"{tag}_memory": _peak_gb(device),
+                                f"{tag}_ratio_tokens_per_s": m.forward_tokens / best / row["plain_tokens_per_s"],
+                                f"{tag}_ratio_flops_per_s": flops / best / 1e12 / row["plain_tflops"]})
+                    if floor:
+                        row.update(floor_method=m.floor_method, floor_tv_max=float(m.floor_tv.max()),
+                                   floor_kl_nats_max=float(m.floor_kl_nats.max()))
+                row["measure_plan_tokens"] = plan.forward_tokens_per_prefix
+                row["goal_ratio_met"] = {t: row[f"{t}_ratio_tokens_per_s"] >= 0.8 for t in ("measure", "measure_nofloor")}
+                matmul = (run.doc.get("environment") or {}).get("matmul", {}).get("tflops")
+                for what in ("plain", "measure", "measure_nofloor"):
                     row[f"{what}_mfu_datasheet"] = None if peak is None else row[f"{what}_tflops"] * 1e12 / peak
-                    row[f"{what}_mfu_matmul"] = row[f"{what}_tflops"] / run.doc["environment"]["matmul"]["tflops"] \
-                        if "environment" in run.doc else None
+                    row[f"{what}_mfu_matmul"] = None if not matmul else row[f"{what}_tflops"] / matmul
             except Exception as exc:  # noqa: BLE001 - e.g. out of memory at one T: record it, try the next
                 row["error"] = f"{type(exc).__name__}: {exc}"
                 run.log(f"{shape} T={T} FAILED: {row['error']}")
                 _free_device()
             entry["rows"].append(row)
+            run.write()
             if "error" not in row:
-                run.log(f"{shape} T={T}: plain {row['plain_tokens_per_s']:,.0f} tok/s, measure "
-                        f"{row['measure_tokens_per_s']:,.0f} tok/s, ratio {row['ratio_tokens_per_s']:.2f}; "
-                        f"{row['plain_tflops']:.1f} / {row['measure_tflops']:.1f} TFLOP/s; "
-                        f"floor TV {row['floor_tv_max']:.1e}")
+                run.log(f"{shape} T={T}: plain {row['plain_tokens_per_s']:,.0f} tok/s; measure "
+                        f"{row['measure_tokens_per_s']:,.0f} tok/s (ratio {row['measure_ratio_tokens_per_s']:.2f}), "
+                        f"without the floor {row['measure_nofloor_tokens_per_s']:,.0f} "
+                        f"({row['measure_nofloor_ratio_tokens_per_s']:.2f}); {row['plain_tflops']:.3g} / "
+                        f"{row['measure_tflops']:.3g} TFLOP/s; floor TV {row['floor_tv_max']:.1e}")
         del model
         _free_device()
     return out
@@ -550,10 +564,11 @@ def policies(run: Run, device, shape, T, n_prefixes, budgets, repeats):
     with torch.inference_mode():
         best, _, _ = _timed(lambda: model(input_ids=ids, logits_to_keep=1, use_cache=False), device, repeats)
     plain_rate = ids.numel() / best
-    out = {"model": shape, "dtype": "bfloat16", "prefix_tokens": T, "prefixes": n_prefixes, "budgets": list(budgets),
-           "policies": [p.label for p in pols], "plain_tokens_per_s": plain_rate,
-           "floor_seconds_rule": "floor tokens / the plain forward's tokens/s on the same (prefixes, T) batch",
-           "calls": []}
+    out = run.publish("policies", {
+        "model": shape, "dtype": "bfloat16", "prefix_tokens": T, "prefixes": n_prefixes, "budgets": list(budgets),
+        "policies": [p.label for p in pols], "plain_tokens_per_s": plain_rate,
+        "floor_seconds_rule": "floor tokens / the plain forward's tokens/s on the same (prefixes, T) batch",
+        "calls": []})
     seconds, tokens, floor = {}, {}, {}
 
     def add(m):
@@ -574,13 +589,26 @@ def policies(run: Run, device, shape, T, n_prefixes, budgets, repeats):
     add(m)
     run.log(f"policies T={T}: truncation {m.seconds['truncation']:.2f} s, prefill {m.seconds['prefill']:.2f} s "
             f"(shared prefill {m.seconds['shared_prefill']:.2f} s)")
-    # streaming one budget per call, fewest decode steps first, so the step rate is known before the
-    # longer decodes and a budget that cannot finish inside --budget-s is skipped, not cut off
-    decoded = sum(1 for p in pols if not p.step_invariant)
-    per_step = None
+    # streaming one budget per call, fewest decode steps first: a budget that cannot finish inside
+    # --budget-s (by the probe's step time) is skipped, not cut off
+    decoding = [p for p in pols if not p.step_invariant]
+    decoded = len(decoding)
+    # a probe of 16 decode steps of the decoded policies (not counted in the totals) gives the step
+    # time before the first budget; the step-invariant policies' masked passes cost about a plain
+    # forward each
+    probe = T - 16
+    t = time.perf_counter()
+    m = measure_batch(model, ids, decoding, (probe,), ("streaming",), seeds=seeds)
+    _sync(device)
+    per_step = m.seconds["streaming"] / 16
+    masked_s = 2 * best * (len(pols) - decoded)
+    out["decode_probe"] = {"budget": probe, "steps": 16, "rows": decoded * n_prefixes, "seconds": m.seconds,
+                           "call_s": time.perf_counter() - t, "seconds_per_step": per_step,
+                           "row_steps_per_s": decoded * n_prefixes / per_step}
+    run.log(f"policies T={T}: decode probe {per_step * 1e3:.1f} ms per step ({decoded * n_prefixes} rows)")
     for k in sorted(budgets, reverse=True):
         steps = T - k
-        need = 30 if per_step is None else steps * per_step + 15  # before the first decode: a margin only
+        need = steps * per_step + masked_s + 15
         if need > run.left():
             run.skip(f"policies streaming budget {k}", f"~{need:.0f} s needed, {run.left():.0f} s of --budget-s left")
             continue
@@ -588,17 +616,13 @@ def policies(run: Run, device, shape, T, n_prefixes, budgets, repeats):
         m = measure_batch(model, ids, pols, (k,), ("streaming",), seeds=seeds)
         _sync(device)
         add(m)
-        if steps:
-            per_step = m.seconds["streaming"] / steps
+        run.write()
         run.log(f"policies T={T} streaming k={k}: {m.seconds['streaming']:.2f} s ({steps} decode steps x "
                 f"{decoded * n_prefixes} rows), call {time.perf_counter() - t:.2f} s")
     out.update(seconds=seconds, forward_tokens=tokens, floor_tokens=floor, memory=_peak_gb(device))
     out["cost_over_floor_tokens"] = {k: tokens[k] / floor[k] for k in floor if floor[k]}
     out["floor_seconds"] = {k: floor[k] / plain_rate for k in floor}
     out["seconds_over_floor_seconds"] = {k: seconds[k] / out["floor_seconds"][k] for k in floor if floor[k]}
-    steps_done = sum(T - c["budgets"][0] for c in out["calls"] if c["semantics"] == ["streaming"])
-    if steps_done and seconds.get("streaming"):
-        out["streaming_decode_row_steps_per_s"] = steps_done * decoded * n_prefixes / seconds["streaming"]
     del model
     _free_device()
     return out
@@ -632,22 +656,25 @@ def _summary(doc: dict) -> str:
                      f"{c['bf16_max_abs_dkl_nats']:.2e} nats; bf16 floor TV {c['bf16_floor_tv_max']:.2e}, "
                      f"KL {c['bf16_floor_kl_nats_max']:.2e}; policies bf16 |dKL| {c['bf16_policies_max_abs_dkl_nats']:.2e}")
     for shape, entry in doc.get("speed", {}).get("models", {}).items():
-        lines.append(f"{shape:>14} {'T':>6} {'plain tok/s':>12} {'meas tok/s':>12} {'ratio':>6} {'MFU pl':>7} "
-                     f"{'MFU ms':>7} {'peak GB':>8}")
+        lines.append(f"{shape:>14} {'T':>6} {'plain tok/s':>12} {'meas tok/s':>11} {'ratio':>5} {'no-floor':>10} "
+                     f"{'ratio':>5} {'MFU plain':>9} {'MFU meas':>8} {'peak GB':>7}")
         for r in entry["rows"]:
             if "error" in r:
-                lines.append(f"{'':>14} {r['T']:>6} {r['error'][:60]}")
+                lines.append(f"{'':>14} {r['T']:>6} {r['error'][:70]}")
                 continue
-            mem = r["measure_memory"].get("peak_cuda_allocated_gb", r["measure_memory"].get("peak_rss_gb_process"))
-            mfu = [r["plain_mfu_datasheet"], r["measure_mfu_datasheet"]]
-            lines.append(f"{'':>14} {r['T']:>6} {r['plain_tokens_per_s']:>12,.0f} {r['measure_tokens_per_s']:>12,.0f} "
-                         f"{r['ratio_tokens_per_s']:>6.2f} "
-                         + " ".join(f"{x:>7.1%}" if x is not None else f"{'-':>7}" for x in mfu) + f" {mem:>8.2f}")
+            mem = max(v for k in ("plain_memory", "measure_memory", "measure_nofloor_memory")
+                      for v in r[k].values())
+            mfu = " ".join(f"{x:>{w}.1%}" if x is not None else f"{'-':>{w}}"
+                           for x, w in ((r["plain_mfu_datasheet"], 9), (r["measure_mfu_datasheet"], 8)))
+            lines.append(f"{'':>14} {r['T']:>6} {r['plain_tokens_per_s']:>12,.0f} {r['measure_tokens_per_s']:>11,.0f} "
+                         f"{r['measure_ratio_tokens_per_s']:>5.2f} {r['measure_nofloor_tokens_per_s']:>10,.0f} "
+                         f"{r['measure_nofloor_ratio_tokens_per_s']:>5.2f} {mfu} {mem:>7.2f}")
     p = doc.get("policies")
-    if p:
+    if p and "seconds_over_floor_seconds" in p:  # complete (an interrupted part leaves its calls only)
         lines.append("policies T={prefix_tokens}: ".format(**p) + ", ".join(
             f"{k} {p['seconds'].get(k, 0):.2f} s ({p['seconds_over_floor_seconds'].get(k, float('nan')):.1f}x floor time, "
-            f"{p['cost_over_floor_tokens'].get(k, float('nan')):.2f}x floor tokens)" for k in p["floor_tokens"]))
+            f"{p['cost_over_floor_tokens'].get(k, float('nan')):.2f}x floor tokens)" for k in p["floor_tokens"])
+            + f"; decode {p['decode_probe']['row_steps_per_s']:,.0f} row-steps/s")
     for name, err in doc.get("errors", {}).items():
         lines.append(f"ERROR in {name}: {err['error']}")
     for s in doc.get("skipped", []):
@@ -686,7 +713,7 @@ def main(argv=None) -> int:
         return _usage_error(f"--shapes must name some of {','.join(SHAPES)}, got {d['shapes']!r}")
     lengths = sorted(_int_list("--lengths", d["lengths"], 64))
     budgets = sorted(set(_int_list("--policy-budgets", d["policy_budgets"], 1)))
-    for name, minimum in (("check_tokens", 24), ("repeats", 1), ("policy_tokens", 16), ("policy_prefixes", 1)):
+    for name, minimum in (("check_tokens", 24), ("repeats", 1), ("policy_tokens", 24), ("policy_prefixes", 1)):
         if d[name] < minimum:
             return _usage_error(f"--{name.replace('_', '-')} must be >= {minimum}, got {d[name]}")
     if budgets[-1] > d["policy_tokens"]:

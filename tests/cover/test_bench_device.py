@@ -77,9 +77,12 @@ def test_speed_and_policies_rows(smoke):
     doc = smoke[2]
     (row,) = doc["speed"]["models"]["qwen2-tiny"]["rows"]
     assert row["T"] == 64 and row["plain_tokens_per_s"] > 0 and row["measure_tokens_per_s"] > 0
-    # plan runs T + (T - s) + (S + T - s) and the shift floor's second full run of T
-    assert row["measure_tokens"] == row["measure_plan_tokens"] + 64 == (64 + 32 + 36) + 64
-    assert row["ratio_tokens_per_s"] == pytest.approx(row["measure_tokens_per_s"] / row["plain_tokens_per_s"])
+    # plan runs T + (T - s) + (S + T - s), and with the floor the shift floor's second full run of T
+    assert row["measure_nofloor_tokens"] == row["measure_plan_tokens"] == 64 + 32 + 36
+    assert row["measure_tokens"] == row["measure_plan_tokens"] + 64
+    for tag in ("measure", "measure_nofloor"):
+        assert row[f"{tag}_ratio_tokens_per_s"] == pytest.approx(row[f"{tag}_tokens_per_s"] / row["plain_tokens_per_s"])
+    assert row["measure_flops"] > row["measure_nofloor_flops"] > row["plain_flops"] > 0
     assert row["plain_mfu_datasheet"] is None  # no datasheet peak for a CPU: said, not invented
     assert doc["environment"]["peak_bf16_dense_flops"] is None
     p = doc["policies"]
