@@ -41,11 +41,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import os
 import platform
 import resource
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -144,7 +146,7 @@ class Run:
         t = time.perf_counter()
         try:
             self.doc[name] = fn(self, *args)
-        except Exception as exc:  # noqa: BLE001 - one part's failure must not lose the others
+        except Exception as exc:
             self.doc.pop(name, None)  # a partial result of a failed part is not a result
             self.doc["errors"][name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
             self.log(f"{name} FAILED: {type(exc).__name__}: {exc}")
@@ -227,8 +229,6 @@ def environment(run: Run, device):
            "transformers": transformers.__version__, "numpy": np.__version__, "torch_threads": torch.get_num_threads(),
            "platform": platform.platform(), "checkout": str(ROOT)}
     try:
-        import subprocess
-
         env["git_head"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
                                          text=True, timeout=10).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
@@ -267,7 +267,7 @@ def _matmul_ceiling(device) -> dict:
     g = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, dtype=dtype, generator=g)
     b = torch.randn(n, n, device=device, dtype=dtype, generator=g)
-    best, med, _ = _timed(lambda: a @ b, device, repeats=10, warmup=3)
+    best, _, _ = _timed(functools.partial(torch.matmul, a, b), device, repeats=10, warmup=3)
     return {"n": n, "dtype": str(dtype).removeprefix("torch."), "best_s": best, "tflops": 2 * n**3 / best / 1e12}
 
 
@@ -287,7 +287,6 @@ def _validate_plans(T: int):
 def _truncation_numbers(model, ids, plan, floor):
     """measure_batched on each prefix row of ``ids`` ``(B, T)`` numpy: {name: float64 array}."""
     import numpy as np
-
     from wzbounds.empirical.truncation import measure_batched
 
     rows = [measure_batched(model, x, plan, floor=floor) for x in ids]
@@ -305,7 +304,6 @@ def _truncation_numbers(model, ids, plan, floor):
 def _policy_numbers(model, ids, streaming):
     """measure_batch, every built-in policy under every semantics: {semantics/policy: (B, budgets)}."""
     import torch
-
     from wzbounds.empirical.policies import make_policy
     from wzbounds.empirical.policies.measure import measure_batch
     from wzbounds.empirical.policies.registry import POLICIES
@@ -342,23 +340,24 @@ def correctness(run: Run, device, T: int):
     """Tiny models: target fp32 vs CPU fp32, target bf16 vs target fp32 (see the module docstring)."""
     import numpy as np
     import torch
-
     from wzbounds.empirical.models import tiny_random_model
 
-    cpu = torch.device("cpu")
     vs_device = device.type != "cpu"
-    pairs = {"fp32": (f"{device.type} float32", "cpu float32"), "bf16": (f"{device.type} bfloat16", f"{device.type} float32")}
-    out = run.publish("correctness", {"prefix_tokens": T, "prefixes": 2, "target_device": str(device), "reference_device": "cpu",
-           "device_vs_device": {"fp32": vs_device, "bf16": False},
-           "pairs": {k: " vs ".join(v) for k, v in pairs.items()},
-           "note": ("fp32: a device-vs-device comparison" if vs_device else
-                    "fp32: two CPU copies of the model (exercises the code paths; no device difference measured)")
-           + "; bf16: the same device in two dtypes", "truncation": [], "policies": [], "models": {}})
+    pairs = {"fp32": (f"{device.type} float32", "cpu float32"),
+             "bf16": (f"{device.type} bfloat16", f"{device.type} float32")}
+    out = run.publish("correctness", {
+        "prefix_tokens": T, "prefixes": 2, "target_device": str(device), "reference_device": "cpu",
+        "device_vs_device": {"fp32": vs_device, "bf16": False}, "pairs": {k: " vs ".join(v) for k, v in pairs.items()},
+        "note": ("fp32: a device-vs-device comparison" if vs_device else
+                 "fp32: two CPU copies of the model (exercises the code paths; no device difference measured)")
+        + "; bf16: the same device in two dtypes", "truncation": [], "policies": [], "models": {}})
     for model_type in ("llama", "gemma2"):
         lm = tiny_random_model(seed=0, model_type=model_type)
         ref = lm.model  # CPU float32
-        models = {"ref": ref, "fp32": copy.deepcopy(ref).to(device), "bf16": copy.deepcopy(ref).to(device, torch.bfloat16)}
-        out["models"][model_type] = {"class": type(ref).__name__, "attn_implementation": ref.config._attn_implementation,
+        models = {"ref": ref, "fp32": copy.deepcopy(ref).to(device),
+                  "bf16": copy.deepcopy(ref).to(device, torch.bfloat16)}
+        out["models"][model_type] = {"class": type(ref).__name__,
+                                     "attn_implementation": ref.config._attn_implementation,
                                      "attn_reason": lm.provenance.attn_reason,
                                      "sliding_window": getattr(ref.config, "sliding_window", None),
                                      "parameters": sum(p.numel() for p in ref.parameters())}
@@ -390,18 +389,21 @@ def correctness(run: Run, device, T: int):
                     f"bf16 |dKL| {row['bf16']['worst']['abs_diff']:.2e} ({len(row['cells'])} cells)")
         del models
         _free_device()
-    fp32 = [r["fp32"]["worst"]["abs_diff"] for r in out["truncation"] + out["policies"]]
-    out["summary"] = {
-        "fp32_max_abs_dtv": max(r["fp32"]["max_abs_diff"]["tv"] for r in out["truncation"]),
-        "fp32_max_abs_dkl_nats": max(max(r["fp32"]["max_abs_diff"]["kl_nats"] for r in out["truncation"]),
-                                     max(r["fp32"]["max_abs_diff"]["kl_nats"] for r in out["policies"])),
-        "fp32_within_tolerance": max(fp32) <= FP32_TOLERANCE, "fp32_tolerance": FP32_TOLERANCE,
-        "bf16_max_abs_dtv": max(r["bf16"]["max_abs_diff"]["tv"] for r in out["truncation"]),
-        "bf16_max_abs_dkl_nats": max(r["bf16"]["max_abs_diff"]["kl_nats"] for r in out["truncation"]),
-        "bf16_policies_max_abs_dkl_nats": max(r["bf16"]["max_abs_diff"]["kl_nats"] for r in out["policies"]),
-        "bf16_floor_tv_max": max(r["floor_tv_max"]["bf16"] for r in out["truncation"]),
-        "bf16_floor_kl_nats_max": max(r["floor_kl_nats_max"]["bf16"] for r in out["truncation"]),
-        "fp32_floor_tv_max": max(r["floor_tv_max"]["fp32"] for r in out["truncation"])}
+    def worst(pair, family, rows=out["truncation"]):
+        return max(r[pair]["max_abs_diff"][family] for r in rows)
+
+    s = {"fp32_max_abs_dtv": worst("fp32", "tv"),
+         "fp32_max_abs_dkl_nats": max(worst("fp32", "kl_nats"), worst("fp32", "kl_nats", out["policies"])),
+         "fp32_max_abs_dkl_smoothed_nats": worst("fp32", "kl_smoothed_nats"),
+         "fp32_max_abs_dnll_nats_sum": worst("fp32", "nll_nats_sum"),  # summed over 16 predictions
+         "fp32_tolerance": FP32_TOLERANCE,
+         "bf16_max_abs_dtv": worst("bf16", "tv"), "bf16_max_abs_dkl_nats": worst("bf16", "kl_nats"),
+         "bf16_policies_max_abs_dkl_nats": worst("bf16", "kl_nats", out["policies"]),
+         "bf16_floor_tv_max": max(r["floor_tv_max"]["bf16"] for r in out["truncation"]),
+         "bf16_floor_kl_nats_max": max(r["floor_kl_nats_max"]["bf16"] for r in out["truncation"]),
+         "fp32_floor_tv_max": max(r["floor_tv_max"]["fp32"] for r in out["truncation"])}
+    s["fp32_within_tolerance"] = max(s["fp32_max_abs_dtv"], s["fp32_max_abs_dkl_nats"]) <= FP32_TOLERANCE
+    out["summary"] = s
     return out
 
 
@@ -471,7 +473,6 @@ def _long_plan(T: int):
 def speed(run: Run, device, shapes, lengths, repeats, peak):
     import numpy as np
     import torch
-
     from wzbounds.empirical.truncation import measure_batched
 
     out = run.publish("speed", {"dtype": "bfloat16", "attn_implementation": "sdpa", "flops_formula": FLOPS_FORMULA,
@@ -504,15 +505,16 @@ def speed(run: Run, device, shapes, lengths, repeats, peak):
             try:
                 _reset_peak(device)
                 with torch.inference_mode():
-                    best, med, _ = _timed(lambda: model(input_ids=x, logits_to_keep=1, use_cache=False), device, repeats)
+                    best, med, _ = _timed(functools.partial(model, input_ids=x, logits_to_keep=1, use_cache=False),
+                                          device, repeats)
                 plain_flops = run_flops(dims, [T], 1)
                 row.update(plain_s=best, plain_median_s=med, plain_tokens_per_s=T / best, plain_flops=plain_flops,
                            plain_tflops=plain_flops / best / 1e12, plain_memory=_peak_gb(device))
                 # validate measures the floor on every prefix by default, on the first N with --floor-prefixes N
                 for tag, floor in (("measure", "auto"), ("measure_nofloor", None)):
                     _reset_peak(device)
-                    best, med, m = _timed(lambda: measure_batched(model, ids, plan, log=run.log, floor=floor), device,
-                                          repeats)
+                    run_once = functools.partial(measure_batched, model, ids, plan, log=run.log, floor=floor)
+                    best, med, m = _timed(run_once, device, repeats)
                     flops = _measure_flops(dims, plan, m)
                     row.update({f"{tag}_s": best, f"{tag}_median_s": med, f"{tag}_tokens": m.forward_tokens,
                                 f"{tag}_forward_calls": m.forward_calls, f"{tag}_tokens_per_s": m.forward_tokens / best,
@@ -524,12 +526,13 @@ def speed(run: Run, device, shapes, lengths, repeats, peak):
                         row.update(floor_method=m.floor_method, floor_tv_max=float(m.floor_tv.max()),
                                    floor_kl_nats_max=float(m.floor_kl_nats.max()))
                 row["measure_plan_tokens"] = plan.forward_tokens_per_prefix
-                row["goal_ratio_met"] = {t: row[f"{t}_ratio_tokens_per_s"] >= 0.8 for t in ("measure", "measure_nofloor")}
+                row["goal_ratio_met"] = {t: row[f"{t}_ratio_tokens_per_s"] >= 0.8
+                                         for t in ("measure", "measure_nofloor")}
                 matmul = (run.doc.get("environment") or {}).get("matmul", {}).get("tflops")
                 for what in ("plain", "measure", "measure_nofloor"):
                     row[f"{what}_mfu_datasheet"] = None if peak is None else row[f"{what}_tflops"] * 1e12 / peak
                     row[f"{what}_mfu_matmul"] = None if not matmul else row[f"{what}_tflops"] / matmul
-            except Exception as exc:  # noqa: BLE001 - e.g. out of memory at one T: record it, try the next
+            except Exception as exc:
                 row["error"] = f"{type(exc).__name__}: {exc}"
                 run.log(f"{shape} T={T} FAILED: {row['error']}")
                 _free_device()
@@ -552,7 +555,6 @@ def policies(run: Run, device, shape, T, n_prefixes, budgets, repeats):
     """measure_batch at ``T`` on the ``shape`` model in bf16, against its floor in tokens and time."""
     import numpy as np
     import torch
-
     from wzbounds.empirical.policies import parse_policies
     from wzbounds.empirical.policies.measure import measure_batch
 
@@ -562,7 +564,7 @@ def policies(run: Run, device, shape, T, n_prefixes, budgets, repeats):
     ids = torch.as_tensor(np.random.default_rng(2).integers(0, dims["vocab"], size=(n_prefixes, T)), device=device)
     seeds = tuple(range(n_prefixes))
     with torch.inference_mode():
-        best, _, _ = _timed(lambda: model(input_ids=ids, logits_to_keep=1, use_cache=False), device, repeats)
+        best, _, _ = _timed(functools.partial(model, input_ids=ids, logits_to_keep=1, use_cache=False), device, repeats)
     plain_rate = ids.numel() / best
     out = run.publish("policies", {
         "model": shape, "dtype": "bfloat16", "prefix_tokens": T, "prefixes": n_prefixes, "budgets": list(budgets),
@@ -578,8 +580,9 @@ def policies(run: Run, device, shape, T, n_prefixes, budgets, repeats):
             tokens[k] = tokens.get(k, 0) + v
         for k, v in m.floor_tokens.items():
             floor[k] = floor.get(k, 0) + v
-        out["calls"].append({"budgets": list(m.budgets_tokens), "semantics": [s for s in m.seconds if s != "shared_prefill"],
-                             "seconds": m.seconds, "forward_tokens": m.forward_tokens, "floor_tokens": m.floor_tokens,
+        out["calls"].append({"budgets": list(m.budgets_tokens),
+                             "semantics": [s for s in m.seconds if s != "shared_prefill"], "seconds": m.seconds,
+                             "forward_tokens": m.forward_tokens, "floor_tokens": m.floor_tokens,
                              "streaming_method": m.streaming_method})
 
     _reset_peak(device)
@@ -636,7 +639,8 @@ def _int_list(option: str, text: str, minimum: int) -> list:
     except ValueError:
         values = []
     if not values or min(values) < minimum:
-        raise SystemExit(_usage_error(f"{option} must be a comma-separated list of integers >= {minimum}, got {text!r}"))
+        raise SystemExit(_usage_error(f"{option} must be a comma-separated list of integers >= {minimum}, "
+                                      f"got {text!r}"))
     return values
 
 
@@ -649,12 +653,14 @@ def _summary(doc: dict) -> str:
     lines = []
     c = doc.get("correctness", {}).get("summary")
     if c:
-        lines.append(f"correctness fp32 ({doc['correctness']['pairs']['fp32']}): max |dTV| {c['fp32_max_abs_dtv']:.2e}, "
+        lines.append(f"correctness fp32 ({doc['correctness']['pairs']['fp32']}): "
+                     f"max |dTV| {c['fp32_max_abs_dtv']:.2e}, "
                      f"max |dKL| {c['fp32_max_abs_dkl_nats']:.2e} nats (within {c['fp32_tolerance']:g}: "
                      f"{c['fp32_within_tolerance']})")
         lines.append(f"correctness bf16 vs fp32: max |dTV| {c['bf16_max_abs_dtv']:.2e}, max |dKL| "
                      f"{c['bf16_max_abs_dkl_nats']:.2e} nats; bf16 floor TV {c['bf16_floor_tv_max']:.2e}, "
-                     f"KL {c['bf16_floor_kl_nats_max']:.2e}; policies bf16 |dKL| {c['bf16_policies_max_abs_dkl_nats']:.2e}")
+                     f"KL {c['bf16_floor_kl_nats_max']:.2e}; "
+                     f"policies bf16 |dKL| {c['bf16_policies_max_abs_dkl_nats']:.2e}")
     for shape, entry in doc.get("speed", {}).get("models", {}).items():
         lines.append(f"{shape:>14} {'T':>6} {'plain tok/s':>12} {'meas tok/s':>11} {'ratio':>5} {'no-floor':>10} "
                      f"{'ratio':>5} {'MFU plain':>9} {'MFU meas':>8} {'peak GB':>7}")
@@ -672,7 +678,8 @@ def _summary(doc: dict) -> str:
     p = doc.get("policies")
     if p and "seconds_over_floor_seconds" in p:  # complete (an interrupted part leaves its calls only)
         lines.append("policies T={prefix_tokens}: ".format(**p) + ", ".join(
-            f"{k} {p['seconds'].get(k, 0):.2f} s ({p['seconds_over_floor_seconds'].get(k, float('nan')):.1f}x floor time, "
+            f"{k} {p['seconds'].get(k, 0):.2f} s "
+            f"({p['seconds_over_floor_seconds'].get(k, float('nan')):.1f}x floor time, "
             f"{p['cost_over_floor_tokens'].get(k, float('nan')):.2f}x floor tokens)" for k in p["floor_tokens"])
             + f"; decode {p['decode_probe']['row_steps_per_s']:,.0f} row-steps/s")
     for name, err in doc.get("errors", {}).items():
