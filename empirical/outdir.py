@@ -10,7 +10,8 @@
   holder keeps in ``.wzbounds-writer`` while it runs). ``merge`` reads its input folders under a
   shared lock (:func:`reading`): a folder still being written is not merged.
 * **Stray temporary files** of an atomic write that was killed (``*.<pid>.tmp*``, see
-  :mod:`wzbounds._fileio`) are removed once the lock is held: nobody else can be writing them.
+  :mod:`wzbounds._fileio`) are removed once the lock is held, nobody else can be writing them
+  (in the folder, ``stages/`` and ``rows/``; JSON, JSONL, markdown and PNG ones only).
 * **A failed run** (an error, Ctrl-C) that found the folder absent or empty leaves it absent
   again, unless it measured rows: then it leaves only what a resume needs (``keep``: validate's
   ``stages/`` and ``rows/``; policies' JSON stages and ``rows.jsonl``) and the rerun of the same
@@ -45,6 +46,8 @@ WRITER_FILE = ".wzbounds-writer"
 #: How often a lock is retried when its folder was replaced between opening and locking it.
 LOCK_ATTEMPTS = 3
 PNG_MAGIC, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+#: Kinds of file the runs write (a temporary file of another kind is not theirs).
+OUTPUT_SUFFIXES = (".json", ".jsonl", ".md", ".png")
 
 
 def _holder(path: Path) -> str:
@@ -103,10 +106,16 @@ def _make(path: Path) -> list:
 
 
 def remove_stray_tmp(path: Path) -> None:
-    """Delete the temporary files of killed atomic writes anywhere under ``path``."""
-    for p in path.rglob("*.tmp*"):
-        if p.is_file() and TMP_NAME.search(p.name):
-            p.unlink(missing_ok=True)
+    """Delete the temporary files of killed atomic writes where runs write (``path``, its
+    ``stages/`` and ``rows/``), and only of the kinds of file they write: an ``--out`` that is
+    some other folder keeps its own ``*.tmp`` files."""
+    for folder in (path, path / "stages", path / "rows"):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            if TMP_NAME.search(p.name) and p.is_file() and \
+                    Path(TMP_NAME.sub(lambda m: m.group(1) or "", p.name)).suffix in OUTPUT_SUFFIXES:
+                p.unlink(missing_ok=True)
 
 
 def _empty(path: Path) -> bool:

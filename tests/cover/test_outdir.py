@@ -72,6 +72,20 @@ def test_failed_resume_leaves_the_folder_as_it_was(tmp_path):
     assert files(out) == ["result.json", "rows/part-main.jsonl"]
 
 
+def test_only_our_temporary_files_are_removed(tmp_path):
+    """An --out that is some other folder keeps its own *.tmp files: only those of the kinds runs
+    write, where they write them, go."""
+    out = tmp_path / "mine"
+    (out / "deep" / "er").mkdir(parents=True)
+    theirs = ["backup.2023.tmp", "notes.12.tmp.txt", "deep/er/result.4242.tmp.json"]
+    ours = ["result.4242.tmp.json", "profile.json.77.tmp", "x.5.tmp.png"]
+    for name in theirs + ours:
+        (out / name).write_text("x")
+    with writing(out):
+        pass
+    assert files(out) == sorted(theirs)
+
+
 def test_atomic_write_is_whole_or_nothing(tmp_path):
     target = tmp_path / "report.md"
     atomic_write(target, "# α — ok\n")
