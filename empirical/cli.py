@@ -5,6 +5,7 @@ functions), so ``wzbounds window`` works on a core-only install.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 __all__ = ["register", "parse_windows"]
@@ -143,8 +144,13 @@ def _validate(args) -> int:
         from dataclasses import replace
 
         cfg = replace(cfg, device=f"cuda:{dist.local_rank}")
-    try:
-        with output_directory(args.out) as out:
+    from contextlib import nullcontext
+
+    from .pipeline import RESUME_ENTRIES
+
+    try:  # torchrun: rank 0 holds the folder for the whole run; the other ranks write only their rows
+        lead = dist is None or dist.rank == 0
+        with output_directory(args.out, RESUME_ENTRIES) if lead else nullcontext(Path(args.out).expanduser()) as out:
             result = run_validate(cfg, out, shard=shard, distributed=dist, show_progress=not args.no_progress)
     finally:
         if dist is not None:
@@ -156,7 +162,19 @@ def _validate(args) -> int:
 
 
 def _merge(args) -> int:
+    """Merge under the locks of :mod:`.outdir`: --out (default: the first DIR) held alone, every
+    other DIR read only when no run is writing it; a merge that fails leaves no --out it created."""
+    from contextlib import ExitStack
+
+    from .outdir import reading, writing
     from .pipeline import merge_runs
 
-    print(_summary_line(merge_runs(args.dirs, args.out)))
+    out = Path(args.out if args.out is not None else args.dirs[0]).expanduser()
+    with ExitStack() as held:
+        held.enter_context(writing(out, label="merge --out" if args.out is not None else "merge DIR"))
+        for d in dict.fromkeys(Path(d).expanduser() for d in args.dirs):
+            if not (d.is_dir() and os.path.samefile(d, out)):
+                held.enter_context(reading(d))
+        result = merge_runs(args.dirs, out)
+    print(_summary_line(result))
     return 0

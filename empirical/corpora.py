@@ -1,12 +1,19 @@
 """Text corpora and seeded prefix sampling.
 
-A :class:`Corpus` is an ordered tuple of documents with a sha256 over their contents. Sources:
+A :class:`Corpus` is an ordered sequence of documents with a sha256 over their contents. Sources:
 
 * built-in domains present on every Python install: ``natural`` (the English prose of
   ``pydoc_data.topics``, one document per help topic) and ``code`` (the standard library's
   ``.py`` sources, tests excluded, one document per file);
 * paths: text files, folders (every UTF-8 file below, recursively), globs, and ``.zip``
   archives (every UTF-8 member).
+
+Files are read lazily: loading a corpus streams every file once to hash it (and to check that it
+is UTF-8 text) and keeps no text; a document is read again when sampling asks for it, and refused
+if it changed in between. A file named on its own or matched by a glob that is not text (a NUL
+byte or invalid UTF-8 in its first bytes) is refused at once, naming it; inside a folder or an
+archive such files are skipped. A document may hold at most :data:`MAX_DOCUMENT_BYTES` and a
+corpus :data:`MAX_CORPUS_BYTES` (both refused before anything is read).
 
 :func:`sample_prefixes` draws ``n`` token prefixes of length ``T`` with a seeded
 ``numpy.random.Generator``: documents are visited in random order and each eligible document
@@ -17,10 +24,13 @@ never padded.
 """
 from __future__ import annotations
 
+import codecs
 import glob as _glob
 import hashlib
 import sysconfig
 import zipfile
+from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,17 +40,81 @@ from wzbounds._validation import positive_int
 
 from .models import UserError, encode
 
-__all__ = ["Corpus", "PrefixSample", "DOMAINS", "load_corpus", "sample_prefixes"]
+__all__ = ["Corpus", "PrefixSample", "DOMAINS", "load_corpus", "sample_prefixes", "text_files", "check_paths",
+           "MAX_DOCUMENT_BYTES", "MAX_CORPUS_BYTES"]
 
 #: Built-in corpus domains.
 DOMAINS = ("natural", "code")
+#: Largest document read whole (it is tokenised whole: a 64 MiB text is tens of millions of
+#: tokens); split larger texts into files.
+MAX_DOCUMENT_BYTES = 64 * 2 ** 20
+#: Largest corpus (sum of its documents): sampling keeps the token ids of the documents it uses.
+MAX_CORPUS_BYTES = 2 ** 30
+#: Bytes sniffed to tell text from binary, and read per step while hashing.
+SNIFF_BYTES = 8192
+CHUNK_BYTES = 2 ** 18
+
+
+class NotText(ValueError):
+    """A file (or archive member) that is not UTF-8 text."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a document lives (a file, or a member of a zip archive) and what it held when hashed."""
+
+    path: Path
+    member: str | None
+    size: int
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.path}:{self.member}" if self.member is not None else str(self.path)
+
+    @contextmanager
+    def reader(self):
+        """The document's bytes as a binary file object."""
+        if self.member is None:
+            with open(self.path, "rb") as f:
+                yield f
+        else:
+            with zipfile.ZipFile(self.path) as zf, zf.open(self.member) as f:
+                yield f
+
+    def read(self) -> str:
+        try:
+            with self.reader() as f:
+                data = f.read(self.size + 1)
+        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise UserError(f"{self.name} can no longer be read ({exc}); the corpus changed during the run") from None
+        if len(data) != self.size or hashlib.sha256(data).hexdigest() != self.sha256:
+            raise UserError(f"{self.name} changed after the corpus was read; the prefixes would come from other "
+                            "text than its fingerprint says: rerun when the corpus is stable")
+        return data.decode("utf-8")
+
+
+class Documents(Sequence):
+    """The documents of a corpus, read when indexed (in-memory texts for the built-in domains)."""
+
+    def __init__(self, items):
+        self._items = tuple(items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        item = self._items[i]
+        return item if isinstance(item, str) else item.read()
 
 
 @dataclass(frozen=True)
 class Corpus:
-    """Documents (``tuple[str, ...]``), the sha256 of their contents, and a description."""
+    """Documents (a sequence of str, read lazily), the sha256 of their contents, and a description."""
 
-    documents: tuple
+    documents: Sequence
     sha256: str
     description: str
 
@@ -73,16 +147,19 @@ class PrefixSample:
         return int(self.token_ids.shape[1])
 
 
+def _digest_update(h, data: bytes) -> None:
+    h.update(len(data).to_bytes(8, "little"))
+    h.update(data)
+
+
 def _make_corpus(documents, description) -> Corpus:
     docs = tuple(d for d in documents if d.strip())
     if not docs:
         raise UserError(f"corpus {description} holds no text")
     h = hashlib.sha256()
     for d in docs:
-        data = d.encode("utf-8")
-        h.update(len(data).to_bytes(8, "little"))
-        h.update(data)
-    return Corpus(docs, h.hexdigest(), description)
+        _digest_update(h, d.encode("utf-8"))
+    return Corpus(Documents(docs), h.hexdigest(), description)
 
 
 def _natural_documents():
@@ -106,16 +183,16 @@ def _code_documents():
     return docs
 
 
-def _read_text(data: bytes):
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+def _check_empty(spec) -> None:
+    if not str(spec).strip():
+        raise ValueError(f"`--text` has an empty entry ({str(spec)!r}); give a file, folder, glob or .zip archive")
 
 
 def text_files(spec: str) -> list:
     """The files a ``--text`` entry names: a file, every file under a folder, or a glob's matches
-    (``FileNotFoundError`` when there are none)."""
+    (``FileNotFoundError`` when there are none; ``ValueError`` for an empty entry, which would
+    otherwise mean the current folder)."""
+    _check_empty(spec)
     path = Path(spec).expanduser()
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file())
@@ -127,27 +204,111 @@ def text_files(spec: str) -> list:
     return files
 
 
-def _path_documents(spec: str):
-    files = text_files(spec)
-    docs = []
-    for f in files:
+def _stream(handle, name: str, size: int, whole):
+    """Hash one document from ``handle`` (``size`` bytes) into ``whole`` when it holds text:
+    returns its ``_Source`` sha256 and whether it was added; NotText when it is not UTF-8 text."""
+    trial = whole.copy()
+    trial.update(size.to_bytes(8, "little"))
+    own = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    seen, blank, first = 0, True, True
+    while True:
+        chunk = handle.read(CHUNK_BYTES)
+        if first and b"\x00" in chunk[:SNIFF_BYTES]:
+            raise NotText(f"{name} is a binary file (NUL bytes), not text")
+        first = False
+        try:
+            text = decoder.decode(chunk, final=not chunk)
+        except UnicodeDecodeError as exc:
+            raise NotText(f"{name} is not UTF-8 text (byte {seen + exc.start}): a binary file?") from None
+        if not chunk:
+            break
+        seen += len(chunk)
+        blank = blank and not text.strip()
+        trial.update(chunk)
+        own.update(chunk)
+    if seen != size:
+        raise UserError(f"{name} changed while it was read ({seen} bytes, not {size})")
+    return own.hexdigest(), trial, not blank
+
+
+def _size_ok(name: str, size: int) -> None:
+    if size > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"`--text`: {name} holds {size} bytes; a document may hold at most {MAX_DOCUMENT_BYTES} "
+                         "(it is tokenised whole): split it into smaller files")
+
+
+def _members(spec: str) -> list:
+    """``(path, zip member or None, size, named)`` of every document an entry names; ``named``:
+    given by name or glob (a binary one is refused) rather than found in a folder or archive
+    (skipped)."""
+    from_folder = Path(spec).expanduser().is_dir()
+    out = []
+    for f in text_files(spec):
         if f.suffix == ".zip":
-            with zipfile.ZipFile(f) as zf:
-                for name in sorted(zf.namelist()):
-                    if not name.endswith("/"):
-                        text = _read_text(zf.read(name))
-                        if text is not None:
-                            docs.append(text)
+            try:
+                with zipfile.ZipFile(f) as zf:
+                    out += [(f, info.filename, info.file_size, False) for info in
+                            sorted(zf.infolist(), key=lambda i: i.filename) if not info.is_dir()]
+            except zipfile.BadZipFile as exc:
+                raise ValueError(f"`--text`: {f} is not a readable zip archive ({exc})") from None
         else:
-            text = _read_text(f.read_bytes())
-            if text is not None:
-                docs.append(text)
-    return docs
+            out.append((f, None, f.stat().st_size, not from_folder))
+    return out
+
+
+def check_paths(paths) -> list:
+    """What a corpus of ``paths`` would read, checked without reading it: every entry names files,
+    no document or total exceeds the caps, and no file named on its own or by a glob starts as a
+    binary one. Returns the members (see :func:`_members`); ValueError naming the file otherwise."""
+    found = []
+    for spec in paths:
+        _check_empty(spec)
+        found += _members(str(spec))
+    for path, member, size, named in found:
+        _size_ok(f"{path}:{member}" if member else str(path), size)
+        if named:
+            with open(path, "rb") as f:
+                head = f.read(SNIFF_BYTES)
+            if b"\x00" in head:
+                raise ValueError(f"`--text`: {path} is a binary file (NUL bytes), not text")
+            try:
+                codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
+            except UnicodeDecodeError:
+                raise ValueError(f"`--text`: {path} is not UTF-8 text: a binary file?") from None
+    total = sum(m[2] for m in found)
+    if total > MAX_CORPUS_BYTES:
+        raise ValueError(f"`--text` names {total} bytes of files; a corpus may hold at most {MAX_CORPUS_BYTES}: "
+                         "give fewer or smaller files")
+    return found
+
+
+def _path_corpus(paths) -> Corpus:
+    found = check_paths(paths)
+    description = "text: " + ", ".join(str(p) for p in paths)
+    h, docs = hashlib.sha256(), []
+    for path, member, size, named in found:
+        src = _Source(path, member, size, "")
+        try:
+            with src.reader() as handle:
+                sha, trial, text = _stream(handle, src.name, size, h)
+        except NotText as exc:
+            if named:
+                raise ValueError(f"`--text`: {exc}") from None
+            continue  # a folder's or an archive's binary files are not part of its text
+        if text:
+            h = trial
+            docs.append(_Source(path, member, size, sha))
+    if not docs:
+        raise UserError(f"corpus {description} holds no text")
+    return Corpus(Documents(docs), h.hexdigest(), description)
 
 
 def load_corpus(domain=None, paths=None) -> Corpus:
     """A built-in ``domain`` (``"natural"`` or ``"code"``) or the documents at ``paths``
     (files, folders, globs, zip archives; a str or a sequence of them). Exactly one of the two."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
     if (domain is None) == (not paths):
         raise ValueError("give exactly one of `domain` (natural|code) and `paths`")
     if domain is not None:
@@ -156,12 +317,7 @@ def load_corpus(domain=None, paths=None) -> Corpus:
         if domain == "natural":
             return _make_corpus(_natural_documents(), "natural: pydoc_data.topics")
         return _make_corpus(_code_documents(), f"code: stdlib .py sources ({sysconfig.get_paths()['stdlib']})")
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    docs = []
-    for spec in paths:
-        docs.extend(_path_documents(str(spec)))
-    return _make_corpus(docs, "text: " + ", ".join(str(p) for p in paths))
+    return _path_corpus(paths)
 
 
 def _sample_prefixes_iv(n, length):
@@ -184,8 +340,9 @@ def sample_prefixes(corpus: Corpus, tokenizer, n, length, rng, *, bos=True) -> P
     cache = {}
     chars = tokens = skipped = longest = 0
     for d in order:
-        ids = encode(tokenizer, corpus.documents[d])
-        chars += len(corpus.documents[d])
+        text = corpus.documents[d]  # read (lazily) once
+        ids = encode(tokenizer, text)
+        chars += len(text)
         tokens += len(ids)
         longest = max(longest, len(ids))
         if len(ids) < body:

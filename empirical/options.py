@@ -20,7 +20,7 @@ from pathlib import Path
 
 from wzbounds._validation import positive_int
 
-__all__ = ["add_common_options", "check_common", "output_directory", "parse_list", "DEVICE_PATTERN",
+__all__ = ["add_common_options", "check_common", "output_directory", "parse_list", "progress_bars", "DEVICE_PATTERN",
            "GGUF_MAGIC", "BOOTSTRAP_RANGE"]
 
 #: ``--device`` values torch can use (``auto``: cuda, then mps, then cpu).
@@ -97,14 +97,11 @@ def _check_out(out: str) -> Path:
 
 
 def _check_text(paths) -> None:
-    """Every ``--text`` entry names some file (before a model is loaded) and its zips are readable."""
-    from .corpora import text_files
+    """Every ``--text`` entry names some file, none of them named on its own is binary, the sizes
+    are within the caps (all before a model is loaded), and its zips are readable."""
+    from .corpora import check_paths
 
     for spec in paths:
-        try:
-            text_files(spec)
-        except FileNotFoundError as exc:
-            raise ValueError(f"`--text`: {exc}") from None
         p = Path(spec).expanduser()
         if p.is_file() and p.suffix == ".zip":
             try:
@@ -114,6 +111,10 @@ def _check_text(paths) -> None:
                 raise ValueError(f"`--text` {spec} is not a readable zip archive ({exc})") from None
             if bad is not None:
                 raise ValueError(f"`--text` {spec}: zip member {bad!r} is corrupt")
+    try:
+        check_paths(paths)
+    except FileNotFoundError as exc:
+        raise ValueError(f"`--text`: {exc}") from None
 
 
 def _check_gguf(path: str) -> None:
@@ -165,16 +166,40 @@ def check_common(args, *, min_prefixes: int = 1, require_model: bool = True) -> 
     _check_out(args.out)
 
 
+def output_directory(out, keep=()):
+    """The run folder ``out`` held by this process alone (see :func:`.outdir.writing`: a second
+    writer is refused; a failed run leaves the folder absent, or only with ``keep``, what a resume
+    needs)."""
+    from .outdir import writing
+
+    return writing(out, keep=keep)
+
+
 @contextmanager
-def output_directory(out):
-    """Create ``out`` for a run; when the run fails and leaves the directory it created empty,
-    remove it again (a failed first run leaves nothing behind; a resumed run's data stays)."""
-    path = Path(out).expanduser()
-    created = not path.exists()
-    path.mkdir(parents=True, exist_ok=True)
+def progress_bars(enabled: bool):
+    """For the block (a model load): with ``enabled`` False, transformers' progress bars are off,
+    and so is its GGUF converter's, which imports tqdm itself and so bypasses transformers' switch;
+    both are restored afterwards (nothing process-wide outlives the call)."""
+    if enabled:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
     try:
-        yield path
-    except BaseException:
-        if created and path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-        raise
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # no gguf package: no converter to silence
+        gguf_utils = None
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    converter_bar = getattr(gguf_utils, "tqdm", None)
+    hf_logging.disable_progress_bar()
+    if converter_bar is not None:
+        import functools
+
+        gguf_utils.tqdm = functools.partial(converter_bar, disable=True)
+    try:
+        yield
+    finally:
+        if converter_bar is not None:
+            gguf_utils.tqdm = converter_bar
+        if was_enabled:
+            hf_logging.enable_progress_bar()

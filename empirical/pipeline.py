@@ -21,6 +21,9 @@ only when the rows or the analysis settings changed. What the rows depend on (mo
 prefixes, protocol, windows, position modes, sinks, dtype) is the run's *measurement identity*:
 rows of another identity in the same DIR are refused. Analysis settings (bootstrap resamples,
 confidence level, boundary windows) are not part of it: changing them re-analyses the stored rows.
+Every file is written atomically; a derived output that is missing or does not parse (an empty
+``profile.json``, a cut ``report.md``) is rebuilt from the rows. The command line holds DIR as its
+only writer and cleans up after a failure (:mod:`.outdir`): one ``--out`` per shard.
 
 Work is split by prefix index: ``--shard i/n`` (scheduler arrays; combine with
 ``wzbounds merge``) or ``torchrun`` ranks (see :mod:`.distributed`); every process appends only to
@@ -35,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wzbounds._fileio import atomic_path
+
 from .analysis import Analysis, FloorRecord
 from .models import UserError
 from .provenance import CorpusProvenance, ModelProvenance, Provenance, command_line, package_version
@@ -46,7 +51,7 @@ __all__ = ["ValidateConfig", "PrefixesArtifact", "MeasureArtifact", "TruncationR
            "ValidateMeasurement", "ValidateResult", "ReportArtifact", "run_validate", "merge_runs",
            "stage_tokenizer", "stage_positions", "stage_prefixes", "stage_measure", "stage_analyse",
            "stage_profile", "stage_report", "read_rows", "default_windows", "load_result",
-           "ANALYSIS_FIELDS", "RESULT_SCHEMA_VERSION"]
+           "ANALYSIS_FIELDS", "RESULT_SCHEMA_VERSION", "RESUME_ENTRIES"]
 
 RESULT_SCHEMA_VERSION = 2
 #: Version of the row format (part of the measurement identity; rows of version 1 are still read).
@@ -56,6 +61,11 @@ ANALYSIS_FIELDS = ("n_resamples", "confidence_level", "include_boundary")
 #: Settings of where and how fast a run goes, which change neither rows nor analysis.
 #: settings that change how (or how much of the floor is) measured, never what a row holds
 RUNTIME_FIELDS = ("device", "device_map", "max_rows", "floor_prefixes")
+#: What a resume needs from a run folder (:func:`.outdir.writing` keeps these after a failure).
+RESUME_ENTRIES = ("stages", "rows")
+#: Outputs derived from the rows: rebuilt when one is missing or does not parse.
+DERIVED_REQUIRED = ("profile.json", "profile_tabulated.json", "report.md")
+DERIVED_OPTIONAL = ("profile_tv2.json", "tv_decay.png", "sink_kl.png", "kl_vs_tv2.png")
 
 
 def default_windows(prefix_tokens: int, count: int = 12, max_window: int | None = None) -> tuple:
@@ -254,6 +264,11 @@ def _warn(msg: str) -> None:
     print(f"{bar}\nWARNING: {msg}\n{bar}", file=sys.stderr, flush=True)
 
 
+def _warn_each(messages) -> None:
+    for msg in messages:
+        _warn(msg)
+
+
 def _plan(cfg: ValidateConfig, positions: PositionAblation | None = None):
     """The truncation plan: the configured modes, or those ``positions`` says are measured."""
     from .truncation import plan_truncation
@@ -285,9 +300,10 @@ def _corpus(cfg):
 
 def stage_tokenizer(cfg: ValidateConfig, out: Path, loaded, corpus, *, write=True, log=_warn) -> TokenizerSanity:
     """The tokenizer checks of :mod:`.sanity` on a seeded sample of the corpus' documents; every
-    failure is printed at once (before hours of measurement), and recorded."""
+    failure goes to ``log`` (:func:`run_validate` prints them as measuring starts, before hours of
+    measurement, and not on a run refused before then), and is recorded."""
     order = np.random.default_rng([cfg.seed, 7]).permutation(len(corpus.documents))
-    result = check_tokenizer(loaded.tokenizer, [corpus.documents[i] for i in order], loaded.vocab_size)
+    result = check_tokenizer(loaded.tokenizer, (corpus.documents[i] for i in order), loaded.vocab_size)
     if write:
         save_record(result, out / "stages" / "tokenizer.json")
     for w in result.warnings:
@@ -435,10 +451,12 @@ def _self_check(model, prefix_ids, plan) -> float:
 
 
 def stage_measure(cfg, out: Path, loaded, prefixes: PrefixesArtifact, positions: PositionAblation, *,
-                  tag="main", share=(0, 1), show_progress=True, self_check=True) -> tuple[MeasureArtifact, PositionAblation]:
+                  tag="main", share=(0, 1), show_progress=True, self_check=True,
+                  before_measuring=None) -> tuple[MeasureArtifact, PositionAblation]:
     """Measure the prefixes with index ``i % share[1] == share[0]`` that have no row yet,
     appending one row per prefix to ``rows/part-<tag>.jsonl``; on the first prefix, the position
-    evidence when a mode is skipped (saved in ``stages/positions.json``)."""
+    evidence when a mode is skipped (saved in ``stages/positions.json``). ``before_measuring()``
+    is called once the run can no longer be refused, when there is something to measure."""
     from .truncation import measure_batched
 
     plan = _plan(cfg, positions)
@@ -455,6 +473,8 @@ def stage_measure(cfg, out: Path, loaded, prefixes: PrefixesArtifact, positions:
         if check > tol:
             raise UserError(f"the batched forward disagrees with plain runs (max |dTV| = {check:.3g} "
                             f"> {tol}); this model may ignore explicit position ids - try --attn eager")
+    if todo and before_measuring is not None:
+        before_measuring()
     if positions.vacuous and positions.evidence_prefix is None and share[0] == 0:
         positions = _position_evidence(cfg, loaded, prefixes.token_ids[0], positions)
         save_record(positions, out / "stages" / "positions.json")
@@ -586,13 +606,20 @@ def stage_report(out: Path, result: ValidateResult, rows, recomputed: bool) -> R
 def _finish(cfg, out, rows, context, n_expected) -> ValidateResult:
     if len(rows) < n_expected:
         _warn(f"only {len(rows)} of {n_expected} prefixes are measured; the result covers those")
-    stale = not all((out / name).exists() for name in ("profile.json", "profile_tabulated.json", "report.md"))
-    result, boots, recomputed = stage_analyse(cfg, out, rows, context, force=stale)
+    result, boots, recomputed = stage_analyse(cfg, out, rows, context, force=not _derived_intact(out))
     for w in result.sanity.warnings:
         _warn(w)
     stage_profile(out, result, boots, recomputed)
     stage_report(out, result, rows, recomputed)
     return result
+
+
+def _derived_intact(out: Path) -> bool:
+    """Every derived output is there (the optional ones only if written) and parses."""
+    from .outdir import intact
+
+    return all(intact(out / n) for n in DERIVED_REQUIRED) and \
+        all(intact(out / n) for n in DERIVED_OPTIONAL if (out / n).exists())
 
 
 def check_config(cfg: ValidateConfig) -> None:
@@ -633,14 +660,18 @@ def run_validate(cfg: ValidateConfig, out, *, shard=None, loaded=None, show_prog
     out.mkdir(parents=True, exist_ok=True)
     if loaded is None:
         from .models import load_model
+        from .options import progress_bars
 
-        loaded = load_model(cfg.model, gguf=cfg.gguf, tokenizer=cfg.tokenizer, dtype=cfg.dtype,
-                            device=cfg.device, attn_implementation=cfg.attn_implementation, device_map=cfg.device_map,
-                            trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)
+        with progress_bars(show_progress):
+            loaded = load_model(cfg.model, gguf=cfg.gguf, tokenizer=cfg.tokenizer, dtype=cfg.dtype,
+                                device=cfg.device, attn_implementation=cfg.attn_implementation,
+                                device_map=cfg.device_map, trust_remote_code=cfg.trust_remote_code,
+                                allow_pickle=cfg.allow_pickle)
     rank, world = (distributed.rank, distributed.world_size) if distributed else (0, 1)
     corpus = _corpus(cfg)
     lead = rank == 0
-    tok = stage_tokenizer(cfg, out, loaded, corpus, write=lead, log=_warn if lead else (lambda m: None))
+    pending = []  # tokenizer warnings: shown when measuring starts, so a refused run says one line
+    tok = stage_tokenizer(cfg, out, loaded, corpus, write=lead, log=pending.append if lead else (lambda m: None))
     if distributed:
         if lead:
             positions = stage_positions(cfg, out, loaded)
@@ -658,7 +689,8 @@ def run_validate(cfg: ValidateConfig, out, *, shard=None, loaded=None, show_prog
         save_record(cfg, out / "stages" / "config.json")
         save_record(loaded.provenance, out / "stages" / "model.json")
     measured, positions = stage_measure(cfg, out, loaded, prefixes, positions, tag=tag, share=share,
-                                        show_progress=show_progress and lead)
+                                        show_progress=show_progress and lead,
+                                        before_measuring=lambda: _warn_each(pending))
     if distributed:
         distributed.barrier()
         positions = stage_positions(cfg, out, loaded, write=False)  # rank 0 may have added the evidence
@@ -764,12 +796,14 @@ def merge_runs(dirs, out=None) -> ValidateResult:
         for part in (d / "rows").glob("part-*.jsonl"):
             target = out / "rows" / f"{part.stem}-from-{fingerprint(str(d.resolve()))[:8]}.jsonl"
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(part, target)
+            with atomic_path(target) as tmp:  # an interrupted copy leaves no half a part
+                shutil.copyfile(part, tmp)
         for name in ("config.json", "prefixes.json", "model.json", "measure.json", "tokenizer.json", "positions.json"):
             src, dst = d / "stages" / name, out / "stages" / name
             if src.exists() and not dst.exists():
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src, dst)
+                with atomic_path(dst) as tmp:
+                    shutil.copyfile(src, tmp)
     # the positions evidence is measured by shard 0 only: keep it if any shard has it
     evidence = [ctx["positions"] for _, ctx, _ in runs.values() if ctx["positions"].evidence_prefix is not None]
     if evidence:

@@ -94,4 +94,9 @@ def package_version() -> str:
 
 
 def command_line() -> str:
-    return " ".join(["wzbounds"] + sys.argv[1:]) if sys.argv and sys.argv[0].endswith("wzbounds") else " ".join(sys.argv)
+    """This process's command, spelled ``wzbounds ...`` when it is the CLI (the console script or
+    ``python -m wzbounds.cli``)."""
+    first = sys.argv[0].replace("\\", "/") if sys.argv else ""
+    if first.endswith(("wzbounds", "wzbounds/cli.py")):
+        return " ".join(["wzbounds"] + sys.argv[1:])
+    return " ".join(sys.argv)

@@ -13,13 +13,14 @@ Top-level documents set ``KIND`` and ``SCHEMA_VERSION``; those two keys are writ
 """
 from __future__ import annotations
 
-import json
 import math
 import types
 import typing
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
+
+from wzbounds._fileio import loads_json, short_repr
 
 __all__ = ["Record", "JSON", "load_record", "save_record", "read_json"]
 
@@ -52,8 +53,8 @@ class Record:
             kind, version = doc.pop("kind", None), doc.pop("schema_version", None)
             if kind != cls.KIND:
                 raise ValueError(f"field `kind`: expected {cls.KIND!r}, got {kind!r}")
-            if version != cls.SCHEMA_VERSION:
-                raise ValueError(f"field `schema_version`: expected {cls.SCHEMA_VERSION}, got {version!r} "
+            if type(version) is not int or version != cls.SCHEMA_VERSION:  # true == 1 in Python, not here
+                raise ValueError(f"field `schema_version`: expected {cls.SCHEMA_VERSION}, got {short_repr(version)} "
                                  "(written by another wzbounds version)")
         hints = typing.get_type_hints(cls)
         names = {f.name for f in fields(cls)}
@@ -91,9 +92,7 @@ def _dump(x):
 
 
 def _fail(where, want, value):
-    shown = repr(value)
-    shown = shown if len(shown) <= 40 else shown[:37] + "..."
-    raise ValueError(f"field `{where}`: expected {want}, got {shown}")
+    raise ValueError(f"field `{where}`: expected {want}, got {short_repr(value)}")
 
 
 def _load(tp, value, where):
@@ -164,10 +163,7 @@ def read_json(path):
         raise ValueError(f"{path}: not a text file (not UTF-8)") from None
     except IsADirectoryError:
         raise ValueError(f"{path}: is a directory, not a JSON file") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    return loads_json(text, str(path))
 
 
 def load_record(cls, path):

@@ -5,6 +5,8 @@ validation result.
   exponential); boundary windows drawn hollow;
 * ``sink_kl.png`` — sink-plus-recent KL vs window with its power fit and the slope 2·α_TV guide;
 * ``kl_vs_tv2.png`` — every (prefix, window) point, KL against TV², with the through-origin fit.
+
+Every file is written atomically, report.md in UTF-8 whatever the locale.
 """
 from __future__ import annotations
 
@@ -12,7 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from wzbounds._fileio import atomic_path, atomic_write
+
 __all__ = ["write_report", "markdown_report"]
+
+
+def _save(fig, path) -> None:
+    """Save ``fig`` to ``path`` whole or not at all."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
 
 
 def _fmt_ci(ci) -> str:
@@ -42,7 +52,7 @@ def _plot_tv(result, path):
            title=f"truncation sensitivity — {result.verdict.label}")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
 
 
 def _plot_sink(result, path):
@@ -65,7 +75,7 @@ def _plot_sink(result, path):
            title=f"sink-plus-recent (s = {result.config.sink_tokens})")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
     return True
 
 
@@ -89,7 +99,7 @@ def _plot_kl_tv2(result, rows, path):
     ax.set(xlabel="TV²", ylabel="KL(p ‖ p_w) (nats)", title="locally quadratic? KL vs TV²")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path)
 
 
 def _protocol_line(m) -> str:
@@ -184,5 +194,5 @@ def write_report(result, rows, out) -> list:
     if rows:
         _plot_kl_tv2(result, rows, out / "kl_vs_tv2.png")
         plots.append(out / "kl_vs_tv2.png")
-    (out / "report.md").write_text(markdown_report(result))
+    atomic_write(out / "report.md", markdown_report(result))  # UTF-8 whatever the locale
     return plots

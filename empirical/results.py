@@ -17,16 +17,16 @@ import json
 import os
 from pathlib import Path
 
+from wzbounds._fileio import atomic_write
+
 __all__ = ["JsonlStore", "save_artifact", "load_artifact", "fingerprint", "write_json"]
 
 
 def write_json(path, obj) -> None:
-    """Write ``obj`` as indented JSON atomically (temp file + rename)."""
+    """Write ``obj`` as indented JSON atomically (whole or not at all; an OSError names the file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: torchrun ranks may write the same file
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def fingerprint(obj) -> str:
@@ -77,12 +77,18 @@ class JsonlStore:
         """Append one row (must hold ``key``), flushed and fsync'ed."""
         if "key" not in row:
             raise ValueError("a row needs a `key`")
+        line = json.dumps(row, allow_nan=False) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._drop_torn_tail()
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, allow_nan=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:  # a full disk: name the file (the torn line is dropped on the next append)
+            if exc.filename is None:
+                raise OSError(exc.errno, exc.strerror or str(exc), str(self.path)) from None
+            raise
 
     def _drop_torn_tail(self):
         if not self.path.exists() or self.path.stat().st_size == 0:
@@ -110,7 +116,7 @@ def load_artifact(path, kind: str, fingerprint_: str):
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, absurdly nested: recompute
         return None
     if not isinstance(doc, dict) or doc.get("kind") != kind or doc.get("fingerprint") != fingerprint_ \
             or not isinstance(doc.get("payload"), dict):

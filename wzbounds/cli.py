@@ -10,16 +10,33 @@ Error contract, the same for every command: a user error prints exactly one line
 argparse usage errors (``--help`` still prints the full help), ``UserError``/``ValueError`` from
 validation, ``OSError`` (a path the user gave is missing, unwritable or the wrong kind; a download
 failed), ``MemoryError`` (a problem too large for this machine) and a missing optional extra.
-Ctrl-C prints one line and exits with 130; a reader that closes the pipe (``| head``) ends the
+Ctrl-C prints one line and exits with 130, also while the command is still starting and when
+pressed again during the clean-up; a reader that closes the pipe (``| head``) ends the
 command quietly with 141, as SIGPIPE would. Any other exception is a bug and keeps its traceback:
 bad input must be caught by validation, not by a blanket ``except``.
 """
 from __future__ import annotations
 
-import argparse
-import importlib
 import os
 import sys
+
+import _signal  # the C module: `signal` first builds its enums, long enough to be interrupted in
+
+
+def _quiet_interrupt(signum, frame):  # pragma: no cover - runs in a process being interrupted
+    os.write(2, b"wzbounds: interrupted\n")
+    os._exit(130)
+
+
+if __name__ == "__main__":
+    # `python -m wzbounds.cli`: a Ctrl-C while the rest of the command imports ends like one at
+    # any later moment (one line, 130), not in an import's traceback; main() takes over below
+    _signal.signal(_signal.SIGINT, _quiet_interrupt)
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
 
 #: Modules contributing sub-commands, in help order.
 COMMAND_MODULES = (
@@ -103,10 +120,56 @@ def _user_error(exc: BaseException) -> str | None:
     return one_line(exc) or type(exc).__name__
 
 
+#: Set by :func:`_on_interrupt`: this run was interrupted (whatever error that turned into).
+_interrupted = False
+
+
+def _on_interrupt(signum, frame):
+    """SIGINT: ignore the next ones (the clean-up of this interrupt must not be cut short by a
+    second Ctrl-C), then unwind as KeyboardInterrupt."""
+    global _interrupted
+    _interrupted = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
+    """Run the command line ``argv`` (default: this process's); returns the exit status.
+
+    As the process's entry point (``argv`` None) the process ends with this command, so Ctrl-C
+    is ignored from here on (during Python's exit it would have nothing left to stop, and kill the
+    process with status -2), and an interrupted run ends right after its clean-up with 130:
+    Python's own exit would turn an interrupt that landed inside a C extension's import into
+    death by SIGINT, whatever this function returned."""
+    global _interrupted
+    _interrupted = False
+    code = _run(argv)
+    if argv is None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if _interrupted:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(code)
+    return code
+
+
+def _interrupted_status(prog, args) -> int:
+    # a command may say what survives an interrupt (set_defaults(interrupt_note=...))
+    note = getattr(args, "interrupt_note", None)
+    print(f"{prog}: interrupted" + (f"; {note}" if note else ""), file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _run(argv) -> int:
     prog = "wzbounds"
     args = None
+    previous = None
     try:
+        if threading.current_thread() is threading.main_thread():  # signals can only be set there
+            previous = signal.signal(signal.SIGINT, _on_interrupt)
         parser = build_parser()
         try:
             args = _parse(parser, argv)
@@ -120,16 +183,20 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        # a command may say what survives an interrupt (set_defaults(interrupt_note=...))
-        note = getattr(args, "interrupt_note", None)
-        print(f"{prog}: interrupted" + (f"; {note}" if note else ""), file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except _MAYBE_USER_ERRORS as exc:
-        message = _user_error(exc)
+        return _interrupted_status(prog, args)
+    except Exception as exc:
+        if _interrupted:  # an interrupt a library turned into its own error (numpy's import: ImportError)
+            return _interrupted_status(prog, args)
+        message = _user_error(exc) if isinstance(exc, _MAYBE_USER_ERRORS) else None
         if message is None:
             raise
         print(f"{prog}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    finally:
+        # hand SIGINT back to the caller unless it interrupted us: then the process is ending and
+        # a further Ctrl-C during its exit must stay ignored
+        if previous is not None and signal.getsignal(signal.SIGINT) is _on_interrupt:
+            signal.signal(signal.SIGINT, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -154,26 +154,24 @@ def run(args) -> int:
     policies, cfg = _config(args)
     if args.profile != "auto":
         _explicit_profile(args.profile)
-    import numpy as np
     import torch
 
     from ..models import load_model, tiny_random_model
-    from ..provenance import Provenance, command_line, package_version
-    from . import report
+    from ..options import progress_bars
     from .kvpress_press import KVPressPolicy, compressible_layers
-    from .run import run_policies
+    from .run import RESUME_ENTRIES, run_policies
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out)
     t0 = time.perf_counter()
-    notes = []
-    with output_directory(out):
+    with output_directory(args.out, RESUME_ENTRIES) as out:  # held alone until the report is written
+        notes = []
         if not args.summarize_only:
-            loaded = (tiny_random_model(seed=args.seed) if args.tiny_random_model else
-                      load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
-                                 device=args.device, attn_implementation=args.attn, device_map=args.device_map,
-                                 trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle))
+            with progress_bars(not args.no_progress):
+                loaded = (tiny_random_model(seed=args.seed) if args.tiny_random_model else
+                          load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
+                                     device=args.device, attn_implementation=args.attn, device_map=args.device_map,
+                                     trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle))
             run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr),
                          show_progress=not args.no_progress)
             if any(isinstance(p, KVPressPolicy) for p in policies):
@@ -181,7 +179,27 @@ def run(args) -> int:
                 n = int(loaded.model.config.num_hidden_layers)
                 notes.append(f"kvpress presses compress {len(layers)} of {n} layers (full-attention layers only)"
                              + ("" if len(layers) == n else f": {list(layers)}"))
-        model, corpora, sanities, rows, timing = _stored(out, cfg)
+        result, png = _summarize(args, out, cfg, policies, notes, t0)
+    for s in result.sanity:
+        for w in s.warnings:
+            print(f"wzbounds policies: WARNING: {w}", file=sys.stderr)
+    print(f"wrote {out / 'policies.json'}, {out / 'report.md'}" + (f", {png}" if png else "")
+          + f" in {time.perf_counter() - t0:.0f}s" + ("" if result.trusted else " (UNTRUSTED: see the warnings)"))
+    return 0
+
+
+def _summarize(args, out: Path, cfg, policies, notes, t0):
+    """Summarise the rows in ``out`` into policies.json, policies.png and report.md (each written
+    whole or not at all); returns ``(result, png path or None)``."""
+    import numpy as np
+
+    from wzbounds._fileio import atomic_path
+
+    from ..provenance import Provenance, command_line, package_version
+    from . import report
+    from .kvpress_press import KVPressPolicy
+
+    model, corpora, sanities, rows, timing = _stored(out, cfg)
     if not rows:
         raise ValueError(f"{out} holds no measured rows to summarise")
     if any(isinstance(p, KVPressPolicy) for p in policies):
@@ -209,11 +227,9 @@ def run(args) -> int:
     result = report.summarize(rows, timing, cfg, provenance, sanities, rng, n_resamples=args.bootstrap,
                               prediction=preds, notes=notes + overlay_notes)
     report.save_result(result, out / "policies.json")
-    png = report.plot(result, out / "policies.png")
-    report.write_report(result, out / "report.md")
-    for s in sanities:
-        for w in s.warnings:
-            print(f"wzbounds policies: WARNING: {w}", file=sys.stderr)
-    print(f"wrote {out / 'policies.json'}, {out / 'report.md'}" + (f", {png}" if png else "")
-          + f" in {time.perf_counter() - t0:.0f}s" + ("" if result.trusted else " (UNTRUSTED: see the warnings)"))
-    return 0
+    with atomic_path(out / "policies.png") as tmp:
+        png = report.plot(result, tmp)
+    png = None if png is None else out / "policies.png"
+    with atomic_path(out / "report.md") as tmp:
+        report.write_report(result, tmp)
+    return result, png

@@ -414,5 +414,5 @@ def write_report(result: PoliciesResult, path) -> Path:
     out += ["", f"Theorems: {', '.join(result.theorem_ids)}. Seconds per semantics: "
             + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items())]
     path = Path(path)
-    path.write_text("\n".join(out) + "\n")
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
     return path

@@ -25,10 +25,13 @@ from ..sanity import Sanity, check_tokenizer, sanity
 from .measure import measure_batch
 from .semantics import POSITION_MODES, SEMANTICS
 
-__all__ = ["PoliciesConfig", "PolicyRow", "TimingRow", "run_policies", "read_rows", "row_key", "corpus_label"]
+__all__ = ["PoliciesConfig", "PolicyRow", "TimingRow", "run_policies", "read_rows", "row_key", "corpus_label",
+           "RESUME_ENTRIES"]
 
 #: Next-token predictions of the first prefix that score the perplexity sanity figure.
 PERPLEXITY_TOKENS = 256
+#: What a resume needs from a run folder (:func:`..outdir.writing` keeps these after a failure).
+RESUME_ENTRIES = ("config.json", "model.json", "corpus_*.json", "sanity_*.json", "rows.jsonl")
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,12 @@ def _policies_config_iv(cfg: PoliciesConfig):
         raise ValueError(f"`--prefixes` must be >= 2 (bootstrap over prefixes), got {cfg.n_prefixes}")
     if cfg.prefix_tokens < 3:
         raise ValueError(f"`--prefix-len` must be >= 3, got {cfg.prefix_tokens}")
-    if len(cfg.budgets_tokens) < 2 or list(cfg.budgets_tokens) != sorted(set(cfg.budgets_tokens)) \
-            or cfg.budgets_tokens[0] < 1 or cfg.budgets_tokens[-1] > cfg.prefix_tokens - 1:
-        raise ValueError(f"`--budgets` must be >= 2 strictly increasing integers in [1, prefix length - 1 = "
-                         f"{cfg.prefix_tokens - 1}], got {list(cfg.budgets_tokens)}")
+    budgets = list(cfg.budgets_tokens)
+    if len(budgets) < 2:
+        raise ValueError(f"`--budgets` needs at least two budgets (a curve to fit), got {budgets}")
+    if budgets != sorted(set(budgets)) or budgets[0] < 1 or budgets[-1] > cfg.prefix_tokens - 1:
+        raise ValueError(f"`--budgets` must be strictly increasing integers in [1, prefix length - 1 = "
+                         f"{cfg.prefix_tokens - 1}], got {budgets}")
     for s in cfg.semantics:
         if s not in SEMANTICS:
             raise ValueError(f"`--semantics` entries must be among {list(SEMANTICS)}, got {s!r}")
@@ -166,7 +171,7 @@ def stage_sanity(cfg: PoliciesConfig, out: Path, loaded, corpus, label, first_pr
         except ValueError:
             pass  # derived from the tokenizer and corpus: recompute a corrupt file
     order = np.random.default_rng([cfg.seed, 7]).permutation(len(corpus.documents))
-    tok = check_tokenizer(loaded.tokenizer, [corpus.documents[i] for i in order], loaded.vocab_size)
+    tok = check_tokenizer(loaded.tokenizer, (corpus.documents[i] for i in order), loaded.vocab_size)
     nll, count = _perplexity_nll(loaded.model, first_prefix)
     result = sanity(tok, nll, count, tok.characters_per_token)
     for w in result.warnings:
@@ -212,7 +217,6 @@ def run_policies(loaded, policies, cfg: PoliciesConfig, out_dir, *, log=print, s
     corpora, sanities = [], []
     for d_idx, (label, (corpus, sample)) in enumerate(zip(cfg.corpora, samples)):
         ids_all = torch.as_tensor(sample.token_ids, dtype=torch.long)
-        sanities.append(stage_sanity(cfg, out, loaded, corpus, label, ids_all[0].to(loaded.device), log=log))
         prov = CorpusProvenance(description=corpus.description, sha256=corpus.sha256,
                                 n_documents=len(corpus.documents), skipped_short_documents=int(sample.skipped_short),
                                 characters_per_token=float(sample.characters_per_token))
@@ -220,6 +224,7 @@ def run_policies(loaded, policies, cfg: PoliciesConfig, out_dir, *, log=print, s
         if corpus_path.exists() and load_record(CorpusProvenance, corpus_path).sha256 != prov.sha256:
             raise UserError(f"the {label} corpus changed since {out} was measured ({corpus_path}); "
                             "use another --out directory")
+        sanities.append(stage_sanity(cfg, out, loaded, corpus, label, ids_all[0].to(loaded.device), log=log))
         save_record(prov, corpus_path)
         corpora.append(prov)
         starts = list(range(0, ids_all.shape[0], cfg.batch_size))

@@ -401,7 +401,149 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("build, needles", CASES)
+# ------------------------------------------------------------------ issue 18: more bad input, same contract
+# Case ids start with "i18-" and the issue's item number.
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + bytes(64)
+#: A profile whose provenance says it was measured by validate, for the provenance-reading cases.
+MEASURED_TABULATED = {**TABULATED, "provenance": {"source": "wzbounds validate", "windows_tokens": [1, 2, 4],
+                                                  "constant": "upper-ci-curve", "confidence_level": 0.95}}
+
+
+def short_corpus(c):
+    return c.file("short/a.txt", "only a few words here\n")
+
+
+def tiny_files(c, n=10_000):
+    """``n`` files of one short line each (every one shorter than a prefix)."""
+    folder = c.tmp / "tiny-files"
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"t{i:05d}.txt").write_text(f"word {i}\n")
+    return folder
+
+
+def nul_file_glob(c):
+    """A glob whose one match is a file of NUL bytes."""
+    c.file("data/blob.txt", bytes(4096))
+    return c.tmp / "data" / "*.txt"
+
+
+def nested(depth: int, leaf="0") -> bytes:
+    return ("[" * depth + leaf + "]" * depth).encode()
+
+
+def deep_provenance(depth: int) -> bytes:
+    """A profile whose provenance is ``{"a": {"a": ... }}`` ``depth`` levels deep."""
+    doc = json.dumps(profile(provenance="@@"))
+    return doc.replace('"@@"', '{"a": ' * depth + "0" + "}" * depth).encode()
+
+
+def huge_int_field(field: str, digits=5000) -> bytes:
+    doc = json.dumps(profile(**{field: "@@"}))
+    return doc.replace('"@@"', "9" * digits).encode()
+
+
+def rate(*extra):
+    """block-markov-rate on a TV power law (the options that only that scheme reads)."""
+    return ["window", "--scheme", "block-markov-rate", "--alpha", "0.5", "--C", "1", "--divergence", "tv",
+            "--eps", "0.1", *extra]
+
+
+ISSUE18_CASES = [
+    # 3: a run refused after the model loaded leaves nothing and says so in one line (no warning banner)
+    *both("i18-c3-prefix-len-beyond-corpus", lambda c: ["--text", short_corpus(c), "--prefix-len", "64"],
+          [("--prefix-len", "too short")]),
+    *both("i18-c3-ten-thousand-tiny-files", lambda c: ["--text", tiny_files(c)], [("--prefix-len", "too short")]),
+    # 4: binary files named or matched are refused before anything loads, naming the file
+    *both("i18-c4-binary-file-named", lambda c: ["--text", c.file("image.png", PNG)], ["image.png"]),
+    *both("i18-c4-nul-file-by-glob", lambda c: ["--text", nul_file_glob(c)], ["blob.txt"]),
+    *both("i18-c4-binary-with-txt-suffix", lambda c: ["--text", c.file("notes.txt", b"text\x00\x01\x02" * 100)],
+          ["notes.txt"]),
+    # 15: empty strings are not "the current folder" or "no config"
+    *both("i18-c15-text-empty-string", lambda c: ["--text", ""], ["--text"]),
+    *both("i18-c15-text-blank-string", lambda c: ["--text", "  "], ["--text"]),
+    pytest.param(lambda c: ["window", "--alpha", "0.5", "--C", "1", "--model-config", ""], ["--model-config"],
+                 id="i18-c15-model-config-empty"),
+    pytest.param(lambda c: ["window", "--profile", ""], ["--profile"], id="i18-c15-profile-empty"),
+    pytest.param(lambda c: policies(c, "--profile", ""), ["--profile"], id="i18-c15-policies-profile-empty"),
+    pytest.param(lambda c: ["window", "--alpha", "0.5", "--C", "1", "--model-config", c.tmp / "nonexistent.json"],
+                 ["--model-config", "nonexistent.json"], id="i18-c15-model-config-missing"),
+    pytest.param(lambda c: rate("--vocab-size", "100", "--model-config", c.tmp / "nonexistent.json"),
+                 ["--model-config", "nonexistent.json"], id="i18-c15-model-config-missing-with-vocab-size"),
+    pytest.param(lambda c: rate("--vocab-size", "100", "--model-config", ""), ["--model-config"],
+                 id="i18-c15-model-config-empty-with-vocab-size"),
+    pytest.param(lambda c: rate("--model-config", c.json("config.json", {**MODEL_CONFIG, "vocab_size": "many"})),
+                 ["vocab_size"], id="i18-c15-model-config-vocab-size-string"),
+    pytest.param(window_profile(profile(schema_version=True)), ["schema_version"], id="i18-c15-profile-schema-true"),
+    pytest.param(window_profile(profile(schema_version=1.0)), ["schema_version"], id="i18-c15-profile-schema-float"),
+    pytest.param(window_profile(profile(schema_version="1")), ["schema_version"], id="i18-c15-profile-schema-string"),
+    # 14: messages name what is wrong
+    pytest.param(window_profile(huge_int_field("schema_version")), ["schema_version"],
+                 id="i18-c14-profile-schema-5000-digits"),
+    pytest.param(window_profile(huge_int_field("alpha")), ["alpha"], id="i18-c14-profile-alpha-5000-digits"),
+    pytest.param(window_profile(huge_int_field("w0")), ["w0"], id="i18-c14-profile-w0-5000-digits"),
+    pytest.param(window_config(json.dumps({**MODEL_CONFIG, "num_hidden_layers": "@@"}).replace('"@@"', "9" * 5000).encode()),
+                 ["num_hidden_layers"], id="i18-c14-config-layers-5000-digits"),
+    pytest.param(window_profile({**MEASURED_TABULATED, "provenance": {**MEASURED_TABULATED["provenance"],
+                                                                      "confidence_level": "high"}}),
+                 ["confidence_level"], id="i18-c14-provenance-confidence-level-text"),
+    pytest.param(window_profile({**MEASURED_TABULATED, "provenance": {**MEASURED_TABULATED["provenance"],
+                                                                      "confidence_level": 95}}),
+                 ["confidence_level"], id="i18-c14-provenance-confidence-level-percent"),
+    pytest.param(window_profile({**MEASURED_TABULATED, "provenance": {**MEASURED_TABULATED["provenance"],
+                                                                      "windows_tokens": ["one", "two"]}}),
+                 ["windows_tokens"], id="i18-c14-provenance-windows-text"),
+    pytest.param(lambda c: rate("--forward-decay", c.tmp / "nonexistent.json"), ["--forward-decay", "nonexistent.json"],
+                 id="i18-c14-forward-decay-missing"),
+    pytest.param(lambda c: rate("--forward-decay", c.file("fd.json", b"{not json")), ["--forward-decay", "fd.json"],
+                 id="i18-c14-forward-decay-corrupt"),
+    pytest.param(lambda c: rate("--forward-decay", "no-such-builtin"), ["--forward-decay"],
+                 id="i18-c14-forward-decay-unknown-name"),
+    pytest.param(lambda c: policies(c, "--budgets", "2"), ["--budgets", "at least two"], id="i18-c14-budgets-one"),
+    pytest.param(lambda c: policies(c, "--budgets", "8,4"), ["--budgets", "increasing"], id="i18-c14-budgets-decreasing"),
+    # 11: nesting deeper than any real file
+    pytest.param(window_profile(nested(100_000)), ["profile.json"], id="i18-c11-profile-nested-100000"),
+    pytest.param(window_profile(nested(100_000, "{}").replace(b"[", b"{\"a\":").replace(b"]", b"}")),
+                 ["profile.json"], id="i18-c11-profile-nested-objects"),
+    pytest.param(window_profile(deep_provenance(20_000)), ["profile.json"], id="i18-c11-provenance-nested-20000"),
+    pytest.param(window_profile(deep_provenance(900)), [("profile.json", "provenance")],
+                 id="i18-c11-provenance-nested-900"),
+    pytest.param(window_config(nested(100_000)), ["config.json"], id="i18-c11-config-nested-100000"),
+    pytest.param(lambda c: policies(c, "--profile", c.file("deep.json", nested(100_000))), [("deep.json", "--profile")],
+                 id="i18-c11-policies-profile-nested"),
+    pytest.param(lambda c: rate("--forward-decay", c.file("deep.json", nested(100_000))), ["--forward-decay"],
+                 id="i18-c11-forward-decay-nested"),
+    # 6: model configs it cannot count are named, never guessed
+    pytest.param(window_config({**MODEL_CONFIG, "head_dim": 0}), ["head_dim"], id="i18-c6-config-head-dim-zero"),
+    pytest.param(window_config({**MODEL_CONFIG, "head_dim": -64}), ["head_dim"], id="i18-c6-config-head-dim-negative"),
+    pytest.param(window_config({**MODEL_CONFIG, "model_type": "jamba", "layers_block_type": ["mamba", "attention"] * 15}),
+                 ["jamba", "layers_block_type"], id="i18-c6-config-hybrid-mamba"),
+    pytest.param(window_config({"model_type": "falcon", "num_hidden_layers": 32, "num_attention_heads": 71,
+                                "hidden_size": 4544, "multi_query": True}), ["falcon", "multi_query"],
+                 id="i18-c6-config-falcon-multi-query"),
+    pytest.param(window_config({**MODEL_CONFIG, "model_type": "mystery", "sliding_window": 4096}),
+                 ["mystery", "sliding_window"], id="i18-c6-config-sliding-without-rule"),
+    pytest.param(window_config({**MODEL_CONFIG, "sliding_window": 64, "layer_types": ["sliding_attention"] * 29}),
+                 ["layer_types"], id="i18-c6-config-layer-types-length"),
+    pytest.param(window_config({**MODEL_CONFIG, "sliding_window": 64, "layer_types": ["chunked_attention"] * 30}),
+                 ["chunked_attention"], id="i18-c6-config-layer-types-unknown"),
+    pytest.param(window_config({**MODEL_CONFIG, "layer_types": ["sliding_attention"] * 30}),
+                 ["sliding_window"], id="i18-c6-config-sliding-layers-without-window"),
+    pytest.param(window_config({**MODEL_CONFIG, "sliding_window": 0, "layer_types": ["sliding_attention"] * 30}),
+                 ["sliding_window"], id="i18-c6-config-sliding-window-zero"),
+    pytest.param(window_config({**MODEL_CONFIG, "model_type": "deepseek_v2", "kv_lora_rank": 512}),
+                 ["qk_rope_head_dim"], id="i18-c6-config-mla-without-rope-dim"),
+    pytest.param(window_config({**MODEL_CONFIG, "model_type": "deepseek_v2", "kv_lora_rank": 0, "qk_rope_head_dim": 64}),
+                 ["kv_lora_rank"], id="i18-c6-config-mla-rank-zero"),
+    pytest.param(window_config({"model_type": "gemma3", "torch_dtype": "float13", "text_config": MODEL_CONFIG}),
+                 ["torch_dtype"], id="i18-c6-config-top-dtype-unknown"),
+    pytest.param(window_config({"model_type": "gemma3", "text_config": [1, 2]}), ["text_config"],
+                 id="i18-c6-config-text-config-list"),
+]
+
+
+@pytest.mark.parametrize("build, needles", CASES + ISSUE18_CASES)
 def test_bad_input_is_one_line_exit_2_and_touches_nothing(build, needles, request, tmp_path):
     """Issue 13 cases 3-7, 11-19, 22-27 and neighbours: exit 2, one line naming the option, and the
     temporary folder exactly as the case built it (no file changed, none created, no empty --out)."""
@@ -791,3 +933,357 @@ def test_ctrl_c_in_any_command(argv, monkeypatch, capsys):
     assert cli_module.main(argv) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"wzbounds {argv[0]}: interrupted"), err
+
+
+# ================================================================== issue 18: data, concurrency, signals
+
+def start(*argv, env=None, **kwargs) -> subprocess.Popen:
+    """The CLI in the background, as a terminal's foreground job would run it."""
+    return subprocess.Popen([sys.executable, "-m", "wzbounds.cli", *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env or ENV, preexec_fn=_default_sigint, **kwargs)
+
+
+def wait_for(proc, ready, what):
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"{what} never started (rc={proc.returncode}): {err[-3000:]}")
+        time.sleep(0.05)  # polling interval, not a timing assertion
+
+
+def has_rows(folder: Path) -> bool:
+    return any(p.stat().st_size for p in folder.rglob("*.jsonl")) if folder.exists() else False
+
+
+def stray_files(folder: Path) -> list:
+    """Temporary files of an atomic write, and files left empty: neither may survive a run."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and (".tmp" in p.name or p.stat().st_size == 0))
+
+
+@pytest.fixture(scope="module")
+def long_text(tmp_path_factory) -> Path:
+    """Enough text for runs that measure for a minute (they are interrupted long before)."""
+    return write_text_folder(tmp_path_factory.mktemp("long") / "text", n_docs=16, lines=1200)
+
+
+def long_validate(model, text, out, *extra):
+    return ["validate", "--model", model, "--text", text, "--prefixes", "1024", "--prefix-len", "512",
+            "--windows", "1,2,4,8", "--bootstrap", "20", "--no-progress", *extra, "--out", out]
+
+
+def long_policies(model, text, out, *extra):
+    return ["policies", "--model", model, "--text", text, "--prefixes", "2048", "--prefix-len", "256",
+            "--policies", "sliding,sink", "--budgets", "4,8", "--bootstrap", "20", "--no-progress", *extra,
+            "--out", out]
+
+
+def assert_refused_by_holder(proc, folder: Path, holder: subprocess.Popen, holder_command: str):
+    """One line naming the folder, the holder's pid and its command; exit 2."""
+    assert_one_line_error(proc, [str(folder), str(holder.pid), holder_command])
+
+
+def interrupt(proc) -> tuple:
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=TIMEOUT_S)
+    return proc.returncode, err
+
+
+def test_i18_c1_one_writer_per_folder_validate(model, long_text, tmp_path):
+    """Item 1: while a validate run writes into D, every second writer is refused in one line naming
+    D and the holder (pid and command): the same command, the same with other windows, policies,
+    merge into D and merge from D. The holder's data stays its own: one row per key, its windows,
+    its config."""
+    folder = tmp_path / "run"
+    holder = start(*long_validate(model, long_text, folder))
+    try:
+        wait_for(holder, lambda: has_rows(folder), "validate")
+        for argv in (long_validate(model, long_text, folder),
+                     long_validate(model, long_text, folder)[:-2] + ["--windows", "1,2,4,8,16", "--out", folder],
+                     long_policies(model, long_text, folder),
+                     ["merge", folder],
+                     ["merge", folder, "--out", tmp_path / "merged"]):
+            assert holder.poll() is None, "the holder ended before every second writer was tried: enlarge it"
+            assert_refused_by_holder(cli(*argv), folder, holder, "validate")
+        assert not (tmp_path / "merged").exists()
+    finally:
+        rc, err = interrupt(holder)
+    assert rc == 130, err[-3000:]
+    kept = rows(folder)
+    assert kept and len({r["key"] for r in kept}) == len(kept)
+    assert all(len(curve) == 4 for r in kept for curve in r["tv"].values())
+    assert json.loads((folder / "stages" / "config.json").read_text())["windows"] == [1, 2, 4, 8]
+
+
+def test_i18_c1_one_writer_per_folder_policies(model, long_text, tmp_path):
+    """Item 1 for policies: a second policies run, and a validate run, into a folder policies is
+    writing are refused in one line naming the folder and the holder."""
+    folder = tmp_path / "run"
+    holder = start(*long_policies(model, long_text, folder))
+    try:
+        wait_for(holder, lambda: (folder / "rows.jsonl").exists() and (folder / "rows.jsonl").stat().st_size,
+                 "policies")
+        for argv in (long_policies(model, long_text, folder), long_policies(model, long_text, folder, "--sinks", "2"),
+                     long_validate(model, long_text, folder)):
+            assert holder.poll() is None, "the holder ended before every second writer was tried: enlarge it"
+            assert_refused_by_holder(cli(*argv), folder, holder, "policies")
+    finally:
+        rc, err = interrupt(holder)
+    assert rc == 130, err[-3000:]
+    keys = [json.loads(line)["key"] for line in (folder / "rows.jsonl").read_text().splitlines()]
+    assert len(keys) == len(set(keys))
+
+
+def test_i18_c1_lock_dies_with_its_process_and_tmp_files_go(model, text, tmp_path):
+    """Items 1, 3: the lock is the OS's: a writer killed with SIGKILL holds nothing, so the same command
+    resumes at once; the temporary files a kill leaves mid-rename are removed by that next run."""
+    folder = tmp_path / "run"
+    argv = ["validate", "--model", model, "--text", write_text_folder(tmp_path / "text", n_docs=16, lines=1200),
+            "--prefixes", "256", "--prefix-len", "512", "--windows", "1,2,4,8", "--bootstrap", "20",
+            "--no-progress", "--out", folder]
+    holder = start(*argv)
+    wait_for(holder, lambda: has_rows(folder), "validate")
+    holder.kill()
+    holder.communicate()
+    for name in ("result.json.4242.tmp", "report.4242.tmp.md", "stages/config.json.4242.tmp", "stages/x.4242.tmp.json"):
+        (folder / name).write_text("{half a fi")
+    run_ok(*argv)
+    assert stray_files(folder) == []
+    assert sorted(r["key"] for r in rows(folder)) == list(range(256))
+
+
+@pytest.mark.parametrize("command", ["validate", "policies"])
+def test_i18_c2_ascii_locale_still_writes_utf8(command, model, text, tmp_path):
+    """Item 2: the outputs do not depend on the locale's encoding: under LC_ALL=C without UTF-8 mode
+    the run succeeds and report.md is UTF-8 (it holds non-ASCII characters)."""
+    env = {**ENV, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": ""}
+    out = tmp_path / "out"
+    if command == "validate":
+        argv = ["validate", "--model", model, "--text", text, *SMALL, "--windows", "1,2,4,8", "--bootstrap", "20",
+                "--no-progress", "--out", out]
+    else:
+        argv = ["policies", "--model", model, "--text", text, *SMALL, "--policies", "sliding,sink", "--budgets", "4,8",
+                "--bootstrap", "20", "--no-progress", "--out", out]
+    proc = subprocess.run([sys.executable, "-m", "wzbounds.cli", *map(str, argv)], capture_output=True,
+                          timeout=TIMEOUT_S, env=env)
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")[-3000:]
+    report = (out / "report.md").read_bytes().decode("utf-8")
+    assert report.startswith("#") and any(ord(ch) > 127 for ch in report)
+    assert stray_files(out) == []
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(("profile.json", b""), id="i18-c2-profile-empty"),
+    pytest.param(("profile_tabulated.json", b'{"schema_version": 1, "ki'), id="i18-c2-tabulated-truncated"),
+    pytest.param(("profile_tv2.json", b""), id="i18-c2-tv2-empty"),
+    pytest.param(("report.md", b""), id="i18-c2-report-empty"),
+    pytest.param(("report.md", b"# validate\n\xff\xfe half"), id="i18-c2-report-not-utf8"),
+    pytest.param(("tv_decay.png", b""), id="i18-c2-plot-empty"),
+    pytest.param(("kl_vs_tv2.png", b"\x89PNG\r\n\x1a\n\x00\x00"), id="i18-c2-plot-truncated"),
+])
+def test_i18_c2_derived_output_that_does_not_parse_is_rebuilt(damage, measured, tmp_path):
+    """Item 2: a derived output left empty or cut short (a full disk, a crash before atomic writes)
+    is rebuilt from the rows by the rerun, which says nothing misleading; the rows are untouched."""
+    run, argv = copy_run(measured, tmp_path)
+    name, content = damage
+    before = rows_bytes(run)
+    good = (run / name).read_bytes()
+    (run / name).write_bytes(content)
+    run_ok(*argv)
+    rebuilt = (run / name).read_bytes()
+    assert rows_bytes(run) == before and stray_files(run) == []
+    if name.endswith(".json"):
+        from wzbounds.profiles import load_profile
+
+        load_profile(run / name)
+    elif name.endswith(".md"):
+        assert rebuilt.decode("utf-8") == good.decode("utf-8")
+    else:
+        assert rebuilt.startswith(b"\x89PNG") and rebuilt.endswith(b"IEND\xaeB`\x82")
+
+
+def _file_size_limit(limit):
+    def limited():
+        _default_sigint()
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return limited
+
+
+def _tmpfs_available() -> bool:
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                           capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+def run_on_full_disk(argv, out: Path, how: str, copy_to: Path) -> subprocess.CompletedProcess:
+    """Run the CLI with ``out`` on a disk that fills up: ``fsize`` (writes past 20 kB fail, as a full
+    disk's do), or ``tmpfs`` (``out`` on a 48 kB tmpfs in a private mount namespace: ENOSPC itself).
+    Afterwards ``copy_to`` holds what the run left in ``out`` (nothing: not created)."""
+    if how == "fsize":
+        proc = subprocess.run([sys.executable, "-m", "wzbounds.cli", *map(str, argv)], capture_output=True,
+                              text=True, timeout=TIMEOUT_S, env=ENV, preexec_fn=_file_size_limit(20_000))
+        if out.exists():
+            shutil.copytree(out, copy_to)
+        return proc
+    if not _tmpfs_available():
+        pytest.skip("needs root and unshare to mount a small tmpfs")
+    mount = out.parent
+    command = " ".join(["exec", sys.executable, "-m", "wzbounds.cli", *(f"'{a}'" for a in map(str, argv))])
+    script = (f"mount -t tmpfs -o size=48k tmpfs '{mount}' && ({command}); rc=$?; "
+              f"if [ -e '{out}' ]; then cp -a '{out}' '{copy_to}'; fi; exit $rc")
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, env=ENV)
+
+
+@pytest.mark.parametrize("how", ["fsize", "tmpfs"])
+@pytest.mark.parametrize("command", ["validate", "policies", "merge"])
+def test_i18_c2_c3_c14_full_disk(command, how, model, text, shards, tmp_path):
+    """Items 2, 3, 14: a disk that fills up during a run: one line naming the file that could not be
+    written, exit 2; afterwards no temporary or empty file anywhere, and the --out the run created
+    holds only what a resume needs (validate: stages/ and rows/; policies: its JSON stages and
+    rows.jsonl; merge: nothing, it is rerun from its inputs). The same command without the limit
+    then completes from the kept rows, measuring nothing again."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    out, left = disk / "out", tmp_path / "left"
+    root, made = shards
+    argv = {"validate": ["validate", "--model", model, "--text", text, *SMALL, "--windows", "1,2,4,8",
+                         "--bootstrap", "20", "--no-progress", "--out", out],
+            "policies": ["policies", "--model", model, "--text", text, *SMALL, "--policies", "sliding,sink",
+                         "--budgets", "4,8", "--bootstrap", "20", "--no-progress", "--out", out],
+            "merge": ["merge", root / "first", made["same"], "--out", out]}[command]
+    before = snapshot(root)
+    proc = run_on_full_disk(argv, out, how, left)
+    # the progress notes of what was measured may come first; the error is one line, the last
+    errors = [line for line in proc.stderr.splitlines() if ": error: " in line]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert errors == proc.stderr.splitlines()[-1:] and str(out) in errors[0], proc.stderr[-3000:]
+    assert ("No space left" in proc.stderr) if how == "tmpfs" else ("too large" in proc.stderr)
+    assert snapshot(root) == before  # merge inputs untouched
+    if command == "merge" or not left.exists():
+        assert not left.exists()
+        return
+    assert stray_files(left) == []
+    kept = sorted(str(p.relative_to(left)) for p in left.rglob("*") if p.is_file())
+    if command == "validate":
+        assert all(k.startswith(("stages/", "rows/")) for k in kept), kept
+    else:
+        assert all(k == "rows.jsonl" or re.fullmatch(r"(config|model|corpus_\w+|sanity_\w+)\.json", k) for k in kept), kept
+    rows_before = {p: (left / p).read_bytes() for p in kept if p.endswith(".jsonl")}
+    resumed = [left if a == out else a for a in argv]
+    proc = run_ok(*resumed)
+    assert {p: (left / p).read_bytes() for p in rows_before} == rows_before, "rows measured again"
+
+
+def test_i18_c4_gigabyte_of_nul_bytes_is_refused_at_once(tmp_path):
+    """Item 4: a 1 GB file of NUL bytes matched by a glob is refused in one line naming it, without
+    being read (the child may not map 4 GB; the old code read it whole and was OOM-killed)."""
+    big = tmp_path / "data" / "big.txt"
+    big.parent.mkdir()
+    with open(big, "wb") as f:
+        f.truncate(1 << 30)  # sparse: no disk used
+
+    def limited():
+        _default_sigint()
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    for command in ("validate", "policies"):
+        proc = subprocess.run([sys.executable, "-m", "wzbounds.cli", command, "--model", tmp_path / "no-model",
+                               "--text", str(tmp_path / "data" / "*.txt"), "--out", tmp_path / "out"],
+                              capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV, preexec_fn=limited)
+        assert_one_line_error(proc, ["big.txt"])
+        assert not (tmp_path / "out").exists()
+
+
+CTRL_C_EARLY = [["window"], ["simulate", "--n", "2000", "--replicates", "2"], ["validate", "--help"]]
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.15, 0.2, 0.25, 0.35], ids=lambda d: f"{d:g}s")
+@pytest.mark.parametrize("argv", CTRL_C_EARLY, ids=lambda a: "i18-c13-" + a[0])
+def test_i18_c13_ctrl_c_while_starting(argv, delay):
+    """Item 13: Ctrl-C in the first fraction of a second of any command (while Python imports the
+    package) is no traceback and exit 130, like Ctrl-C at any later moment."""
+    proc = start(*argv)
+    time.sleep(delay)  # when the interrupt lands, not a timing assertion
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=TIMEOUT_S)
+    if proc.returncode == 0:
+        pytest.skip("finished before the interrupt")  # a fast machine: nothing to interrupt
+    if "init_import_site" in err:  # a loaded machine: Python itself was still starting, before any wzbounds code
+        pytest.skip("the interrupt landed in Python's own start-up")
+    assert proc.returncode == 130 and "Traceback" not in err, f"rc={proc.returncode}\n{err[-3000:]}"
+    assert len(err.splitlines()) <= 1, err
+
+
+def test_i18_c13_second_ctrl_c_during_validate(model, long_text, tmp_path):
+    """Item 13: Ctrl-C pressed again and again while validate stops: still one line and exit 130."""
+    folder = tmp_path / "run"
+    proc = start(*long_validate(model, long_text, folder))
+    wait_for(proc, lambda: has_rows(folder), "validate")
+    deadline = time.monotonic() + TIMEOUT_S
+    while proc.poll() is None and time.monotonic() < deadline:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.01)  # a burst of interrupts, some landing in the clean-up of the first
+    out, err = proc.communicate(timeout=TIMEOUT_S)
+    assert proc.returncode == 130 and "Traceback" not in err, f"rc={proc.returncode}\n{err[-3000:]}"
+    said = [line for line in err.splitlines() if "interrupt" in line]
+    assert len(said) == 1 and said[0] == err.splitlines()[-1], err[-3000:]
+    assert rows(folder) and stray_files(folder) == []
+
+
+def write_tiny_gguf(path: Path) -> Path:
+    """A two-layer Llama GGUF (F32 tensors, a byte-level BPE vocabulary) that transformers loads."""
+    gguf = pytest.importorskip("gguf")
+    import numpy as np
+    from tokenizers import pre_tokenizers
+
+    rng = np.random.default_rng(0)
+    tokens = sorted(pre_tokenizers.ByteLevel.alphabet()) + ["Ġt", "he", "<|endoftext|>"]
+    V, H, F, L, NH, KV = len(tokens), 32, 64, 2, 4, 2
+    w = gguf.GGUFWriter(str(path), "llama")
+    for add, value in ((w.add_context_length, 1024), (w.add_embedding_length, H), (w.add_block_count, L),
+                       (w.add_feed_forward_length, F), (w.add_head_count, NH), (w.add_head_count_kv, KV),
+                       (w.add_layer_norm_rms_eps, 1e-6), (w.add_rope_freq_base, 10000.0),
+                       (w.add_rope_dimension_count, H // NH), (w.add_vocab_size, V), (w.add_tokenizer_model, "gpt2"),
+                       (w.add_tokenizer_pre, "gpt-2"), (w.add_token_list, tokens),
+                       (w.add_token_types, [1] * (V - 1) + [3]), (w.add_token_merges, ["Ġ t", "h e"]),
+                       (w.add_eos_token_id, V - 1), (w.add_bos_token_id, V - 1), (w.add_add_bos_token, False)):
+        add(value)
+    shapes = {"token_embd.weight": (V, H), "output_norm.weight": (H,), "output.weight": (V, H)}
+    for i in range(L):
+        shapes.update({f"blk.{i}.attn_norm.weight": (H,), f"blk.{i}.ffn_norm.weight": (H,),
+                       f"blk.{i}.attn_q.weight": (H, H), f"blk.{i}.attn_k.weight": (KV * H // NH, H),
+                       f"blk.{i}.attn_v.weight": (KV * H // NH, H), f"blk.{i}.attn_output.weight": (H, H),
+                       f"blk.{i}.ffn_gate.weight": (F, H), f"blk.{i}.ffn_up.weight": (F, H),
+                       f"blk.{i}.ffn_down.weight": (H, F)})
+    for name, shape in shapes.items():
+        w.add_tensor(name, (rng.standard_normal(shape) * 0.2).astype(np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.mark.parametrize("command", ["validate", "policies"])
+def test_i18_c15_no_progress_silences_the_gguf_conversion_bar(command, text, tmp_path):
+    """Item 15: --no-progress also silences transformers' GGUF conversion bar; without it the bar
+    shows (it is the feedback on a minute-long conversion)."""
+    pytest.importorskip("transformers")
+    model = write_tiny_gguf(tmp_path / "tiny.gguf")
+    extra = (["--windows", "1,2,4,8"] if command == "validate" else
+             ["--policies", "sliding,sink", "--budgets", "4,8"])
+    base = [command, "--gguf", model, "--text", text, *SMALL, "--bootstrap", "20", *extra]
+    quiet = run_ok(*base, "--no-progress", "--out", tmp_path / "quiet")
+    assert "Converting and de-quantizing" not in quiet.stderr and "%|" not in quiet.stderr, quiet.stderr[-3000:]
+    loud = run_ok(*base, "--out", tmp_path / "loud")
+    assert "Converting and de-quantizing" in loud.stderr

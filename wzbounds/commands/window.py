@@ -79,6 +79,8 @@ def _trusted(profile, label, allow: bool):
 def _profile(args):
     from ..profiles import DEFAULT_POWER_LAW_PROFILE, DEFAULT_PROFILE, PowerLaw, load_profile
     explicit = any(v is not None for v in (args.alpha, args.C, args.c, args.w0))
+    if args.profile is not None and not args.profile.strip():
+        raise ValueError("`--profile` is empty: give a profile file or a built-in name")
     if explicit and args.profile:
         raise ValueError("give either --profile or --alpha/--C/--c/--w0, not both")
     if explicit:
@@ -95,22 +97,39 @@ def _profile(args):
         raise ValueError(f"`--divergence` {args.divergence!r} does not match the profile's "
                          f"{profile.divergence!r} (convert with wzbounds.divergences)")
     label = f"{name}" if args.profile else f"built-in default {default!r}"
+    _check_provenance(profile, repr(name))
     _trusted(profile, repr(name), args.allow_untrusted_profile)
     return profile, label
 
 
 def _model_config(args):
+    """The ``--model-config`` document (None when not given); every problem names the option."""
+    from pathlib import Path
+
     from ..memory import _config_iv
-    return None if not args.model_config else _config_iv(args.model_config)
+    if args.model_config is None:
+        return None
+    if not args.model_config.strip():
+        raise ValueError("`--model-config` is empty: give a transformers config.json")
+    if not Path(args.model_config).expanduser().is_file():
+        raise ValueError(f"`--model-config` {args.model_config}: no such file")
+    try:
+        return _config_iv(Path(args.model_config).expanduser())
+    except ValueError as exc:
+        raise ValueError(f"`--model-config`: {exc}") from None
 
 
 def _memory(args):
     from ..memory import KVMemorySpec
     shape = (args.layers, args.kv_heads, args.head_dim)
-    if args.model_config and any(v is not None for v in shape):
+    config = _model_config(args)
+    if config is not None and any(v is not None for v in shape):
         raise ValueError("give either --model-config or --layers/--kv-heads/--head-dim, not both")
-    if args.model_config:
-        return KVMemorySpec.from_config(args.model_config, dtype_bytes=args.dtype_bytes)
+    if config is not None:
+        try:
+            return KVMemorySpec.from_config(config, dtype_bytes=args.dtype_bytes)
+        except ValueError as exc:
+            raise ValueError(f"`--model-config` {args.model_config}: {exc}") from None
     if any(v is not None for v in shape):
         if any(v is None for v in shape):
             raise ValueError("--layers, --kv-heads and --head-dim go together")
@@ -144,7 +163,27 @@ def _grid(cols, rows) -> list[str]:
     return ["  ".join(s.rjust(w) for s, w in zip(r, widths)) for r in [cols, *rows]]
 
 
-def _table(result, label, profile) -> str:
+def _memory_note(profile, config) -> str | None:
+    """When the profile records the model it was measured on and ``config`` (``--model-config``)
+    is evidently another model: a line saying whose window it is and whose bytes."""
+    if config is None:
+        return None
+    measured_on = (profile.provenance or {}).get("model_id")
+    if not isinstance(measured_on, str) or not measured_on:
+        return None
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
+    name = next((v for v in (config.get("_name_or_path"), text.get("_name_or_path")) if isinstance(v, str) and v), None)
+    if name is not None:
+        stem = name.rstrip("/").rsplit("/", 1)[-1].lower()
+        if stem and stem in measured_on.lower():
+            return None
+    model_type = text.get("model_type") or config.get("model_type")
+    what = name or (f"model_type {model_type}" if isinstance(model_type, str) else "an unnamed model")
+    return (f"note: the window comes from the profile measured on {measured_on}; the bytes count the "
+            f"--model-config model ({what}), whose own window may differ")
+
+
+def _table(result, label, profile, note=None) -> str:
     import numpy as np
     rows = []
     size = "block" if result.scheme.startswith("block") else "window"
@@ -170,7 +209,34 @@ def _table(result, label, profile) -> str:
     head += _provenance_lines(result.window_tokens, profile)
     if result.converse_window_tokens is None:
         head.append("converse: none (the profile has no lower envelope)")
+    spec = result.memory_spec
+    if spec is not None and spec.architecture:
+        head.append(f"memory: {spec.architecture}")
+    if note:
+        head.append(note)
     return "\n".join(head + _grid(cols, rows))
+
+
+def _check_provenance(profile, label) -> None:
+    """The provenance fields this command prints as numbers are numbers (the profile loader keeps
+    provenance as written): ValueError naming the field otherwise, never a formatting error."""
+    import math
+    from numbers import Real
+
+    from .._fileio import short_repr
+
+    def number(v, ok):
+        return isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and ok(v)
+
+    prov = profile.provenance or {}
+    level, windows = prov.get("confidence_level"), prov.get("windows_tokens")
+    if level is not None and not number(level, lambda v: 0 < v < 1):
+        raise ValueError(f"profile {label}: `provenance.confidence_level` must be a number in (0, 1), "
+                         f"got {short_repr(level)}")
+    if windows is not None and not (isinstance(windows, list) and windows
+                                    and all(number(w, lambda v: v >= 1) for w in windows)):
+        raise ValueError(f"profile {label}: `provenance.windows_tokens` must be a list of windows >= 1, "
+                         f"got {short_repr(windows)}")
 
 
 def _provenance_lines(windows, profile) -> list[str]:
@@ -212,25 +278,34 @@ def _plain(v):
 # ----------------------------------------------------------------------------- block-markov-rate
 def _forward_decay(spec):
     """``--forward-decay``: None (not given), True (almost sure) or a tv2 profile."""
-    from ..profiles import load_profile
+    from pathlib import Path
+
+    from ..profiles import builtin_profiles, load_profile
     if spec is None:
         return None
     if spec == ALMOST_SURE:
         return True
-    profile = load_profile(spec)
+    if spec not in builtin_profiles() and not Path(spec).expanduser().is_file():
+        raise ValueError(f"`--forward-decay` {spec!r} is neither {ALMOST_SURE!r}, a profile file nor a built-in "
+                         f"profile ({', '.join(builtin_profiles())})")
+    try:
+        profile = load_profile(Path(spec).expanduser() if spec not in builtin_profiles() else spec)
+    except ValueError as exc:
+        raise ValueError(f"`--forward-decay`: {exc}") from None
     if profile.divergence != "tv2":
         raise ValueError(f"`--forward-decay` profile {spec!r} must be in 'tv2' (E[TV^2]), got {profile.divergence!r}")
     return profile
 
 
 def _vocab_size(args):
+    from .._validation import positive_int
+    config = _model_config(args)  # read and checked even when --vocab-size wins: a bad path is never ignored
     if args.vocab_size is not None:
         return args.vocab_size, "--vocab-size"
-    config = _model_config(args)
     if config is not None:
         config = config.get("text_config", config) if "vocab_size" not in config else config
         if isinstance(config, dict) and config.get("vocab_size") is not None:
-            return config["vocab_size"], "--model-config"
+            return positive_int("--model-config: config.vocab_size", config["vocab_size"], minimum=2), "--model-config"
     return None, None
 
 
@@ -335,11 +410,13 @@ def run(args) -> int:
         raise ValueError("--sinks needs --scheme sink")
     sinks = (4 if args.sinks is None else args.sinks) if args.scheme == "sink" else 0
     result = window_for_epsilon(eps, profile, args.scheme, sinks=sinks, memory=memory)
+    note = _memory_note(profile, _model_config(args))
     if args.json:
         out = result.to_dict()
         out["profile_source"] = label
+        out["memory_note"] = note
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(_table(result, label, profile))
+        print(_table(result, label, profile, note))
     return 0

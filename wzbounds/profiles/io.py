@@ -17,6 +17,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from .._fileio import atomic_write, loads_json, short_repr
 from .base import Profile
 from .exponential import Exponential
 from .log_power_law import LogPowerLaw
@@ -53,8 +54,8 @@ def profile_from_dict(d: dict) -> Profile:
     if not isinstance(d, dict):
         raise ValueError(f"a profile must be a JSON object, got {type(d).__name__}")
     version = d.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"`schema_version` must be {SCHEMA_VERSION}, got {version!r}")
+    if type(version) is not int or version != SCHEMA_VERSION:  # true == 1 and 1.0 == 1 in Python, not here
+        raise ValueError(f"`schema_version` must be the integer {SCHEMA_VERSION}, got {short_repr(version)}")
     kind = d.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:
         raise ValueError(f"`kind` must be one of {sorted(KINDS)}, got {kind!r}")
@@ -62,17 +63,15 @@ def profile_from_dict(d: dict) -> Profile:
 
 
 def save_profile(profile: Profile, path) -> Path:
-    """Write ``profile`` as JSON to ``path``; returns the path."""
-    path = Path(path)
-    path.write_text(json.dumps(profile_to_dict(profile), indent=2, sort_keys=True) + "\n")
-    return path
+    """Write ``profile`` as JSON to ``path`` atomically (whole or not at all); returns the path."""
+    return atomic_write(path, json.dumps(profile_to_dict(profile), indent=2, sort_keys=True) + "\n")
 
 
 def load_profile(path_or_name) -> Profile:
     """Load a profile from a JSON file path or a built-in name (see ``builtin_profiles()``).
 
     Every failure is one ``ValueError`` line naming the file and the field: unreadable or
-    binary files, truncated JSON, wrong schema, missing or mistyped fields. The provenance is
+    binary files, truncated or absurdly nested JSON, wrong schema, missing or mistyped fields. The provenance is
     kept as written (including ``trusted`` / ``untrusted_reasons``; see ``Profile.trusted``).
     """
     path = Path(path_or_name)
@@ -90,11 +89,8 @@ def load_profile(path_or_name) -> Profile:
             raise ValueError(f"`profile` must be a JSON file or a built-in name {list(names)}, "
                              f"got {str(path_or_name)!r}")
         label = f"built-in profile {str(path_or_name)!r}"
-        text = (_data_dir() / f"{path_or_name}.json").read_text()
-    try:
-        d = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{label} is not valid JSON: {exc}") from None
+        text = (_data_dir() / f"{path_or_name}.json").read_text(encoding="utf-8")
+    d = loads_json(text, label)
     try:
         return profile_from_dict(d)
     except ValueError as exc:
