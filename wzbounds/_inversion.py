@@ -5,9 +5,12 @@ integer ``w >= w_min`` with ``envelope(w) <= eps``. A float64 candidate is compu
 targets at once; targets whose real-valued solution lies within the float error bound of an
 integer (or beyond the exactly representable integers) are redone in double-double arithmetic
 (``wzbounds._dd``: about 106 bits with a tracked error bound, vectorised; it decides windows up
-to about 2**90 tokens), and those still ambiguous in mpmath at >= 50 significant digits, where
-the boundary ``U(w) <= eps < U(w - 1)`` is verified directly. Every tier answers only where its
-error bound leaves no integer in doubt, so every answer is the exact smallest integer.
+to about 2**90 tokens); those still undecided get the closed-form solution once in mpmath at
+the window's bits plus ``HP_GUARD_BITS`` with its error bound (``inverse_hp``), which decides
+all but the targets within that bound of an integer, and those take one exact evaluation
+``U(m) <= eps`` at that integer. Only where a tier fails altogether is the boundary ``U(w) <= eps < U(w - 1)``
+searched in mpmath at >= 50 significant digits. Every tier answers only where its error bound
+leaves no integer in doubt, so every answer is the exact smallest integer.
 
 Windows with more than ``MAX_WINDOW_DIGITS`` decimal digits are refused with a ``ValueError``
 naming ``eps``: their exact evaluation costs seconds to hours (a window of 10**301030 tokens
@@ -17,13 +20,22 @@ An *envelope* is any object with
 
 - ``inverse(eps, dtype) -> (x, abs_err)``: arrays computed in float type ``dtype``; ``x`` the
   real solution of ``U(x) = eps`` (``U(w) <= eps`` iff ``w >= x`` for real ``w``),
-  ``abs_err`` a bound on its rounding error (in units of ``np.finfo(dtype).eps``);
+  ``abs_err`` a bound on its distance to the exact solution;
 - ``inverse_dd(eps) -> wzbounds._dd.DD`` (optional): the same solution in double-double, with
   ``err`` bounding its distance to the exact real solution;
+- ``inverse_hp(eps: float, prec: int) -> (x, abs_err)`` (optional): the same solution as mpf
+  numbers computed at ``prec`` bits, ``abs_err`` bounding its distance to the exact solution;
 - ``inverse_mp(eps: mpf) -> mpf``: the same solution in the current mpmath precision;
 - ``value_mp(w: int) -> mpf``: ``U(w)`` in the current mpmath precision.
+
+The error bounds of the mpmath tiers take each elementary mpmath operation (``log``, ``exp``,
+``+ - * /``) as accurate to ``MP_ULPS`` units in the last place of the working precision (mpmath
+rounds arithmetic correctly and computes ``exp``/``log`` with guard bits; the boundary check
+``_at_most`` already relies on far less: 10**5 units).
 """
 from __future__ import annotations
+
+import math
 
 import mpmath
 import numpy as np
@@ -40,6 +52,12 @@ _FLOAT_W_MIN = 2 ** 52
 #: The double-double tier costs ~100 numpy calls whatever the batch size: below this many
 #: undecided targets the per-target mpmath path is as fast.
 _DD_MIN_BATCH = 8
+#: Units in the last place charged to each elementary mpmath operation (see the module docstring).
+MP_ULPS = 2 ** 8
+#: Guard bits of the closed-form mpmath tier beyond the window's own bits: the closed forms
+#: amplify the charged rounding by at most ~2**18 (2**8 charges times log magnitudes), so the
+#: bound stays near 2**-30 of a unit and one target in ~10**9 needs its exact evaluation.
+HP_GUARD_BITS = 48
 
 
 def smallest_window(eps: np.ndarray, envelope, w_min: int):
@@ -60,21 +78,23 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
     flat = eps.ravel()
     w_min = int(w_min)
     if w_min < _FLOAT_W_MIN:
-        w, unsafe = _float_tier(flat, envelope, w_min, np.float64)
+        w, unsafe, estimate = _float_tier(flat, envelope, w_min, np.float64)
     else:
         w, unsafe = np.zeros(flat.shape, dtype=np.int64), np.ones(flat.shape, dtype=bool)
+        estimate = np.full(flat.shape, np.nan)
     idx = np.flatnonzero(unsafe)
     big = {}  # index -> Python int, for windows beyond int64
     if idx.size >= _DD_MIN_BATCH and w_min < _FLOAT_W_MIN and hasattr(envelope, "inverse_dd"):
         with np.errstate(all="ignore"):  # overflow gives inf errors: undecided, not wrong
             n_hi, n_lo, decided = _dd.ceil_decided(envelope.inverse_dd(flat[idx]), w_min)
-        fits = decided & (np.abs(n_hi) < 2.0 ** 62)
-        w[idx[fits]] = n_hi[fits].astype(np.int64) + n_lo[fits].astype(np.int64)
-        for k in np.flatnonzero(decided & ~fits):
-            big[int(idx[k])] = int(n_hi[k]) + int(n_lo[k])
+        _store(w, big, idx[decided], n_hi[decided], n_lo[decided])
         idx = idx[~decided]
     for i in idx:
-        v = _smallest_window_mp(float(flat[i]), envelope, w_min)
+        v = None
+        if hasattr(envelope, "inverse_hp"):
+            v = _smallest_window_hp(float(flat[i]), envelope, w_min, float(estimate[i]))
+        if v is None:
+            v = _smallest_window_mp(float(flat[i]), envelope, w_min)
         if v > _INT64_MAX:
             big[int(i)] = v
         else:
@@ -86,8 +106,66 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
     return w.reshape(eps.shape)
 
 
+def _store(w, big, idx, n_hi, n_lo):
+    """Write exact double-double integers ``n_hi + n_lo`` at ``idx``: into the int64 array ``w``
+    where they fit, into ``big`` (index -> Python int) beyond."""
+    fits = np.abs(n_hi) < 2.0 ** 62
+    w[idx[fits]] = n_hi[fits].astype(np.int64) + n_lo[fits].astype(np.int64)
+    for k in np.flatnonzero(~fits):
+        big[int(idx[k])] = int(n_hi[k]) + int(n_lo[k])
+
+
+def _hp_bits(eps: float, envelope, estimate: float) -> int:
+    """Bits of the window for ``eps`` (from the float estimate, or mpmath at 30 digits where
+    float64 overflowed); ``ValueError`` past ``MAX_WINDOW_DIGITS`` digits."""
+    if np.isfinite(estimate) and estimate < 2.0 ** 1000:
+        return max(1, math.frexp(estimate)[1] + 1)
+    with mpmath.workdps(30):
+        x = envelope.inverse_mp(mpmath.mpf(eps))
+        window_digits_iv(x, eps)
+        return int(mpmath.ceil(mpmath.log(x, 2))) + 1 if x > 1 else 1
+
+
+def _smallest_window_hp(eps: float, envelope, w_min: int, estimate: float):
+    """The closed-form mpmath tier for one target: the solution ``x`` once at the window's bits
+    plus ``HP_GUARD_BITS``, with its error bound (libmp numbers and integer arithmetic: this tier runs per target); an
+    integer ``m`` within the bound of ``x`` (x is then in (m - 1, m + 1)) takes one exact
+    evaluation ``U(m) <= eps``. None where the bound is too wide to decide (the caller then
+    searches)."""
+    prec = _hp_bits(eps, envelope, estimate) + HP_GUARD_BITS
+    x, rel = envelope.inverse_hp(eps, prec)
+    sign, man, exp, _ = x
+    if not math.isfinite(rel) or (man == 0 and exp != 0) or sign:  # inf / nan, or a negative x
+        return None
+    if man == 0:  # x = 0: every admissible window works
+        return w_min
+    # x = man 2**exp; its error is below man * rel * 2**-prec units of 2**exp, rounded up
+    err = (man * math.ceil(rel) >> prec) + 1
+    shift = -exp
+    if shift <= 2 or err >= 1 << (shift - 2):  # the bound spans a quarter unit or more
+        return None
+    floor = man >> shift
+    frac = man - (floor << shift)  # x - floor(x), in units of 2**exp
+    if err < frac < (1 << shift) - err:  # no integer within the bound
+        return max(w_min, floor + 1)
+    m = floor if frac <= err else floor + 1
+    if m + 1 <= w_min:  # U(m + 1) <= eps already
+        return w_min
+    # x within the bound of m (>= w_min): U(m - 1) > eps and U(m + 1) <= eps; U(m) decides
+    return m if _value_at_most(envelope, m, eps) else m + 1
+
+
+def _value_at_most(envelope, w: int, eps: float) -> bool:
+    """``U(w) <= eps`` in mpmath (the boundary convention of ``_at_most``)."""
+    digits = int(int(w).bit_length() * 0.30103) + 26
+    with mpmath.workdps(max(MIN_DIGITS, digits)):
+        return _at_most(envelope.value_mp(w), mpmath.mpf(eps))
+
+
 def _float_tier(eps, envelope, w_min, dtype):
-    """Candidate windows in float type ``dtype`` and the mask of those it cannot decide.
+    """Candidate windows in float type ``dtype``, the mask of those it cannot decide, and the
+    float solutions where their bound puts them within a factor 2 (NaN elsewhere): the later
+    tiers' estimate of each window's size.
 
     Decided: no integer within the error bound of the real solution, or the whole bound at or
     below ``w_min - 1``; a NaN or infinite solution or bound is never decided (comparisons
@@ -101,7 +179,8 @@ def _float_tier(eps, envelope, w_min, dtype):
         w = np.ceil(x)
         w[unsafe] = w_min
         np.maximum(w, w_min, out=w)
-    return w.astype(np.int64), unsafe
+        estimate = np.where(abs_err <= 0.5 * x, x, np.nan)  # x within a factor 2; else unknown
+    return w.astype(np.int64), unsafe, estimate
 
 
 def window_digits_iv(x, eps) -> int:

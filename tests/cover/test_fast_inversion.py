@@ -73,7 +73,7 @@ def test_dd_tier_agrees_with_the_exact_path_beyond_float64(rng):
     """The double-double tier alone (targets float64 cannot decide) gives the mpmath answers."""
     env = PowerLaw(alpha=0.44, C=1.0).upper_envelope
     eps = np.geomspace(1e-12, 1e-7, 300)  # windows 2**52 .. 2**90
-    _, unsafe = _inversion._float_tier(eps, env, 1, np.float64)
+    _, unsafe, _ = _inversion._float_tier(eps, env, 1, np.float64)
     assert unsafe.all()
     n_hi, n_lo, decided = _dd.ceil_decided(env.inverse_dd(eps), 1)
     assert decided.mean() > 0.9
@@ -104,5 +104,5 @@ def test_float_tier_never_decides_nan(rng):
         def inverse(self, eps, dtype):
             return np.full(eps.shape, np.nan), np.full(eps.shape, np.nan)
 
-    _, unsafe = _inversion._float_tier(np.array([0.1, 0.2]), NanEnvelope(), 1, np.float64)
+    _, unsafe, _ = _inversion._float_tier(np.array([0.1, 0.2]), NanEnvelope(), 1, np.float64)
     assert unsafe.all()

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import mpmath
 import numpy as np
+from mpmath import libmp
 
 from .. import _dd
-from .._inversion import smallest_window
+from .._inversion import MP_ULPS, smallest_window
 from ._common import log_windows
 
 #: Smallest block start at which sums use Euler-Maclaurin (each correction term gains a factor
@@ -32,6 +33,30 @@ _FLOAT_DIGITS = 30
 
 def _digits_of(n: int) -> int:
     return int(int(n).bit_length() * 0.30103) + 1
+
+
+def _hp_log(v, prec: int):
+    """``log v`` of a float or int as a libmp number at ``prec`` bits."""
+    return libmp.mpf_log(libmp.from_float(v) if isinstance(v, float) else libmp.from_int(int(v)), prec)
+
+
+def _hp_rel(d_log: float) -> float:
+    """The relative error of ``exp(y)`` computed at ``prec`` bits, in units of 2**-prec, when
+    ``y`` is off by ``d_log`` such units: ``MP_ULPS`` for exp itself, expm1(t) <= 1.001 t for the
+    tiny t = d_log 2**-prec here."""
+    return (d_log + MP_ULPS) * 1.001
+
+
+def _cached_mp(obj, key, make):
+    """``make()`` computed once per ``key`` and kept on the (frozen) envelope: constants of the
+    closed-form tier at one precision."""
+    cache = obj.__dict__.get("_mp_cache")
+    if cache is None:
+        cache = {}
+        object.__setattr__(obj, "_mp_cache", cache)
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
 
 
 class Envelope:
@@ -138,6 +163,20 @@ class PowerEnvelope(Envelope):
         log_k = _dd.log(_dd.exact(np.full(np.shape(eps), self.K)))
         return _dd.exp(_dd.div(_dd.sub(log_k, _dd.log(_dd.exact(eps))), _dd.exact(np.full(np.shape(eps), self.alpha))))
 
+    def inverse_hp(self, eps: float, prec: int):
+        """``exp((log K - log eps) / alpha)`` as a libmp number at ``prec`` bits, and its relative
+        error bound in units of 2**-prec: each log is off by one charge (``MP_ULPS``) of itself,
+        the difference and the quotient by one of theirs (alpha is exact), so log x is off by
+        ``MP_ULPS (2 (|log K| + |log eps|)/alpha + |log x|)``; exp adds one charge."""
+        log_k, inv_a = _cached_mp(self, prec, lambda: (
+            _hp_log(float(self.K), prec), libmp.mpf_div(libmp.fone, libmp.from_float(float(self.alpha)), prec)))
+        log_eps = _hp_log(eps, prec)
+        log_x = libmp.mpf_mul(libmp.mpf_sub(log_k, log_eps, prec), inv_a, prec)
+        lk, le = abs(math.log(self.K)), abs(math.log(eps))
+        # the reciprocal adds one charge of log x, the product another
+        d_log = MP_ULPS * (2 * (lk + le) / self.alpha + 3 * abs(libmp.to_float(log_x)) + 1)
+        return libmp.mpf_exp(log_x, prec), _hp_rel(d_log)
+
     def range_sum_mp(self, m: int, n: int):
         """``K sum_{k=m}^{n-1} k^-alpha``: Hurwitz-zeta difference (digamma at alpha = 1) for
         ``m < EM_START``, Euler-Maclaurin beyond (``block_markov.md`` part 5)."""
@@ -241,6 +280,45 @@ class LogPowerEnvelope(Envelope):
             r = (np.abs(gy.hi) + gy.err) / s_lo * (1 + 1e-12)  # the float slope's rounding
             r = np.where(ok, r, np.inf)
         return _dd.exp(_dd.DD(y.hi, y.lo, r + y.err))
+
+    def inverse_hp(self, eps: float, prec: int):
+        """The solution ``x = e^y`` of ``g(y) = log(C + D y) - alpha y - log eps = 0`` as a libmp
+        number at ``prec`` bits and its relative error bound in units of 2**-prec: Newton steps from the float64 solution (each doubles the correct bits), then the
+        a-posteriori bound of ``inverse_dd`` (g' = D/(C + D y) - alpha is negative and decreasing
+        there, so the root lies within |g(y)| / |g'(y - r)| of y once that is <= r), with g's
+        evaluation error (u per operation, the log's argument error amplified by D/(C + D y))."""
+        if self.D == 0:
+            return PowerEnvelope(self.C, self.alpha).inverse_hp(eps, prec)
+        x0 = float(self.inverse(np.array([eps]))[0][0])
+        with mpmath.workprec(prec):
+            u = mpmath.ldexp(MP_ULPS, -prec)
+            C, D, a = mpmath.mpf(self.C), mpmath.mpf(self.D), mpmath.mpf(self.alpha)
+            log_eps = mpmath.log(mpmath.mpf(eps))
+            if math.isfinite(x0) and x0 > 0:
+                y = mpmath.log(mpmath.mpf(x0))
+            else:
+                with mpmath.workdps(30):
+                    y = mpmath.log(self.inverse_mp(mpmath.mpf(eps)))
+
+            def g(y):
+                inner = C + D * y
+                return mpmath.log(inner) - a * y - log_eps, inner
+
+            def slope(y):
+                return D / (C + D * y) - a
+
+            for _ in range(max(1, int(math.log2(prec / 40.0)) + 2)):  # 2**-40 -> 2**-prec
+                y = y - g(y)[0] / slope(y)
+            gy, inner = g(y)
+            g_err = 4 * u * (1 + abs(mpmath.log(inner)) + abs(a * y) + abs(log_eps) + (C + 2 * D * abs(y)) / inner)
+            s0 = slope(y)
+            r0 = 2 * (abs(gy) + g_err) / abs(s0)
+            if not (s0 < 0 and C + D * (y - r0) > 0 and abs(slope(y - r0)) >= abs(s0) / 2):
+                return libmp.fzero, math.inf
+            r = (abs(gy) + g_err) / abs(slope(y - r0))
+            # expm1(r) <= r (1 + r) for r <= 1, exp's own rounding one charge
+            rel = mpmath.ldexp(r * (1 + r), prec) + MP_ULPS if r < 1e-3 else mpmath.inf
+            return mpmath.exp(y)._mpf_, float(rel) * 1.001
 
     def inverse_mp(self, eps):
         if self.D == 0:
@@ -351,6 +429,16 @@ class GeometricEnvelope(Envelope):
         """``log(K / eps) / log(1 / rho)`` in double-double with its error bound."""
         full = lambda v: _dd.exact(np.full(np.shape(eps), v))  # noqa: E731
         return _dd.div(_dd.sub(_dd.log(full(self.K)), _dd.log(_dd.exact(eps))), _dd.neg(_dd.log(full(self.rho))))
+
+    def inverse_hp(self, eps: float, prec: int):
+        """``(log K - log eps) / -log rho`` as a libmp number at ``prec`` bits, and its relative
+        error bound in units of 2**-prec (one charge per log, per difference and per quotient)."""
+        log_k, log_rho = _cached_mp(self, ("logs", prec), lambda: (_hp_log(float(self.K), prec),
+                                                                   _hp_log(float(self.rho), prec)))
+        log_eps = _hp_log(eps, prec)
+        x = libmp.mpf_div(libmp.mpf_sub(log_k, log_eps, prec), libmp.mpf_neg(log_rho), prec)
+        num = abs(math.log(self.K) - math.log(eps))
+        return x, MP_ULPS * (2 * (abs(math.log(self.K)) + abs(math.log(eps))) / max(num, 1e-300) + 3) * 1.001
 
     def range_sum_mp(self, m: int, n: int):
         """``K sum_{k=m}^{n-1} rho^k = K rho^m (1 - rho^(n-m)) / (1 - rho)``."""
@@ -542,6 +630,49 @@ class LogLogEnvelope(Envelope):
             x = _dd.exp(lx)
         zero = i == 0  # U(W0) <= eps: any admissible window works
         return _dd.DD(np.where(zero, 0.0, x.hi), np.where(zero, 0.0, x.lo), np.where(zero, 0.0, x.err))
+
+    def _segment_hp(self, j: int, prec: int):
+        """``(lw_j, lv_j, ratio_j)`` as libmp numbers at ``prec`` bits and floats ``(|lw_j|, |lv_j|,
+        |ratio_j|, d_ratio)``: the logs at point j, the log-log ratio ``(lw_{j+1} - lw_j) /
+        (lv_{j+1} - lv_j)`` of segment j (``-1/tail_alpha`` for the tail from the last point,
+        j = n - 1) and that ratio's relative error bound in charges (each log off by one charge
+        of itself, each difference and the quotient by one of theirs)."""
+        def make():
+            W, V = self.windows, self.values_
+            lw, lv = _hp_log(int(W[j]), prec), _hp_log(float(V[j]), prec)
+            fw, fv = math.log(int(W[j])), math.log(float(V[j]))
+            if j == len(W) - 1:
+                a = float(self.tail_alpha)
+                ratio = libmp.mpf_neg(libmp.mpf_div(libmp.fone, libmp.from_float(a), prec))
+                return lw, lv, ratio, (abs(fw), abs(fv), 1 / a, 2.0)
+            lw1, lv1 = _hp_log(int(W[j + 1]), prec), _hp_log(float(V[j + 1]), prec)
+            fw1, fv1 = math.log(int(W[j + 1])), math.log(float(V[j + 1]))
+            dw, dv = libmp.mpf_sub(lw1, lw, prec), libmp.mpf_sub(lv1, lv, prec)
+            adw, adv = abs(libmp.to_float(dw)), abs(libmp.to_float(dv))
+            if adv == 0:  # values equal at this precision: the bound is void, the caller searches
+                return lw, lv, libmp.fzero, (abs(fw), abs(fv), 0.0, math.inf)
+            rel = (abs(fw) + abs(fw1) + adw) / adw + (abs(fv) + abs(fv1) + adv) / adv + 1
+            return lw, lv, libmp.mpf_div(dw, dv, prec), (abs(fw), abs(fv), adw / adv, rel * 1.001)
+        return _cached_mp(self, ("segment", j, prec), make)
+
+    def inverse_hp(self, eps: float, prec: int):
+        """The crossing ``log x = lw_j + (log eps - lv_j) ratio_j`` of ``inverse`` as a libmp
+        number at ``prec`` bits, and its relative error bound in units of 2**-prec (the ratio's
+        error from ``_segment_hp``, one charge per log and per operation, propagated)."""
+        self._check_reachable(eps)
+        n = len(self.windows)
+        i = int(self._segment(eps))
+        if i == 0:  # U(W0) <= eps: any admissible window works
+            return libmp.fzero, 0.0
+        j = n - 1 if (i == n and self.tail_alpha is not None) else min(i - 1, n - 2)
+        lw, lv, ratio, (flw, flv, fratio, rel) = self._segment_hp(j, prec)
+        log_eps = _hp_log(eps, prec)
+        t = libmp.mpf_sub(log_eps, lv, prec)
+        log_x = libmp.mpf_add(lw, libmp.mpf_mul(t, ratio, prec), prec)
+        fle = abs(math.log(eps))
+        ft = fle + flv  # >= |t|
+        d_log = MP_ULPS * (ft * fratio * (rel + 1) + fratio * (fle + flv + ft) + flw + abs(libmp.to_float(log_x)))
+        return libmp.mpf_exp(log_x, prec), _hp_rel(d_log * 1.001)
 
     def inverse_mp(self, eps):
         self._check_reachable(float(eps))
