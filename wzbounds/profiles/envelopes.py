@@ -20,6 +20,7 @@ import numpy as np
 from mpmath import libmp
 
 from .. import _dd
+from .._block_average import FAMILY_MIN, Family
 from .._inversion import MP_ULPS, smallest_window
 from ._common import log_windows
 
@@ -29,6 +30,10 @@ EM_START = 10 ** 4
 _EM_MAX_TERMS = 16
 #: Significant digits of block averages returned as float64 (before cancellation guards).
 _FLOAT_DIGITS = 30
+#: Largest relative error bound of a vectorised block average returned as float64 (the bound
+#: is generous: the values are typically within a few ulps); larger ones come from mpmath.
+_VALUE_REL_ERR = 2.0 ** -40
+U = 2.0 ** -53
 
 
 def _digits_of(n: int) -> int:
@@ -92,13 +97,102 @@ class Envelope:
 
     def block_average(self, b) -> np.ndarray:
         """The time average for block sizes ``b`` (int or array of ints >= 1), float64 of
-        ``b``'s shape, each computed in mpmath with the guard digits its closed form needs."""
+        ``b``'s shape: vectorised (``_block_float``; double-double on the family part) where the
+        bound on its relative error is <= ``_VALUE_REL_ERR``, else in mpmath with the guard
+        digits its closed form needs."""
         arr = np.asarray(b)
-        out = []
-        for v in arr.ravel():
+        flat = arr.ravel()
+        out = np.full(flat.shape, np.nan)
+        if flat.size and self._block_fast():
+            hi = np.array([float(min(int(v), 2 ** 1000)) for v in flat]) if flat.dtype == object else \
+                flat.astype(np.float64)
+            lo = np.zeros(hi.shape)
+            hi[hi >= 2.0 ** 1000] = np.nan  # past double-double range: mpmath
+            far = np.flatnonzero(np.isfinite(hi) & (hi >= 2.0 ** 53))  # exact double-doubles beyond float64
+            if far.size:
+                lo[far] = [float(int(v) - int(h)) for v, h in zip(flat[far], hi[far])]
+            out = self._block_values(hi, lo)
+        for i in np.flatnonzero(np.isnan(out)):
             with mpmath.workdps(_FLOAT_DIGITS + self.guard_digits):
-                out.append(float(self.block_average_mp(int(v))))
-        return np.array(out, dtype=np.float64).reshape(arr.shape)
+                out[i] = float(self.block_average_mp(int(flat[i])))
+        return out.reshape(arr.shape)
+
+    # --- the vectorised block average (wzbounds._block_average) ------------------------------
+    def _block_fast(self) -> bool:
+        """Whether the vectorised block average applies (``_block_float`` implemented)."""
+        return False
+
+    def _block_family(self) -> Family | None:
+        """The part ``exp(log K) (1 + d log w) w^-s`` of the envelope (None without one)."""
+        return None
+
+    def _block_guess(self, eps, x_u):
+        """A starting block for ``eps`` from the sliding window's solution ``x_u`` (the block
+        lies in [(x_u + 1)/2, x_u], block_markov part 3)."""
+        return 0.75 * x_u
+
+    def _block_slope(self, b):
+        """``d log A / d log b`` at blocks ``b`` (float64 estimate for Newton steps): the
+        envelope's own log-log slope over the block."""
+        with np.errstate(all="ignore"):
+            b = np.where(np.isfinite(b) & (b >= 1), b, 1.0)
+            return (np.log(self.values(2 * b)) - np.log(self.values(b))) / math.log(2.0)
+
+    def _small_sums(self):
+        """Prefix sums ``C[k] = sum_{i=1}^{k-1} U(i)`` for ``k <= 2 FAMILY_MIN``, summed in mpmath
+        and rounded once (error <= u C[k]; computed once per envelope)."""
+        cached = self.__dict__.get("_small_cache")
+        if cached is None:
+            with mpmath.workdps(30):
+                acc, sums = mpmath.mpf(0), [0.0, 0.0]
+                for k in range(1, 2 * FAMILY_MIN):
+                    acc += self.value_mp(k)
+                    sums.append(float(acc))
+            cached = np.array(sums)
+            object.__setattr__(self, "_small_cache", cached)
+        return cached
+
+    def _small_block_float(self, b):
+        """``(log A(b), err)`` for blocks with ``2b <= 2 FAMILY_MIN``: the difference of two
+        prefix sums (each rounded once, the difference once more)."""
+        C = self._small_sums()
+        i = b.astype(np.int64)
+        hi, lo = C[2 * i], C[i]
+        total = hi - lo
+        with np.errstate(all="ignore"):
+            val = np.log(total / b)
+            err = (U * (hi + lo) + U * total) / total * 1.01 + 4 * U * np.abs(val)
+        return val, np.where(total > 0, err, np.inf)
+
+    def _block_float(self, b):
+        """``(log A(b), err)`` in float64 at integer blocks ``b`` (float64 array)."""
+        raise NotImplementedError
+
+    def _family_or_small(self, b, family):
+        """``_block_float`` of an envelope that is one family: small blocks summed, others by
+        the family's closed form."""
+        small = b <= FAMILY_MIN
+        val, err = family.log_average_float(np.maximum(b, FAMILY_MIN + 1.0))
+        if np.any(small):
+            val[small], err[small] = self._small_block_float(b[small])
+        return val, err
+
+    def _block_values(self, b, b_lo):
+        """Block averages at the exact integers ``b + b_lo`` as float64 where their bound allows
+        (NaN elsewhere): double-double on the family part, ``_block_float`` below it."""
+        out, rel = np.full(b.shape, np.nan), np.full(b.shape, np.inf)
+        with np.errstate(all="ignore"):
+            small = np.flatnonzero(b < 2.0 ** 52)
+            if small.size:
+                val, err = self._block_float(b[small])
+                out[small], rel[small] = np.exp(val), err + 2 * U * np.abs(val)
+            family = self._block_family()
+            if family is not None:
+                on = np.flatnonzero(b >= family.start)
+                if on.size:
+                    dd = _dd.exp(family.log_average_dd(b[on], b_lo[on]))
+                    out[on], rel[on] = dd.hi + dd.lo, dd.err / np.abs(dd.hi) + U
+        return np.where((rel <= _VALUE_REL_ERR) & (out > 0) & np.isfinite(out), out, np.nan)
 
 
 def _euler_maclaurin(m: int, n: int, integral, derivative):
@@ -125,8 +219,37 @@ def _euler_maclaurin(m: int, n: int, integral, derivative):
     return None
 
 
+class _OneFamily:
+    """Block-average methods of an envelope that is one family ``exp(log K) (1 + d log w)
+    w^-s`` on all windows (``wzbounds._block_average``): ``_family_exact(prec)`` gives its
+    constants."""
+
+    def _block_fast(self) -> bool:
+        return True
+
+    def _block_family(self) -> Family:
+        cached = self.__dict__.get("_family")
+        if cached is None:
+            cached = Family(self._family_exact, FAMILY_MIN + 1)
+            object.__setattr__(self, "_family", cached)
+        return cached
+
+    def _block_float(self, b):
+        return self._family_or_small(b, self._block_family())
+
+    def _block_guess(self, eps, x_u):
+        # A(b) ~ K I0 b^-s: the sliding solution scaled by I0^(1/s)
+        _, s, _, i0, _ = self._block_family().floats
+        return x_u * i0 ** (1 / s)
+
+    def _block_slope(self, b):
+        big = b > FAMILY_MIN
+        out = self._block_family().log_slope(np.where(big, b, FAMILY_MIN + 1.0))
+        return np.where(big, out, Envelope._block_slope(self, b))
+
+
 @dataclass(frozen=True)
-class PowerEnvelope(Envelope):
+class PowerEnvelope(_OneFamily, Envelope):
     """The curve ``K w^-alpha`` (``alpha >= 0``; 0 only inside tabulated segments)."""
 
     K: float
@@ -177,6 +300,10 @@ class PowerEnvelope(Envelope):
         d_log = MP_ULPS * (2 * (lk + le) / self.alpha + 3 * abs(libmp.to_float(log_x)) + 1)
         return libmp.mpf_exp(log_x, prec), _hp_rel(d_log)
 
+    def _family_exact(self, prec: int):
+        """``(log K, alpha, 0)`` in the current mpmath precision."""
+        return mpmath.log(mpmath.mpf(self.K)), mpmath.mpf(self.alpha), mpmath.mpf(0)
+
     def range_sum_mp(self, m: int, n: int):
         """``K sum_{k=m}^{n-1} k^-alpha``: Hurwitz-zeta difference (digamma at alpha = 1) for
         ``m < EM_START``, Euler-Maclaurin beyond (``block_markov.md`` part 5)."""
@@ -204,7 +331,7 @@ class PowerEnvelope(Envelope):
 
 
 @dataclass(frozen=True)
-class LogPowerEnvelope(Envelope):
+class LogPowerEnvelope(_OneFamily, Envelope):
     """The curve ``(C + D log w) w^-alpha`` with ``D >= 0``: non-increasing wherever
     ``C + D log w >= D/alpha`` (its derivative is ``w^(-alpha-1) (D - alpha (C + D log w))``;
     the profile checks this at its ``w0``)."""
@@ -329,6 +456,11 @@ class LogPowerEnvelope(Envelope):
         wv = mpmath.lambertw(r, -1).real
         return mpmath.exp(-wv / self.alpha - mpmath.mpf(self.C) / self.D)
 
+    def _family_exact(self, prec: int):
+        """``(log C, alpha, D/C)``: ``(C + D log w) = C (1 + (D/C) log w)``."""
+        C = mpmath.mpf(self.C)
+        return mpmath.log(C), mpmath.mpf(self.alpha), mpmath.mpf(self.D) / C
+
     def range_sum_mp(self, m: int, n: int):
         """``sum_{k=m}^{n-1} (C + D log k) k^-alpha``: Hurwitz zeta and its s-derivative
         (Stieltjes constants at alpha = 1) for ``m < EM_START``, Euler-Maclaurin beyond."""
@@ -440,6 +572,33 @@ class GeometricEnvelope(Envelope):
         num = abs(math.log(self.K) - math.log(eps))
         return x, MP_ULPS * (2 * (abs(math.log(self.K)) + abs(math.log(eps))) / max(num, 1e-300) + 3) * 1.001
 
+    def _block_fast(self) -> bool:
+        return True
+
+    def _log_rho(self) -> float:
+        # 1 - rho is exact for rho >= 1/2 (Sterbenz), so log1p keeps log rho to an ulp near 1
+        return math.log1p(-(1 - self.rho)) if self.rho >= 0.5 else math.log(self.rho)
+
+    def _block_float(self, b):
+        """``log A(b) = log K + b log rho + log(-expm1(b log rho)) - log b - log(1 - rho)`` (the
+        geometric sum in closed form), u per operation propagated: ``b log rho`` is off by
+        2u of itself, which moves the expm1 term by at most 2u (1 + |b log rho|)."""
+        lk, lr, l1 = math.log(self.K), self._log_rho(), math.log1p(-self.rho)
+        with np.errstate(all="ignore"):
+            y = b * lr
+            tail = np.log(-np.expm1(y))
+            lb = np.log(b)
+            val = lk + y + tail - lb - l1
+            err = 8 * U * (4 + abs(lk) + 2 * np.abs(y) + np.abs(tail) + np.abs(lb) + abs(l1)) + 4 * U * np.abs(val)
+        return val, np.where(np.isfinite(val), err, np.inf)
+
+    def _block_slope(self, b):
+        # d/db [b log rho + log(1 - rho^b) - log b] = log rho (1 - 2 rho^b)/(1 - rho^b) - 1/b
+        lr = self._log_rho()
+        with np.errstate(all="ignore"):
+            y = b * lr
+            return y * (1 - 2 * np.exp(y)) / -np.expm1(y) - 1
+
     def range_sum_mp(self, m: int, n: int):
         """``K sum_{k=m}^{n-1} rho^k = K rho^m (1 - rho^(n-m)) / (1 - rho)``."""
         K, rho = mpmath.mpf(self.K), mpmath.mpf(self.rho)
@@ -519,6 +678,152 @@ class LogLogEnvelope(Envelope):
             return self._segment_mp(self._last_segment).value_mp(w)
         j = int(np.searchsorted(W, float(w), side="right")) - 1
         return self._segment_mp(min(j, len(W) - 2)).value_mp(w)
+
+    # --- vectorised block averages ---------------------------------------------------------
+    def _block_fast(self) -> bool:
+        # 'none' claims nothing beyond the table: its blocks keep the exact path (which refuses
+        # a block that leaves the table)
+        return self.extrapolate == "power_law"
+
+    def _block_family(self) -> Family:
+        """The power-law tail (``log V_t + s log W_t``, s, 0) from the tail's first window on: the
+        last point and ``tail_alpha``, or the last segment continued (its slope from the last two
+        points, computed with guard bits for the cancellation of nearby logs)."""
+        cached = self.__dict__.get("_family")
+        if cached is None:
+            W, V, n = self.windows, self.values_, len(self.windows)
+            if self.tail_alpha is not None:
+                start = int(W[-1])
+
+                def exact(prec):
+                    a = mpmath.mpf(self.tail_alpha)
+                    return mpmath.log(mpmath.mpf(V[-1])) + a * mpmath.log(int(W[-1])), a, mpmath.mpf(0)
+            else:
+                start = int(W[-2])
+                dw, dv = self._lw[-1] - self._lw[-2], self._lv[-2] - self._lv[-1]
+                guard = 16 + int(math.log2(1 + (abs(self._lw[-1]) / max(dw, 1e-300))
+                                           + abs(self._lv[-1]) / max(abs(dv), 1e-300)))
+
+                def exact(prec):
+                    with mpmath.workprec(prec + min(guard, 4 * prec)):
+                        lw1, lw2 = mpmath.log(int(W[-2])), mpmath.log(int(W[-1]))
+                        lv2 = mpmath.log(mpmath.mpf(V[-1]))
+                        sl = (mpmath.log(mpmath.mpf(V[-2])) - lv2) / (lw2 - lw1)
+                        return lv2 + sl * lw2, sl, mpmath.mpf(0)
+            cached = Family(exact, max(start, FAMILY_MIN + 1))
+            object.__setattr__(self, "_family", cached)
+        return cached
+
+    def _segments_float(self):
+        """Float64 segment data ``(start, end, lw, lv, s, rel_s, prefix, prefix_err)``: segment j
+        runs over windows ``[start_j, end_j)`` (the last one to infinity) as ``exp(lv_j - s_j
+        (log w - lw_j))``; ``rel_s`` bounds the relative error of the float slope (the logs'
+        rounding over their differences); ``prefix[j]`` sums the totals of the segments before j
+        that start at or beyond ``FAMILY_MIN`` (the only ones a block b > FAMILY_MIN covers
+        whole), with its error bound."""
+        cached = self.__dict__.get("_seg_cache")
+        if cached is not None:
+            return cached
+        W, n, last = self.windows.astype(np.float64), len(self.windows), self._last_segment
+        lw, lv = self._lw, self._lv
+        dw, dv = lw[1:] - lw[:-1], lv[1:] - lv[:-1]
+        with np.errstate(all="ignore"):
+            slope = np.where(dv == 0, 0.0, -dv / dw)  # equal values: exactly flat
+            rel = np.where(dv == 0, 0.0, 4 * U * ((np.abs(lw[:-1]) + np.abs(lw[1:]) + dw) / dw
+                                                  + (np.abs(lv[:-1]) + np.abs(lv[1:]) + np.abs(dv)) / np.abs(dv) + 1))
+        if self.tail_alpha is not None:
+            slope, rel = np.append(slope, self.tail_alpha), np.append(rel, 2 * U)
+        start, end = W[:last + 1], np.append(W[1:last + 1], np.inf)
+        seg = (start, end, lw[:last + 1], lv[:last + 1], slope[:last + 1], rel[:last + 1])
+        inner = np.flatnonzero((start >= FAMILY_MIN) & (np.arange(last + 1) < last))
+        totals, errs = np.zeros(last + 1), np.zeros(last + 1)
+        if inner.size:
+            totals[inner], errs[inner] = self._segment_sums(seg, inner, start[inner], end[inner])
+        prefix = np.concatenate([[0.0], np.cumsum(totals)])
+        # cumsum rounds each partial sum once: at most (j u) prefix[j] in all
+        prefix_err = np.concatenate([[0.0], np.cumsum(errs)]) + np.arange(last + 2) * U * prefix
+        cached = seg + (prefix, prefix_err)
+        object.__setattr__(self, "_seg_cache", cached)
+        return cached
+
+    @staticmethod
+    def _segment_sums(seg, j, m, n):
+        """``(sum_{k=m}^{n-1} U(k), err)`` within segments ``j`` (arrays; ``m >= FAMILY_MIN``,
+        ``n > m``), by Euler-Maclaurin on the power law ``f(x) = exp(lv - s (log x - lw))``
+        normalised by ``f(m) m``: ``int = J0(n/m)``, ``(f(m) - f(n))/2``, the Bernoulli terms
+        ``B_2i/(2i)! (f^(k)(n) - f^(k)(m))`` with ``f^(k)(x) = (-1)^k s(s+1)..(s+k-1) f(x)/x^k``,
+        remainder below the last term (``f^(2M) > 0``); one-window ranges are the value itself.
+        The slope's error moves every term by ``rel_s s max|log(k/W_j)|`` relative."""
+        _, _, lw, lv, slope, rel_s = seg
+        lw, lv, s, rs = lw[j], lv[j], slope[j], rel_s[j]
+        with np.errstate(all="ignore"):
+            lm = np.log(m)
+            dlm = lm - lw
+            lf = lv - s * dlm
+            fm = np.exp(lf)
+            lr = np.log1p((n - m) / m)
+            z = (1 - s) * lr
+            j0 = lr * np.where(z == 0, 1.0, np.expm1(z) / z)
+            half = -np.expm1(-s * lr) / (2 * m)
+            em, term, rising = 0.0, 0.0, np.ones_like(s)
+            scale = 1.0 / (m * m)
+            for i, c in enumerate((1 / 12, -1 / 720, 1 / 30240, -1 / 1209600), start=1):
+                k = 2 * i - 1
+                rising = rising * (s + k - 1) * (s + k - 2) if k > 1 else s.copy()
+                term = -c * rising * scale * np.expm1(-(s + k) * lr)
+                em = em + term
+                scale = scale / (m * m)
+            norm = j0 + half + em
+            one = (n - m) == 1
+            total = np.where(one, fm, fm * m * norm)
+            rel_f = (8 * U * (1 + np.abs(lv) + 2 * np.abs(s * dlm) + np.abs(lf)) + 4 * U * s * (np.abs(lm) + np.abs(lw))
+                     + rs * s * np.maximum(np.abs(dlm), np.abs(dlm + lr)) * 1.01)
+            rel_n = 16 * U * (2 + np.abs(z)) + (8 * U * (np.abs(em) + np.abs(half)) + np.abs(term)) / norm
+            err = total * (rel_f + np.where(one, 0.0, rel_n)) * 1.01
+        return total, np.where(np.isfinite(err) & (total > 1e-290), err, np.inf)
+
+    def _block_float(self, b):
+        """``(log A(b), err)``: blocks ``b <= FAMILY_MIN`` from the prefix sums, blocks on the
+        tail by the family formula, the rest segment by segment: the two partial segments at the
+        block's ends plus the whole ones between (prefix sums)."""
+        family = self._block_family()
+        val, err = family.log_average_float(np.maximum(b, float(family.start)))
+        small = b <= FAMILY_MIN
+        if np.any(small):
+            val[small], err[small] = self._small_block_float(b[small])
+        mid = np.flatnonzero(~small & (b < family.start))
+        if mid.size:
+            if self.windows[-1] >= 2 ** 52:  # windows inexact in float64: no segment look-up here
+                err[mid] = np.inf
+            else:
+                val[mid], err[mid] = self._table_block_float(b[mid])
+        return val, err
+
+    def _table_block_float(self, b):
+        seg = self._segments_float()
+        start, end, prefix, prefix_err = seg[0], seg[1], seg[6], seg[7]
+        last = start.size - 1
+        j1 = np.clip(np.searchsorted(start, b, side="right") - 1, 0, last)
+        j2 = np.clip(np.searchsorted(start, 2 * b - 1, side="right") - 1, 0, last)
+        same = j1 == j2
+        top1 = np.where(same, 2 * b, end[j1])
+        s1, e1 = self._segment_sums(seg[:6], j1, b, top1)
+        m2 = start[j2]
+        s2, e2 = self._segment_sums(seg[:6], j2, np.where(same, b, m2), np.where(same, b + 1, 2 * b))
+        inner = np.where(same, 0.0, prefix[j2] - prefix[np.minimum(j1 + 1, last)])
+        e_in = np.where(same, 0.0, prefix_err[j2] + prefix_err[np.minimum(j1 + 1, last)] + U * np.abs(inner))
+        total = s1 + np.where(same, 0.0, s2 + inner)
+        e_tot = e1 + np.where(same, 0.0, e2 + e_in) + 2 * U * total
+        with np.errstate(all="ignore"):
+            val = np.log(total / b)
+            err = e_tot / total * 1.01 + 4 * U * np.abs(val)
+        return val, np.where(total > 0, err, np.inf)
+
+    def _block_slope(self, b):
+        family = self._block_family()
+        on = b >= family.start
+        out = family.log_slope(np.where(on, b, float(family.start)))
+        return np.where(on, out, Envelope._block_slope(self, b))
 
     def range_sum_mp(self, m: int, n: int):
         """Sum over ``[m, n)`` segment by segment (closed forms per power-law piece); only the

@@ -17,6 +17,7 @@ from typing import ClassVar
 import mpmath
 import numpy as np
 
+from .._block_average import smallest_block as _smallest_block_fast
 from .._inversion import MIN_DIGITS, _at_most
 from .._validation import choice, positive_int, real_array, real_scalar
 from ..profiles.envelopes import PowerEnvelope
@@ -92,17 +93,40 @@ def smallest_block(eps: float, envelope, lo: int, hi: int) -> int:
 
 
 def block_size_time_average(eps, profile) -> int:
-    """Smallest block ``b >= w0`` whose time-averaged distortion ``A(b) <= eps`` (exact).
+    """Smallest block ``b >= w0`` whose time-averaged distortion ``A(b) <= eps`` (exact): for a
+    float64 ``eps`` through ``block_sizes_time_average``, else ``_exact_block``."""
+    if isinstance(eps, float):
+        return int(block_sizes_time_average(np.array([eps]), profile)[0])
+    return _exact_block(eps, profile)
 
-    ``U(2b-1) <= A(b) <= U(b)`` (``block_markov`` part 3), so ``b`` lies in
-    ``[ceil((w_ach+1)/2), w_ach]`` with ``w_ach`` the exact achievability window. ``eps`` may
-    be an mpmath number finer than float64: the bracket is then taken at its float neighbours
-    below and above, which still contain the answer."""
+
+def _exact_block(eps, profile) -> int:
+    """The exact search: ``U(2b-1) <= A(b) <= U(b)`` (``block_markov`` part 3), so ``b`` lies in
+    ``[ceil((w_ach+1)/2), w_ach]`` with ``w_ach`` the exact achievability window, searched in
+    mpmath (``smallest_block``). ``eps`` may be an mpmath number finer than float64: the bracket
+    is then taken at its float neighbours below and above, which still contain the answer."""
     e = float(eps)
     below, above = (e, e) if isinstance(eps, float) else (np.nextafter(e, 0.0), np.nextafter(e, np.inf))
     hi = int(achievability_window(below, profile))
     lo = max(profile.w0, (int(achievability_window(above, profile)) + 2) // 2)
     return smallest_block(eps, profile.upper_envelope, lo, hi)
+
+
+def block_sizes_time_average(eps, profile):
+    """``block_size_time_average`` for an array of targets (float64, validated): the vectorised
+    tiers of ``wzbounds._block_average`` where they decide, the exact search for the rest.
+    Exact ints of ``eps``'s shape (int64, or Python ints past int64)."""
+    arr = np.asarray(eps, dtype=np.float64)
+    flat = arr.ravel()
+    env = profile.upper_envelope
+    if env._block_fast():
+        sizes, undecided = _smallest_block_fast(flat, env, profile.w0)
+        sizes = sizes.astype(object) if np.any(undecided) else sizes
+    else:
+        sizes, undecided = np.zeros(flat.shape, dtype=object), np.ones(flat.shape, dtype=bool)
+    for i in np.flatnonzero(undecided):
+        sizes[i] = _exact_block(float(flat[i]), profile)
+    return exact(sizes.reshape(arr.shape), lambda b: b)
 
 
 @dataclass(frozen=True)
@@ -120,8 +144,7 @@ class BlockMarkov:
         if self.criterion == "worst_case":
             return achievability_window(eps, profile)
         arr = real_array("eps", eps, low=0.0)
-        sizes = np.array([block_size_time_average(float(e), profile) for e in arr.ravel()], dtype=object)
-        return exact(sizes.reshape(arr.shape), lambda b: b)
+        return block_sizes_time_average(arr, profile)
 
     def window_tokens(self, size):
         """The smallest window in the cycle, ``b``."""

@@ -1,0 +1,430 @@
+"""Exact smallest block of the block-Markov time average, vectorised.
+
+The time average of block ``b`` is ``A(b) = (1/b) sum_{k=b}^{2b-1} U(k)`` (``block_markov``
+part 3), non-increasing in ``b`` (part 4), so the smallest block ``b >= w_min`` with
+``A(b) <= eps`` is ``n`` exactly when ``A(n) <= eps < A(n - 1)`` (or ``n = w_min``).
+``smallest_block`` decides that for all targets at once by *evaluating* ``log A`` at candidate
+integers with a certified error bound, never by trusting a root:
+
+1. float64 (every envelope: ``Envelope._block_float``): Newton steps on ``log A`` in ``log b``
+   from the sliding window's solution, then the sign of ``log A(n) - log eps`` and of
+   ``log A(n - 1) - log eps`` outside their error bounds;
+2. double-double, then 3. mpmath at the block's bits plus guard bits (per target), for blocks
+   on an envelope's *family* part: ``f(x) = exp(log K) (1 + d log x) x^-s`` (a power law, a
+   log-power law, a table's power-law tail). There ``A(b) = exp(log K) b^-s (Qm(b) + Qc(b))``
+   with the integral part ``Qm = (1 + d log b) I0 + d I1`` (``I0 = int_1^2 y^-s dy``,
+   ``I1 = int_1^2 y^-s log y dy``) and the Euler-Maclaurin corrections ``Qc = O(1/b)`` with
+   ``M_TERMS`` Bernoulli terms and their remainder bound (valid while ``f^(2M)`` keeps one sign on
+   ``[b, 2b]``, checked). Only ``log K - s log b + log Qm`` needs the high precision: ``Qc`` is
+   ``O(1/b)`` of ``Qm``, so its float64 error is ``O(u/b)`` in ``log A``, far below the gap
+   ``~ s/b`` between neighbouring blocks. One high-precision evaluation at an anchor ``n0``
+   (the previous tier's estimate) gives ``log A`` at every ``n`` near it through the float64
+   difference ``log A(n) - log A(n0) = -s log1p((n - n0)/n0) + log1p(...)``, whose error is
+   ``u`` of a quantity ``~ |n - n0|/n0``: the Newton step and both decisions cost one
+   evaluation.
+
+Targets no tier decides are returned undecided; the caller searches them exactly in mpmath
+(``wzbounds.schemes.block``). A wrong integer needs a wrong error bound: every bound is charged
+generously (``u`` per float64 operation times small constants, ``MP_ULPS`` per mpmath one) and
+``tests/cover/test_fast_inversion.py`` compares every tier with the exact search at the
+boundaries.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import mpmath
+import numpy as np
+from mpmath import libmp
+
+from . import _dd
+from ._inversion import HP_GUARD_BITS, MP_ULPS
+
+U = 2.0 ** -53
+#: Euler-Maclaurin terms of the family sums (B_2 .. B_8); with b >= FAMILY_MIN the remainder is
+#: below ~1e-16 relative for slopes up to ~3 (checked per block, not assumed).
+M_TERMS = 4
+#: Smallest block the family formula is used for (smaller blocks are summed term by term).
+FAMILY_MIN = 64
+#: B_2j / (2j)! for j = 1..M_TERMS.
+_BERNOULLI = (1 / 12, -1 / 720, 1 / 30240, -1 / 1209600)
+#: Newton-and-decide rounds of the float tier, and anchor rounds of the double-double tier.
+_FLOAT_ROUNDS = 8
+_DD_ROUNDS = 2
+#: Largest block the mpmath tier takes (beyond it 1/b underflows float64 in the corrections).
+_HP_MAX_BITS = 900
+_LN2 = math.log(2.0)
+
+
+def _rising(s: float, k: int):
+    """``(P_k, Q_k)`` of ``d^k/dx^k [(1 + d log x) x^-s] = x^(-s-k) (P_k (1 + d log x) + d Q_k)``:
+    ``P_0 = 1, Q_0 = 0, P_(i+1) = (-s-i) P_i, Q_(i+1) = (-s-i) Q_i + P_i``."""
+    p, q = 1.0, 0.0
+    for i in range(k):
+        p, q = (-s - i) * p, (-s - i) * q + p
+    return p, q
+
+
+def _i0_i1(s):
+    """``I0 = int_1^2 y^-s dy`` and ``I1 = int_1^2 y^-s log y dy`` in the current mpmath
+    precision (series where the closed forms cancel: ``t = 1 - s`` near 0)."""
+    from .profiles.envelopes import _log_power_series
+    L, t = mpmath.ln2, 1 - s
+    i0 = L if t == 0 else mpmath.expm1(t * L) / t
+    if abs(t * L) <= 1:
+        i1 = _log_power_series(t * L) * L ** 2
+    else:
+        i1 = (L * mpmath.exp(t * L) * t - mpmath.expm1(t * L)) / t ** 2
+    return i0, i1
+
+
+@dataclass(frozen=True, eq=False)
+class Family:
+    """``f(x) = exp(log_k) (1 + d log x) x^-s`` for ``x >= start``: an envelope's part whose block
+    sums have the closed form of the module docstring. ``exact(prec)`` returns ``(log_k, s, d)``
+    as mpf numbers accurate to ``prec`` bits (computed with enough guard bits by the envelope);
+    ``d >= 0`` and ``1 + d log x > 0`` on the family's range."""
+
+    exact: object
+    start: int
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def _mp(self, prec: int):
+        """``(log_k, s, d, I0, I1)`` at ``prec`` bits (mpf), cached."""
+        key = ("mp", prec)
+        if key not in self._cache:
+            with mpmath.workprec(prec + 16):
+                log_k, s, d = self.exact(prec + 16)
+                i0, i1 = _i0_i1(s)
+            self._cache[key] = (log_k, s, d, i0, i1)
+        return self._cache[key]
+
+    @property
+    def floats(self):
+        """The constants as float64: ``(log_k, s, d, I0, I1)``."""
+        if "float" not in self._cache:
+            self._cache["float"] = tuple(float(v) for v in self._mp(200))
+        return self._cache["float"]
+
+    @property
+    def dds(self):
+        """The constants as double-doubles (error 2**-104 relative: the 200-bit values rounded)."""
+        if "dd" not in self._cache:
+            out = []
+            for v in self._mp(200):
+                hi = float(v)
+                with mpmath.workprec(200):
+                    lo = float(v - hi)
+                out.append(_dd.DD(np.float64(hi), np.float64(lo), np.float64(abs(hi) * 2.0 ** -104)))
+            self._cache["dd"] = tuple(out)
+        return self._cache["dd"]
+
+    # --- float64 pieces ----------------------------------------------------------------------
+    @property
+    def _pq(self):
+        """``(P_k, Q_k)`` for k = 0..2M (floats, from float s)."""
+        if "pq" not in self._cache:
+            self._cache["pq"] = [_rising(self.floats[1], k) for k in range(2 * M_TERMS + 1)]
+        return self._cache["pq"]
+
+    def corrections(self, b, lb):
+        """``(Qc, Rc, ok)``: the Euler-Maclaurin corrections of the normalised block sum at blocks
+        ``b`` (float64, log ``lb``), the remainder bound, and where ``f^(2M)`` keeps one sign on
+        ``[b, 2b]`` (``P_2M (1 + d log x) + d Q_2M`` is linear in log x: its signs at both ends
+        decide)."""
+        _, s, d, _, _ = self.floats
+        pq = self._pq
+        l1, l2 = 1 + d * lb, 1 + d * (lb + _LN2)
+        qc = (l1 * -math.expm1(-s * _LN2) - d * 2.0 ** -s * _LN2) / (2 * b)
+        inv_b2 = 1 / (b * b)
+        scale = inv_b2
+        term = 0.0
+        for j, c in enumerate(_BERNOULLI, start=1):
+            p, q = pq[2 * j - 1]
+            term = c * scale * (2.0 ** (-s - 2 * j + 1) * (p * l2 + d * q) - (p * l1 + d * q))
+            qc = qc + term
+            scale = scale * inv_b2
+        p, q = pq[2 * M_TERMS]
+        ok = (p * l1 + d * q) * (p * l2 + d * q) > 0
+        return qc, np.abs(term), ok
+
+    def log_average_float(self, b):
+        """``(log A(b), err)`` in float64 for blocks ``b`` (float64 array, >= ``start``)."""
+        log_k, s, d, i0, i1 = self.floats
+        with np.errstate(all="ignore"):
+            lb = np.log(b)
+            qm = (1 + d * lb) * i0 + d * i1
+            qc, rc, ok = self.corrections(b, lb)
+            q = qm + qc
+            val = log_k - s * lb + np.log(q)
+            # u per operation on each term (times 16), the corrections' own rounding and remainder
+            err = 16 * U * (2 + abs(log_k) + 2 * np.abs(s * lb) + np.abs(np.log(q)) + np.abs(d * lb)) \
+                + (8 * U * np.abs(qc) + rc + 1e-300) / (q - rc) * 1.01
+            err = np.where(ok & (q - rc > 0) & (b >= self.start), err, np.inf)
+        return val, err
+
+    def log_slope(self, b):
+        """``d log A / d log b`` at blocks ``b`` (float64; an estimate for Newton steps)."""
+        _, s, d, i0, i1 = self.floats
+        lb = np.log(b)
+        qc, _, _ = self.corrections(b, lb)
+        q = (1 + d * lb) * i0 + d * i1 + qc
+        return -s + (d * i0 - qc + d * -math.expm1(-s * _LN2) / (2 * b)) / q
+
+    def difference(self, dn, n0f):
+        """``(log A(n0 + dn) - log A(n0), err)`` in float64 for integer offsets ``dn`` (exact
+        floats, ``|dn| << n0``) from anchors ``n0`` (given rounded to float64, ``n0f``: a relative
+        2**-53 in ``dn / n0`` is inside the charge)."""
+        _, s, d, i0, i1 = self.floats
+        with np.errstate(all="ignore"):
+            lam = np.log1p(dn / n0f)
+            lb0 = np.log(n0f)
+            qc0, rc0, ok0 = self.corrections(n0f, lb0)
+            qc1, rc1, ok1 = self.corrections(n0f + dn, lb0 + lam)
+            q0 = (1 + d * lb0) * i0 + d * i1 + qc0
+            arg = (d * i0 * lam + qc1 - qc0) / q0
+            val = -s * lam + np.log1p(arg)
+            err = 8 * U * (np.abs(s * lam) + np.abs(arg) + np.abs(d * lam)) \
+                + 2.02 * (16 * U * (np.abs(qc0) + np.abs(qc1)) + rc0 + rc1 + 1e-300) / (q0 - rc0)
+            err = np.where(ok0 & ok1 & (q0 - rc0 > 0), err, np.inf)
+        return val, err
+
+    # --- double-double ---------------------------------------------------------------------------
+    def log_average_dd(self, n_hi, n_lo) -> _dd.DD:
+        """``log A(n)`` in double-double at exact integers ``n = n_hi + n_lo`` (>= ``start``)."""
+        log_k, s, d, i0, i1 = self.dds
+        shape = np.shape(n_hi)
+        full = lambda c: _dd.DD(np.full(shape, c.hi), np.full(shape, c.lo), np.full(shape, c.err))  # noqa: E731
+        with np.errstate(all="ignore"):
+            lb = _dd.log(_dd.DD(n_hi, n_lo, np.zeros(shape)))
+            if self.floats[2] == 0:
+                qm = full(i0)
+            else:
+                qm = _dd.add(_dd.mul(_dd.add(_dd.exact(np.ones(shape)), _dd.mul(full(d), lb)), full(i0)),
+                             _dd.mul(full(d), full(i1)))
+            qc, rc, ok = self.corrections(n_hi, lb.hi)
+            # Qc at n_hi (n off by < 2**-52 relative): its float error covers that
+            q = _dd.add(qm, _dd.DD(qc, np.zeros(shape), 16 * U * np.abs(qc) + rc + 1e-300))
+            out = _dd.sub(_dd.add(full(log_k), _dd.log(q)), _dd.mul(full(s), lb))
+            err = np.where(ok & (n_hi >= self.start), out.err, np.inf)
+        return _dd.DD(out.hi, out.lo, err)
+
+    # --- mpmath, one target -------------------------------------------------------------------
+    def log_main_hp(self, n: int, prec: int):
+        """``log K - s log n + log Qm(n)`` as a libmp number at ``prec`` bits, and its error bound
+        in units of 2**-prec (one ``MP_ULPS`` charge per operation on each term); the
+        corrections enter through ``log_corrections``."""
+        log_k, s, d, i0, i1 = self._mp(prec)
+        fk, fs, fd, fi0, _ = self.floats
+        lb = libmp.mpf_log(libmp.from_int(n), prec)
+        flb = libmp.to_float(lb)
+        val = libmp.mpf_sub(log_k._mpf_, libmp.mpf_mul(s._mpf_, lb, prec), prec)
+        charges = abs(fk) + 3 * abs(fs * flb) + 2
+        if fd != 0:
+            qm = libmp.mpf_add(libmp.mpf_mul(libmp.mpf_add(libmp.fone, libmp.mpf_mul(d._mpf_, lb, prec), prec),
+                                             i0._mpf_, prec), libmp.mpf_mul(d._mpf_, i1._mpf_, prec), prec)
+            log_qm = libmp.mpf_log(qm, prec)
+            charges += abs(libmp.to_float(log_qm)) + 4 * (1 + abs(fd * flb)) * fi0 / libmp.to_float(qm) + 1
+        else:
+            if ("log_i0", prec) not in self._cache:
+                self._cache[("log_i0", prec)] = libmp.mpf_log(i0._mpf_, prec)
+            log_qm = self._cache[("log_i0", prec)]
+            charges += abs(math.log(fi0)) + 1
+        val = libmp.mpf_add(val, log_qm, prec)
+        return val, MP_ULPS * (charges + abs(libmp.to_float(val))) * 1.001
+
+    def log_corrections(self, b):
+        """``(log1p(Qc/Qm), err)`` at blocks ``b`` (float64 arrays): ``log A = log_main + this``."""
+        _, _, d, i0, i1 = self.floats
+        with np.errstate(all="ignore"):
+            lb = np.log(b)
+            qm = (1 + d * lb) * i0 + d * i1
+            qc, rc, ok = self.corrections(b, lb)
+            arg = qc / qm
+            err = 4 * U * np.abs(arg) + 1.01 * (16 * U * np.abs(qc) + rc + 1e-300) / (qm - rc)
+        return np.log1p(arg), np.where(ok & (qm - rc > 0), err, np.inf)
+
+
+def _decide(g_n, e_n, g_m, e_m, at_min):
+    """Masks from the bounds at ``n`` and ``n - 1``: decided (``A(n) <= eps < A(n - 1)`` or
+    ``n = w_min``), go down (``A(n - 1) <= eps``), go up (``A(n) > eps``)."""
+    ok_n, bad_n = g_n + e_n <= 0, g_n - e_n > 0
+    ok_m, bad_m = g_m + e_m <= 0, g_m - e_m > 0
+    decided = ok_n & (at_min | bad_m)
+    down = ok_n & ~at_min & ok_m
+    return decided, down, bad_n
+
+
+def smallest_block(eps: np.ndarray, envelope, w_min: int):
+    """Smallest integer ``b >= w_min`` with ``A(b) <= eps``, elementwise, where the tiers of the
+    module docstring decide it.
+
+    Returns ``(b, undecided)``: an int64 array (an object array of Python ints where some block
+    exceeds int64) and the mask of the targets left to the exact search.
+    """
+    eps = np.asarray(eps, dtype=np.float64).ravel()
+    out = np.zeros(eps.shape, dtype=np.int64)
+    big = {}
+    undecided = np.ones(eps.shape, dtype=bool)
+    if w_min >= 2 ** 50:  # float64 blocks would not be exact: all to the exact search
+        return out, undecided
+    with np.errstate(all="ignore"):
+        log_eps = np.log(eps)
+        x_u, err_u = envelope.inverse(eps)
+    # U(w_min) <= eps already: then A(w_min) <= U(w_min) <= eps (block_markov part 3)
+    at_once = x_u + err_u <= w_min
+    out[at_once] = w_min
+    undecided[at_once] = False
+    idx = np.flatnonzero(undecided)
+    x = _float_tier(envelope, log_eps, idx, envelope._block_guess(eps[idx], x_u[idx]), w_min, out, undecided)
+    family = envelope._block_family()
+    todo = np.flatnonzero(undecided[idx] & np.isfinite(x) & (x >= (family.start if family else np.inf) + 2))
+    if family is None or not todo.size:
+        return out, undecided
+    _anchor_tiers(family, eps, idx[todo], x[todo], w_min, out, big, undecided)
+    if big:
+        fits = all(v <= np.iinfo(np.int64).max for v in big.values())
+        out = out if fits else out.astype(object)
+        for i, v in big.items():
+            out[i] = v
+    return out, undecided
+
+
+def _float_tier(envelope, log_eps, idx, x, w_min, out, undecided):
+    """Newton-and-decide rounds in float64 (see the module docstring) for the targets ``idx``
+    from the starting blocks ``x``; decided ones are written to ``out``. Returns the refined
+    real estimates (NaN where there is none)."""
+    x = np.where(np.isfinite(x) & (x > 0), x, np.nan)
+    live = np.flatnonzero(np.isfinite(x))
+    le = log_eps[idx]
+    ee = U * np.abs(le)
+    for _ in range(_FLOAT_ROUNDS):
+        if not live.size:
+            break
+        xl = x[live]
+        n = np.maximum(np.ceil(xl), float(w_min))
+        exact = n < 2.0 ** 52
+        at_min = n <= w_min
+        g_n, e_n = envelope._block_float(n)
+        g_m, e_m = envelope._block_float(np.maximum(n - 1, float(w_min)))
+        g_n, g_m = g_n - le[live], g_m - le[live]
+        e_n, e_m = e_n + ee[live], e_m + ee[live]
+        decided, down, up = _decide(g_n, e_n, g_m, e_m, at_min)
+        decided &= exact
+        won = idx[live[decided]]
+        out[won] = n[decided].astype(np.int64)
+        undecided[won] = False
+        # Newton in log b from n (going up) or n - 1 (going down), moving at least one block
+        with np.errstate(all="ignore"):
+            slope = envelope._block_slope(n)
+            from_n = n * np.exp(-g_n / slope)
+            from_m = (n - 1) * np.exp(-g_m / slope)
+        new = np.where(down, np.minimum(from_m, n - 1.5), np.where(up, np.maximum(from_n, n + 0.5), from_n))
+        stuck = ~decided & ~down & ~up & exact  # a bound straddles zero: float64 cannot decide here
+        x[live] = np.where(decided, xl, np.where(np.isfinite(new) & (new > 0), new, np.nan))
+        live = live[~decided & ~stuck & np.isfinite(x[live])]
+    return x
+
+
+def _anchor_steps(family, g0, n0f, above_min):
+    """From the anchors ``n0`` (float64 ``n0f``) with ``g0`` = log A(n0) - log eps (a DD with its
+    bound): a Newton step to the candidate ``n0 + dn``, then up to three one-block steps, each
+    deciding with ``log A(n) - log eps = g0 + (log A(n) - log A(n0))`` at ``n`` and ``n - 1``.
+    ``above_min(dn)`` gives the sign of ``n0 + dn - w_min`` (exactly). Returns ``(dn, decided)``
+    (``dn`` exact floats; NaN where no step was possible)."""
+    with np.errstate(all="ignore"):
+        slope = family.log_slope(n0f)
+        dn = np.rint(n0f * np.expm1(-(g0.hi + g0.lo) / slope)) + 1  # the root, rounded up
+    dn = np.where(np.isfinite(dn) & np.isfinite(g0.err) & (np.abs(dn) <= 2.0 ** -20 * n0f), dn, np.nan)
+    decided = np.zeros(dn.shape, dtype=bool)
+    for _ in range(3):
+        d_n, e_n = family.difference(dn, n0f)
+        d_m, e_m = family.difference(dn - 1, n0f)
+        g_n = _dd.add(g0, _dd.DD(d_n, np.zeros_like(d_n), e_n))
+        g_m = _dd.add(g0, _dd.DD(d_m, np.zeros_like(d_m), e_m))
+        rel = above_min(dn)
+        # hi + lo rounds to within 2**-53 of the value: inside the 1% on the bound
+        ok, down, up = _decide(g_n.hi + g_n.lo, g_n.err * 1.01, g_m.hi + g_m.lo, g_m.err * 1.01, rel <= 0)
+        ok &= np.isfinite(dn) & (rel >= 0) & ~decided
+        decided |= ok
+        dn = np.where(decided, dn, np.where(down, dn - 1, np.where(up | (rel < 0), dn + 1, dn)))
+    return dn, decided
+
+
+def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
+    """Double-double anchor rounds (anchors ``a_hi + a_lo``, exact integers, from the float64
+    estimates ``x``), then one mpmath round per remaining target at its block's bits plus guard
+    bits (anchors as Python ints; the steps vectorised)."""
+    from ._inversion import _store
+    le = _dd.log(_dd.exact(eps[idx]))
+    a_hi, a_lo = np.rint(x), np.zeros(x.shape)
+    live = np.arange(idx.size)
+
+    def dd_above(h, lo):
+        return lambda dn: _compare(*_shift(h, lo, dn), w_min)
+
+    for _ in range(_DD_ROUNDS):
+        if not live.size:
+            break
+        h, lo = a_hi[live], a_lo[live]
+        g0 = _dd.sub(family.log_average_dd(h, lo), _dd.DD(le.hi[live], le.lo[live], le.err[live]))
+        dn, ok = _anchor_steps(family, g0, h, dd_above(h, lo))
+        ok &= h < 2.0 ** 100  # (h + lo + dn stays an exact double-double integer)
+        n_hi, n_lo = _shift(h, lo, np.where(np.isfinite(dn), dn, 0.0))
+        _store(out, big, idx[live[ok]], n_hi[ok], n_lo[ok])
+        undecided[idx[live[ok]]] = False
+        a_hi[live], a_lo[live] = n_hi, n_lo  # the next anchor: the candidate
+        live = live[~ok]
+    live = live[np.isfinite(a_hi[live]) & (a_hi[live] < 2.0 ** _HP_MAX_BITS)]
+    if not live.size:
+        return
+    anchors = [int(a_hi[k]) + int(a_lo[k]) for k in live]
+    n0f = a_hi[live]
+    hi, lo, err = np.zeros(live.size), np.zeros(live.size), np.full(live.size, np.inf)
+    for k, (i, n0) in enumerate(zip(idx[live], anchors)):
+        prec = n0.bit_length() + HP_GUARD_BITS + 16
+        main, charges = family.log_main_hp(n0, prec)
+        e = float(eps[i])
+        g = libmp.mpf_sub(main, libmp.mpf_log(libmp.from_float(e), prec), prec)
+        hi[k] = libmp.to_float(g)
+        lo[k] = libmp.to_float(libmp.mpf_sub(g, libmp.from_float(hi[k]), prec))
+        # the mpmath charges, the 2**-106 of the double-double split
+        err[k] = math.ldexp(charges + MP_ULPS * (abs(math.log(e)) + 2), -prec) + abs(hi[k]) * 2.0 ** -104
+    corr, corr_err = family.log_corrections(n0f)
+    g0 = _dd.add(_dd.DD(hi, lo, err), _dd.DD(corr, np.zeros_like(corr), corr_err))
+    near_min = n0f < 2.0 * w_min + 2 ** 22  # else n0 + dn > w_min for any Newton-sized dn
+
+    def hp_above(dn):
+        rel = np.ones(dn.shape)
+        for k in np.flatnonzero(near_min & np.isfinite(dn)):
+            v = anchors[k] + int(dn[k]) - w_min
+            rel[k] = (v > 0) - (v < 0)
+        return rel
+
+    dn, ok = _anchor_steps(family, g0, n0f, hp_above)
+    for k in np.flatnonzero(ok):
+        i = idx[live[k]]
+        big[int(i)] = anchors[k] + int(dn[k])
+        undecided[i] = False
+
+
+def _shift(h, lo, dn):
+    """The exact integer ``h + lo + dn`` as a re-normalised double-double (``dn`` an integer
+    float with ``|dn| << h``)."""
+    s, e = _dd.two_sum(h, dn)
+    return _dd._quick(s, e + lo)
+
+
+def _compare(n_hi, n_lo, w: int):
+    """Sign of ``n - w`` for exact double-double integers ``n``, exact (Python ints where the
+    float64 comparison is too close to call)."""
+    with np.errstate(all="ignore"):
+        diff = (n_hi - float(w)) + n_lo
+    sign = np.sign(diff)
+    close = np.abs(diff) <= 2.0 ** -40 * (np.abs(n_hi) + abs(float(w))) + 2
+    for k in np.flatnonzero(close):
+        if np.isfinite(n_hi[k]):
+            v = int(n_hi[k]) + int(n_lo[k]) - w
+            sign[k] = (v > 0) - (v < 0)
+    return sign
