@@ -187,7 +187,7 @@ class Family:
             val = -s * lam + np.log1p(arg)
             err = 8 * U * (np.abs(s * lam) + np.abs(arg) + np.abs(d * lam)) \
                 + 2.02 * (16 * U * (np.abs(qc0) + np.abs(qc1)) + rc0 + rc1 + 1e-300) / (q0 - rc0)
-            err = np.where(ok0 & ok1 & (q0 - rc0 > 0), err, np.inf)
+            err = np.where(ok0 & ok1 & (q0 - rc0 > 0) & (n0f + dn >= self.start) & (n0f >= self.start), err, np.inf)
         return val, err
 
     # --- double-double ---------------------------------------------------------------------------
@@ -336,7 +336,9 @@ def _anchor_steps(family, g0, n0f, above_min):
     with np.errstate(all="ignore"):
         slope = family.log_slope(n0f)
         dn = np.rint(n0f * np.expm1(-(g0.hi + g0.lo) / slope)) + 1  # the root, rounded up
-    dn = np.where(np.isfinite(dn) & np.isfinite(g0.err) & (np.abs(dn) <= 2.0 ** -20 * n0f), dn, np.nan)
+    # a Newton step, not a jump (a far anchor's step lands off; the next round re-anchors)
+    dn = np.where(np.isfinite(dn) & np.isfinite(g0.err) & (np.abs(dn) <= np.maximum(2.0 ** -20 * n0f, 64.0)),
+                  dn, np.nan)
     decided = np.zeros(dn.shape, dtype=bool)
     for _ in range(3):
         d_n, e_n = family.difference(dn, n0f)

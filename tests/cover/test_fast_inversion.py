@@ -1,15 +1,26 @@
-"""The fast tiers of the exact inversion (``wzbounds._inversion``: float64, then double-double)
-return exactly the integers the exact path returns: random profiles of every kind, targets
-placed at, just above and just below the boundaries U(w), each answer checked in mpmath with
-``U(w) <= eps < U(w - 1)``. And the double-double error bounds bound the observed errors."""
+"""The fast tiers of the exact inversions return exactly the integers the exact path returns.
+
+Windows (``wzbounds._inversion``: float64, double-double, the closed form once in mpmath) and
+block-average blocks (``wzbounds._block_average``: float64, double-double and mpmath anchors):
+random profiles of every kind and the built-in profiles, targets placed at, just above and just
+below the boundaries (U(w), or the block average A(b), computed in mpmath), each answer checked
+in mpmath with ``U(w) <= eps < U(w - 1)`` (``A(b) <= eps < A(b - 1)``), for every scheme. The
+error bounds each tier decides with are checked against mpmath directly. A wrong integer is a
+far worse defect than a slow one: every bound here must hold, not just usually."""
 from __future__ import annotations
+
+import math
 
 import mpmath
 import numpy as np
 import pytest
 
-from wzbounds import _dd, _inversion
-from wzbounds.profiles import Exponential, LogPowerLaw, PowerLaw, Tabulated
+from wzbounds import _block_average, _dd, _inversion, window_for_epsilon
+from wzbounds.profiles import Exponential, LogPowerLaw, PowerLaw, Tabulated, builtin_profiles, load_profile
+from wzbounds.schemes.block import _exact_block
+
+KINDS = ["power_law", "exponential", "log_power_law", "tabulated", "builtin"]
+SCHEMES = ["sliding", "sink", "block", "block-average"]
 
 
 @pytest.fixture
@@ -18,6 +29,9 @@ def rng():
 
 
 def _random_profile(kind: str, rng):
+    if kind == "builtin":
+        names = builtin_profiles()
+        return load_profile(names[int(rng.integers(len(names)))])
     if kind == "power_law":
         return PowerLaw(alpha=rng.uniform(0.3, 3.0), C=rng.uniform(0.1, 5.0), w0=int(rng.integers(1, 50)))
     if kind == "exponential":
@@ -35,11 +49,12 @@ def _random_profile(kind: str, rng):
     return Tabulated(w, v, tail_alpha=tail)
 
 
-def _boundary_targets(profile, rng, k=40):
-    """Targets at U(w) for random w up to ~2**85, one ulp below and above (the hardest cases)."""
+def _boundary_targets(profile, rng, k=40, top=34.0):
+    """Targets at U(w) for random w up to 10**top (past double-double's 2**90: the closed-form
+    mpmath tier), one ulp below and above (the hardest cases)."""
     env = profile.upper_envelope
-    ws = np.unique(np.concatenate([rng.integers(profile.w0, profile.w0 + 50, 5),
-                                   (10 ** rng.uniform(0, 25.5, k)).astype(object)]))
+    ws = sorted({int(v) for v in rng.integers(profile.w0, profile.w0 + 50, 5)} |
+                {int(10 ** t) for t in rng.uniform(0, top, k)})
     out = []
     for w in ws:
         w = max(int(w), profile.w0)
@@ -50,7 +65,7 @@ def _boundary_targets(profile, rng, k=40):
     return np.array([e for e in out if 0 < e < 1e300])
 
 
-@pytest.mark.parametrize("kind", ["power_law", "exponential", "log_power_law", "tabulated"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_fast_tiers_return_the_exact_smallest_window(kind, rng):
     """achievability (every kind): the vectorised answer w satisfies U(w) <= eps < U(w - 1)
     (or w = w0), checked in mpmath; windows beyond 1000 digits are refused for the whole call."""
@@ -106,3 +121,177 @@ def test_float_tier_never_decides_nan(rng):
 
     _, unsafe, _ = _inversion._float_tier(np.array([0.1, 0.2]), NanEnvelope(), 1, np.float64)
     assert unsafe.all()
+
+
+# --- every scheme, block-average included --------------------------------------------------------
+def _block_targets(profile, rng, k=10, top=33.0):
+    """Targets at A(b) for blocks b in every tier's range (summed small blocks, table segments,
+    the family in float64, double-double and mpmath), one ulp below and above."""
+    env = profile.upper_envelope
+    bs = sorted({max(int(b), profile.w0) for b in [profile.w0, profile.w0 + 1, 40, 64, 65, 300]} |
+                {max(int(10 ** t), profile.w0) for t in rng.uniform(1, top, k)})
+    out = []
+    for b in bs:
+        with mpmath.workdps(_digits(b) + 40 + env.guard_digits):
+            a = float(env.block_average_mp(b))
+        if 0 < a < 1e300:
+            out += [a, np.nextafter(a, 0), np.nextafter(a, 1)]
+    return np.array(out)
+
+
+def _digits(n: int) -> int:
+    return int(int(n).bit_length() * 0.30103) + 1
+
+
+def _block_is_smallest(b: int, eps: float, profile) -> bool:
+    """``A(b) <= eps < A(b - 1)`` (or ``b = w0``) in mpmath, the ties as ``_inversion._at_most``."""
+    env = profile.upper_envelope
+    with mpmath.workdps(max(_inversion.MIN_DIGITS, _digits(b) + 30) + env.guard_digits):
+        target = mpmath.mpf(eps)
+        if b < profile.w0 or not _inversion._at_most(env.block_average_mp(b), target):
+            return False
+        return b == profile.w0 or not _inversion._at_most(env.block_average_mp(b - 1), target)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_scheme_returns_the_exact_smallest_size(kind, scheme, rng):
+    """window_for_epsilon (every scheme x profile kind) at boundary targets: the size is the exact
+    smallest integer, checked in mpmath (block-average: against the block average itself)."""
+    checked = 0
+    for _ in range(2):
+        profile = _random_profile(kind, rng)
+        eps = _block_targets(profile, rng) if scheme == "block-average" else _boundary_targets(profile, rng, k=12)
+        try:
+            sizes = window_for_epsilon(eps, profile, scheme).window_tokens
+        except ValueError:
+            continue  # some target needs > 1000 digits (a nearly flat table step): refused, never wrong
+        for e, w in zip(eps, np.atleast_1d(sizes)):
+            if scheme == "block-average":
+                assert _block_is_smallest(int(w), float(e), profile), (profile, e, w)
+            else:
+                assert _inversion.verify_boundary(int(w), float(e), profile.upper_envelope, profile.w0), (profile, e, w)
+            checked += 1
+    assert checked >= 20
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_block_tiers_agree_with_the_exact_search(kind, rng):
+    """``_block_average.smallest_block`` alone: every block it decides equals the exact mpmath
+    search's (``schemes.block._exact_block``), at boundary targets and at spread ones; it decides
+    every spread target, and most boundary ones where an envelope has a family part (there
+    double-double and mpmath resolve what float64 cannot; a geometric envelope has float64
+    only, and its boundary targets go to the exact search)."""
+    decided = total = 0
+    for _ in range(2):
+        profile = _random_profile(kind, rng)
+        env = profile.upper_envelope
+        if not env._block_fast():
+            continue
+        boundary = _block_targets(profile, rng, k=8)
+        spread = np.geomspace(1e-12, 0.5, 25)
+        try:
+            blocks, undecided = _block_average.smallest_block(np.concatenate([boundary, spread]), env, profile.w0)
+        except ValueError:
+            continue
+        for k, (e, b, u) in enumerate(zip(np.concatenate([boundary, spread]), blocks, undecided)):
+            if k >= boundary.size:
+                assert not u, (profile, e)
+            else:
+                total += 1
+                decided += not u
+            if not u:
+                assert int(b) == _exact_block(float(e), profile), (profile, e, b)
+    assert total >= 20
+    assert kind == "exponential" or decided >= 0.6 * total
+
+
+def test_block_tiers_cover_huge_blocks():
+    """Blocks past double-double (2**95 .. 2**110) are decided by the mpmath anchors, equal to
+    the exact search: a power law, a log-power law and a tabulated power-law tail."""
+    profiles = [PowerLaw(0.35, 2.0), LogPowerLaw(0.4, 1.5, 0.3),
+                Tabulated([1, 2, 5, 40], [1.0, 0.7, 0.5, 0.2], divergence="tv"),
+                Tabulated([1, 8, 64, 512], [0.9, 0.5, 0.2, 0.1], tail_alpha=0.3)]
+    for profile in profiles:
+        env = profile.upper_envelope
+        eps = []
+        for b in (2 ** 96 + 12345, 3 ** 62, 2 ** 108 + 1):
+            with mpmath.workdps(80):
+                a = float(env.block_average_mp(b))
+            eps += [a, np.nextafter(a, 0), np.nextafter(a, 1)]
+        blocks, undecided = _block_average.smallest_block(np.array(eps), env, profile.w0)
+        assert not undecided.any(), profile
+        for e, b in zip(eps, blocks):
+            assert int(b) == _exact_block(float(e), profile)
+
+
+def _log_block_mp(env, b):
+    with mpmath.workdps(_digits(b) + 40 + env.guard_digits):
+        return mpmath.log(env.block_average_mp(int(b)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_block_error_bounds_hold(kind, rng):
+    """The bound each block tier decides with holds against mpmath: float64 ``_block_float``
+    (small blocks, table segments, geometric and family closed forms), the family in
+    double-double and its mpmath anchor (main part + float64 corrections), and the float64
+    differences between neighbouring blocks."""
+    for _ in range(2):
+        profile = _random_profile(kind, rng)
+        env = profile.upper_envelope
+        if not env._block_fast():
+            continue
+        bs = np.unique(np.concatenate([[profile.w0, 3, 64, 65, 200], 10 ** rng.uniform(0, 15, 12)]).astype(np.int64))
+        bs = bs[bs >= profile.w0].astype(np.float64)
+        val, err = env._block_float(bs)
+        for b, v, e in zip(bs, val, err):
+            if np.isfinite(e):
+                exact = _log_block_mp(env, int(b))
+                with mpmath.workdps(40):
+                    assert abs(v - exact) <= e, (profile, b, float(v - exact), e)
+        family = env._block_family()
+        if family is None:
+            continue
+        big = [family.start + 3, 10 ** 9 + 7, 2 ** 60 + 1, 2 ** 101 + 3]
+        hi = np.array([float(b) for b in big])
+        lo = np.array([float(b - int(h)) for b, h in zip(big, hi)])
+        dd = family.log_average_dd(hi, lo)
+        for k, b in enumerate(big):
+            exact = _log_block_mp(env, b)
+            with mpmath.workdps(60):
+                assert abs(mpmath.mpf(dd.hi[k]) + dd.lo[k] - exact) <= dd.err[k], (profile, b)
+            prec = b.bit_length() + 64
+            main, charges = family.log_main_hp(b, prec)
+            corr, corr_err = family.log_corrections(np.array([float(b)]))
+            with mpmath.workdps(_digits(b) + 40):
+                got = mpmath.mpf(main) + float(corr[0])
+                assert abs(got - exact) <= math.ldexp(charges, -prec) + corr_err[0], (profile, b)
+            n0 = np.array([float(b)])
+            for dn in (-7.0, -1.0, 1.0, 12.0):
+                d, e = family.difference(np.array([dn]), n0)
+                with mpmath.workdps(_digits(b) + 40):
+                    truth = _log_block_mp(env, b + int(dn)) - exact
+                    assert abs(d[0] - truth) <= e[0], (profile, b, dn)
+
+
+def test_closed_form_tier_agrees_with_the_boundary_search(rng):
+    """``_inversion._smallest_window_hp`` (windows past 2**90, one per target) against the
+    exact boundary search, at boundary targets, for every envelope kind with a closed form."""
+    profiles = [PowerLaw(0.37, 2.6), LogPowerLaw(0.45, 1.2, 0.4), Exponential(1 - 1e-12, 3.0),
+                Tabulated([1, 2, 3, 2047, 2048], [0.9, 0.8, 0.7, 0.1, 0.0999]),
+                Tabulated([1, 10, 100], [0.9, 0.4, 0.2], tail_alpha=0.33)]
+    decided = 0
+    for profile in profiles:
+        env = profile.upper_envelope
+        for e in _boundary_targets(profile, rng, k=8, top=34.0):
+            x, err = env.inverse(np.array([e]))
+            estimate = float(x[0]) if abs(err[0]) <= 0.5 * x[0] else math.nan
+            try:
+                exact = _inversion._smallest_window_mp(float(e), env, profile.w0)
+            except ValueError:
+                continue
+            got = _inversion._smallest_window_hp(float(e), env, profile.w0, estimate)
+            if got is not None:
+                decided += 1
+                assert got == exact, (profile, e)
+    assert decided >= 60
