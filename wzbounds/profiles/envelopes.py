@@ -450,7 +450,8 @@ class LogPowerEnvelope(_OneFamily, Envelope):
     def inverse_mp(self, eps):
         if self.D == 0:
             return PowerEnvelope(self.C, self.alpha).inverse_mp(eps)
-        r = self._branch_arg(mpmath.mpf(eps), mpmath)
+        a, C, D = (mpmath.mpf(v) for v in (self.alpha, self.C, self.D))  # alpha C / D in mpmath, not float64
+        r = -(a * mpmath.mpf(eps) / D) * mpmath.exp(-a * C / D)
         if r < -1 / mpmath.e:
             return mpmath.mpf(0)
         wv = mpmath.lambertw(r, -1).real
