@@ -225,6 +225,21 @@ def test_block_tiers_cover_huge_blocks():
             assert int(b) == _exact_block(float(e), profile)
 
 
+def test_block_remainder_bounds_hold_where_they_matter():
+    """Steep power laws at small blocks, where the Euler-Maclaurin remainder (not the float64
+    rounding) dominates the bound: the family's (alpha = 25) and a table segment's (slope 25)."""
+    steep = [PowerLaw(25.0, 1.0), Tabulated([1, 100, 200, 400], [1.0, 0.5, 0.5 * 2.0 ** -25, 0.5 * 2.0 ** -26])]
+    for profile in steep:
+        env = profile.upper_envelope
+        bs = np.array([65.0, 66.0, 70.0, 90.0, 120.0])
+        val, err = env._block_float(bs)
+        for b, v, e in zip(bs, val, err):
+            assert np.isfinite(e)
+            exact = _log_block_mp(env, int(b))
+            with mpmath.workdps(40):
+                assert abs(v - exact) <= e, (profile, b, float(v - exact), e)
+
+
 def _log_block_mp(env, b):
     with mpmath.workdps(_digits(b) + 40 + env.guard_digits):
         return mpmath.log(env.block_average_mp(int(b)))
