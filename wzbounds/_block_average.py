@@ -299,7 +299,9 @@ def _float_tier(envelope, log_eps, idx, x, w_min, out, undecided):
     live = np.flatnonzero(np.isfinite(x))
     le = log_eps[idx]
     ee = U * np.abs(le)
-    for _ in range(_FLOAT_ROUNDS):
+    for r in range(_FLOAT_ROUNDS):
+        if r == 2:  # past float64's integers two Newton steps give the later tiers their estimate
+            live = live[x[live] < 2.0 ** 52]
         if not live.size:
             break
         xl = x[live]

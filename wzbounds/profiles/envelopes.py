@@ -179,7 +179,8 @@ class Envelope:
 
     def _block_values(self, b, b_lo):
         """Block averages at the exact integers ``b + b_lo`` as float64 where their bound allows
-        (NaN elsewhere): double-double on the family part, ``_block_float`` below it."""
+        (NaN elsewhere): ``_block_float`` below 2**52, the family's float64 form at any size
+        (double-double where its bound is too wide)."""
         out, rel = np.full(b.shape, np.nan), np.full(b.shape, np.inf)
         with np.errstate(all="ignore"):
             small = np.flatnonzero(b < 2.0 ** 52)
@@ -187,8 +188,11 @@ class Envelope:
                 val, err = self._block_float(b[small])
                 out[small], rel[small] = np.exp(val), err + 2 * U * np.abs(val)
             family = self._block_family()
-            if family is not None:
-                on = np.flatnonzero(b >= family.start)
+            if family is not None:  # the family in float64 at any size (b's rounding is in the bound)
+                on = np.flatnonzero((b >= family.start) & np.isfinite(b))
+                val, err = family.log_average_float(b[on])
+                out[on], rel[on] = np.exp(val), err + 2 * U * np.abs(val)
+                on = on[~(rel[on] <= _VALUE_REL_ERR)]  # double-double where float64's bound is wide
                 if on.size:
                     dd = _dd.exp(family.log_average_dd(b[on], b_lo[on]))
                     out[on], rel[on] = dd.hi + dd.lo, dd.err / np.abs(dd.hi) + U

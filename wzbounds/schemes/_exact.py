@@ -31,8 +31,11 @@ def exact(values, f):
 
 
 def half_integers(values):
-    """``values / 2`` exactly: float64 while exact (< 2**52), else Fractions in an object array."""
+    """``values / 2`` exactly: float64 while exact (< 2**52), else an object array of Python ints
+    (even values) and Fractions (odd ones)."""
     arr = np.asarray(values)
     if arr.dtype != object and (not arr.size or np.max(np.abs(arr)) < 2 ** 52):
         return arr / 2.0
-    return np.array([Fraction(int(v), 2) for v in arr.ravel()], dtype=object).reshape(arr.shape)
+    halves = [int(v) for v in arr.ravel()]
+    halves = [v >> 1 if not v & 1 else Fraction(v, 2) for v in halves]  # Fraction normalises: only where needed
+    return np.array(halves, dtype=object).reshape(arr.shape)
