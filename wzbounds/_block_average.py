@@ -190,6 +190,38 @@ class Family:
             err = np.where(ok0 & ok1 & (q0 - rc0 > 0) & (n0f + dn >= self.start) & (n0f >= self.start), err, np.inf)
         return val, err
 
+    # --- triple-double ---------------------------------------------------------------------------
+    @property
+    def tds(self):
+        """``(log K + log I0, s, d, I0, I1, log I0)`` as scalar triple-doubles (2**-165 relative)."""
+        if "td" not in self._cache:
+            log_k, s, d, i0, i1 = self._mp(260)
+            with mpmath.workprec(260):
+                self._cache["td"] = tuple(_dd.td_const(v) for v in (log_k + mpmath.log(i0), s, d, i0, i1,
+                                                                    mpmath.log(i0)))
+        return self._cache["td"]
+
+    def log_main_td(self, n_hi, n_lo) -> _dd.TD:
+        """``log K - s log n + log Qm(n)`` as a triple-double at exact double-double integers
+        ``n = n_hi + n_lo`` (the corrections enter through ``log_corrections``): ~2**-140
+        absolute, which separates neighbouring blocks up to ~2**130."""
+        c0, s, d, i0, i1, log_i0 = self.tds
+        shape = np.shape(n_hi)
+
+        def full(c):
+            return _dd.TD(*(np.full(shape, v) for v in (c.a0, c.a1, c.a2, c.err)))
+
+        with np.errstate(all="ignore"):
+            lb = _dd.td_log_int(n_hi, n_lo)
+            out = _dd.td_add(full(c0), _dd.td_neg(_dd.td_mul(full(s), lb)))
+            if self.floats[2] != 0:  # log(Qm / I0) = log(1 + d log n + d I1 / I0)
+                qm = _dd.td_add(_dd.td_mul(_dd.td_add(full(_dd.td_const(1)), _dd.td_mul(full(d), lb)), full(i0)),
+                                _dd.td_mul(full(d), full(i1)))
+                log_qm = _td_log_of(qm)
+                out = _dd.td_add(out, _dd.td_add(log_qm, _dd.td_neg(full(log_i0))))
+            ok = n_hi >= self.start
+        return _dd.TD(out.a0, out.a1, out.a2, np.where(ok, out.err, np.inf))
+
     # --- double-double ---------------------------------------------------------------------------
     def log_average_dd(self, n_hi, n_lo) -> _dd.DD:
         """``log A(n)`` in double-double at exact integers ``n = n_hi + n_lo`` (>= ``start``)."""
@@ -244,6 +276,20 @@ class Family:
             arg = qc / qm
             err = 4 * U * np.abs(arg) + 1.01 * (16 * U * np.abs(qc) + rc + 1e-300) / (qm - rc)
         return np.log1p(arg), np.where(ok & (qm - rc > 0), err, np.inf)
+
+
+def _td_log_of(x: _dd.TD) -> _dd.TD:
+    """``log x`` of a positive triple-double: ``log x0 + log1p(delta)``, ``delta = (x1 + x2)/x0``
+    (~2**-53) to ~2**-159 through the exact remainder of x1 / x0, ``log1p delta = delta -
+    delta^2/2`` (the cube and the roundings charged), plus x's own error relative to it."""
+    q1 = x.a1 / x.a0
+    ph, pl = _dd.two_prod(q1, x.a0)
+    rem = (x.a1 - ph) - pl  # x1 - q1 x0, exact
+    q2 = (rem + x.a2) / x.a0
+    tail = q2 - q1 * q1 / 2
+    charge = (8 * U * np.abs(tail) + np.abs(q1) ** 3 + np.abs(q1 * q2) + 4 * U * (np.abs(rem) + np.abs(x.a2)) / np.abs(x.a0)
+              + x.err / (np.abs(x.a0) - x.err))
+    return _dd.td_add(_dd.td_log(x.a0), _dd.TD(q1, tail, np.zeros_like(q1), np.where(x.a0 > x.err, charge, np.inf)))
 
 
 def _decide(g_n, e_n, g_m, e_m, at_min):
@@ -357,11 +403,11 @@ def _anchor_steps(family, g0, n0f, above_min):
 
 
 def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
-    """Double-double anchor rounds (anchors ``a_hi + a_lo``, exact integers, from the float64
+    """Triple-double anchor rounds (anchors ``a_hi + a_lo``, exact integers, from the float64
     estimates ``x``), then one mpmath round per remaining target at its block's bits plus guard
     bits (anchors as Python ints; the steps vectorised)."""
     from ._inversion import _store
-    le = _dd.log(_dd.exact(eps[idx]))
+    le = _dd.td_log(eps[idx])
     a_hi, a_lo = np.rint(x), np.zeros(x.shape)
     live = np.arange(idx.size)
 
@@ -372,11 +418,16 @@ def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
         if not live.size:
             break
         h, lo = a_hi[live], a_lo[live]
-        g0 = _dd.sub(family.log_average_dd(h, lo), _dd.DD(le.hi[live], le.lo[live], le.err[live]))
+        corr, corr_err = family.log_corrections(h)
+        g0 = _dd.td_add(family.log_main_td(h, lo), _dd.td_neg(_dd.TD(le.a0[live], le.a1[live], le.a2[live],
+                                                                    le.err[live])))
+        g0 = _dd.td_add(g0, _dd.TD(corr, np.zeros_like(corr), np.zeros_like(corr), corr_err)).dd
         dn, ok = _anchor_steps(family, g0, h, dd_above(h, lo))
-        ok &= h < 2.0 ** 100  # (h + lo + dn stays an exact double-double integer)
         n_hi, n_lo = _shift(h, lo, np.where(np.isfinite(dn), dn, 0.0))
-        _store(out, big, idx[live[ok]], n_hi[ok], n_lo[ok])
+        exact_dd = h < 2.0 ** 100  # h + lo + dn an exact double-double integer; beyond, Python ints
+        _store(out, big, idx[live[ok & exact_dd]], n_hi[ok & exact_dd], n_lo[ok & exact_dd])
+        for k in np.flatnonzero(ok & ~exact_dd):
+            big[int(idx[live[k]])] = int(h[k]) + int(lo[k]) + int(dn[k])
         undecided[idx[live[ok]]] = False
         a_hi[live], a_lo[live] = n_hi, n_lo  # the next anchor: the candidate
         live = live[~ok]

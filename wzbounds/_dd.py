@@ -17,6 +17,7 @@ float rounding of the error terms themselves.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import mpmath
@@ -217,3 +218,172 @@ def ceil_decided(x: DD, w_min: int):
         n_hi = np.where(at_min, float(w_min), n_hi)
         n_lo = np.where(at_min, 0.0, n_lo)
     return n_hi, n_lo, decided
+
+
+# --- triple-double: logarithms to ~2**-140 absolute --------------------------------------------
+# A TD is three float64 arrays whose sum is the value, with ``err`` bounding its distance to the
+# exact value (components need not be normalised: the bounds below use their actual sizes).
+# Only what the block-average tier needs: sums, products, and logarithms of float64 and of exact
+# double-double integers, built from error-free transformations (two_sum, two_prod) whose
+# results are exact, so the only roundings are the float64 sums of terms already ~2**-100 of the
+# value, each charged at 8u of its magnitude, and the table constants (2**-165 relative).
+U3 = 2.0 ** -165  # the tables' and constants' representation error (rounded from 250-bit mpmath)
+
+
+@dataclass(frozen=True)
+class TD:
+    a0: np.ndarray
+    a1: np.ndarray
+    a2: np.ndarray
+    err: np.ndarray
+
+    @property
+    def dd(self) -> DD:
+        """The value as a double-double (hi + lo), the third component moved into ``err``."""
+        hi, lo = two_sum(self.a0, self.a1)
+        return DD(hi, lo + self.a2, self.err + np.abs(self.a2) * 2 * U + np.abs(lo) * U)
+
+
+def td_const(value) -> TD:
+    """An mpmath number (or anything mpmath takes) as a scalar TD."""
+    with mpmath.workprec(250):
+        v = mpmath.mpf(value)
+        a0 = float(v)
+        a1 = float(v - a0)
+        a2 = float(v - a0 - a1)
+        return TD(np.float64(a0), np.float64(a1), np.float64(a2), np.float64(abs(a0) * U3))
+
+
+def _sum_to_td(big, mid, rest, err):
+    """``big + mid + rest`` (big, mid exact doubles, rest a rounded double) as a TD."""
+    r0, e = two_sum(big, mid)
+    r1, r2 = two_sum(e, rest)
+    return TD(r0, r1, r2, err)
+
+
+def td_add(x: TD, y: TD) -> TD:
+    """``x + y``: the two leading pairs by two_sum (exact), the small terms summed in float64."""
+    s0, t0 = two_sum(x.a0, y.a0)
+    s1, t1 = two_sum(x.a1, y.a1)
+    s2 = x.a2 + y.a2
+    u1, v1 = two_sum(t0, s1)
+    w = t1 + s2 + v1
+    rnd = 8 * U * (np.abs(x.a2) + np.abs(y.a2) + np.abs(t1) + np.abs(v1))
+    return _sum_to_td(s0, u1, w, x.err + y.err + rnd)
+
+
+def td_neg(x: TD) -> TD:
+    return TD(-x.a0, -x.a1, -x.a2, x.err)
+
+
+def td_mul(x: TD, y: TD) -> TD:
+    """``x y``: the products x0 y0, x0 y1, x1 y0 exactly (two_prod), the next order in float64, the
+    rest (x1 y2, x2 y1, x2 y2) dropped and charged."""
+    p, e = two_prod(x.a0, y.a0)
+    p01, e01 = two_prod(x.a0, y.a1)
+    p10, e10 = two_prod(x.a1, y.a0)
+    a, b = two_sum(p01, p10)
+    c, d = two_sum(e, a)
+    small = x.a0 * y.a2 + x.a2 * y.a0 + x.a1 * y.a1 + e01 + e10 + b + d
+    ax, ay = np.abs(x.a0) + np.abs(x.a1) + np.abs(x.a2), np.abs(y.a0) + np.abs(y.a1) + np.abs(y.a2)
+    dropped = np.abs(x.a1 * y.a2) + np.abs(x.a2 * y.a1) + np.abs(x.a2 * y.a2)
+    rnd = 8 * U * (np.abs(x.a0 * y.a2) + np.abs(x.a2 * y.a0) + np.abs(x.a1 * y.a1) + np.abs(e01) + np.abs(e10)
+                   + np.abs(b) + np.abs(d))
+    err = ax * y.err + ay * x.err + x.err * y.err + (dropped + rnd) * (1 + 4 * U)
+    return _sum_to_td(p, c, small, err * _SLACK)
+
+
+def _td_mul_exact(x: TD, c):
+    """``x c`` for a float64 ``c`` (array): three exact products summed to a TD."""
+    p0, e0 = two_prod(x.a0, c)
+    p1, e1 = two_prod(x.a1, c)
+    a, b = two_sum(e0, p1)
+    small = b + e1 + x.a2 * c
+    rnd = 8 * U * (np.abs(b) + np.abs(e1) + np.abs(x.a2 * c))
+    return _sum_to_td(p0, a, small, x.err * np.abs(c) + rnd)
+
+
+_LOG_TABLES = {}
+
+
+def _log_tables():
+    """Reduction constants ``c`` (float64) and ``-log c`` (TD arrays) for the three levels of
+    ``td_log``: level 1 indexed by the leading 10 bits of the mantissa, levels 2 and 3 by the
+    rounded remainder at 2**-20 and 2**-30 (c ~ 1/(1 + k 2**-10j), rounded to 12, 24, 36 bits so
+    that the products are exact two_prods of short numbers)."""
+    if not _LOG_TABLES:
+        with mpmath.workprec(250):
+            for level, (scale, bits, ks) in enumerate([(2.0 ** -10, 12, range(0, 1025)),
+                                                         (2.0 ** -20, 24, range(-1100, 1101)),
+                                                         (2.0 ** -30, 36, range(-1100, 1101))]):
+                cs, logs = [], []
+                for k in ks:
+                    mid = 1 + (k + (0.5 if level == 0 else 0.0)) * scale
+                    c = math.ldexp(round(math.ldexp(1 / mid, bits)), -bits)
+                    cs.append(c)
+                    logs.append(-mpmath.log(mpmath.mpf(c)))
+                tab = [td_const(v) for v in logs]
+                _LOG_TABLES[level] = (np.array(cs), np.array([t.a0 for t in tab]), np.array([t.a1 for t in tab]),
+                                      np.array([t.a2 for t in tab]), ks.start)
+            _LOG_TABLES["ln2"] = td_const(mpmath.ln2)
+    return _LOG_TABLES
+
+
+def _td_take(level, idx):
+    cs, a0, a1, a2, start = _log_tables()[level]
+    i = idx - start
+    return cs[i], TD(a0[i], a1[i], a2[i], np.abs(a0[i]) * U3)
+
+
+def td_log(f) -> TD:
+    """``log f`` for positive normal float64 ``f`` as a TD, absolute error ~2**-140 or below.
+
+    ``f = M 2**E`` with M in [1, 2); three multiplications by table constants ``c_i`` (exact:
+    two_prod, and the short c_i keep each level's remainder a sum of exact doubles) bring M to
+    ``1 + r`` with |r| < 2**-29: ``log M = sum_i (-log c_i) + log(1 + r)``, and ``log(1 + r) = r -
+    r^2/2 + r^3/3 - r^4/4 + r^5/5`` (r^2 in double-double, the rest in float64; truncation below
+    |r|^6 < 2**-170)."""
+    f = np.asarray(f, dtype=np.float64)
+    m, e = np.frexp(f)
+    M, E = 2 * m, (e - 1).astype(np.float64)
+    k1 = np.floor((M - 1) * 1024).astype(np.int64)
+    c1, l1 = _td_take(0, k1)
+    p, q = two_prod(M, c1)
+    r1h = p - 1  # exact (Sterbenz: p within 2**-9 of 1)
+    r = TD(r1h, q, np.zeros_like(q), np.zeros_like(q))  # M c1 - 1 exactly
+    logs = l1
+    for level, scale in ((1, 2.0 ** 20), (2, 2.0 ** 30)):
+        k = np.rint((r.a0 + r.a1) * scale).astype(np.int64)
+        c, lk = _td_take(level, k)
+        # (1 + r) c - 1 = r c + (c - 1): exact products, c - 1 exact
+        rc = _td_mul_exact(r, c)
+        r = td_add(rc, TD(c - 1, np.zeros_like(c), np.zeros_like(c), np.zeros_like(c)))
+        logs = td_add(logs, lk)
+    r0, r1 = r.a0, r.a1 + r.a2
+    sq, sq_e = two_prod(r0, r0)
+    sq_lo = sq_e + 2 * r0 * r1  # r^2 = sq + sq_lo (+ r1^2, dropped)
+    tail = r0 ** 3 / 3 + r0 * r0 * r1 - r0 ** 4 / 4 + r0 ** 5 / 5
+    series = td_add(r, TD(-sq / 2, -sq_lo / 2, np.zeros_like(sq), np.zeros_like(sq)))
+    series = td_add(series, TD(tail, np.zeros_like(tail), np.zeros_like(tail), np.zeros_like(tail)))
+    a0 = np.abs(r0)
+    s_err = (np.abs(r1) ** 2 + 8 * U * (np.abs(2 * r0 * r1) + np.abs(sq_e)) + 8 * U * (a0 ** 3 + a0 ** 4)
+             + 3 * a0 * np.abs(r1) ** 2 + a0 ** 6 + np.abs(r0 ** 3 * r1) * 2 + np.abs(r.a2) * U)
+    ln2 = _log_tables()["ln2"]
+    scaled = _td_mul_exact(TD(np.full_like(E, ln2.a0), np.full_like(E, ln2.a1), np.full_like(E, ln2.a2),
+                              np.full_like(E, ln2.err)), E)
+    out = td_add(td_add(logs, series), scaled)
+    bad = ~(np.isfinite(f) & (f > 0))
+    return TD(out.a0, out.a1, out.a2, np.where(bad, np.inf, (out.err + r.err + s_err) * _SLACK))
+
+
+def td_log_int(hi, lo) -> TD:
+    """``log(hi + lo)`` for exact double-double integers (|lo| <= ulp(hi)/2): ``log hi`` plus
+    ``log1p(t)``, ``t = lo/hi`` to ~2**-159 by one exact remainder, ``log1p t = t - t^2/2``
+    (t^3/3 < 2**-158 charged)."""
+    q1 = lo / hi
+    ph, pl = two_prod(q1, hi)
+    q2 = ((lo - ph) - pl) / hi  # the remainder lo - q1 hi is exact
+    t_tail = q2 - q1 * q1 / 2
+    out = td_add(td_log(hi), TD(q1, t_tail, np.zeros_like(q1), 8 * U * np.abs(t_tail) + np.abs(q1) ** 3
+                                + np.abs(q1 * q2) + np.abs(q2) * U))
+    return out
