@@ -39,7 +39,7 @@ import numpy as np
 from mpmath import libmp
 
 from . import _dd
-from ._inversion import HP_GUARD_BITS, MP_ULPS
+from ._inversion import HP_GUARD_BITS, MP_ULPS, anchor_steps, compare, decide, shift
 
 U = 2.0 ** -53
 #: Euler-Maclaurin terms of the family sums (B_2 .. B_8); with b >= FAMILY_MIN the remainder is
@@ -292,16 +292,6 @@ def _td_log_of(x: _dd.TD) -> _dd.TD:
     return _dd.td_add(_dd.td_log(x.a0), _dd.TD(q1, tail, np.zeros_like(q1), np.where(x.a0 > x.err, charge, np.inf)))
 
 
-def _decide(g_n, e_n, g_m, e_m, at_min):
-    """Masks from the bounds at ``n`` and ``n - 1``: decided (``A(n) <= eps < A(n - 1)`` or
-    ``n = w_min``), go down (``A(n - 1) <= eps``), go up (``A(n) > eps``)."""
-    ok_n, bad_n = g_n + e_n <= 0, g_n - e_n > 0
-    ok_m, bad_m = g_m + e_m <= 0, g_m - e_m > 0
-    decided = ok_n & (at_min | bad_m)
-    down = ok_n & ~at_min & ok_m
-    return decided, down, bad_n
-
-
 def smallest_block(eps: np.ndarray, envelope, w_min: int):
     """Smallest integer ``b >= w_min`` with ``A(b) <= eps``, elementwise, where the tiers of the
     module docstring decide it.
@@ -358,7 +348,7 @@ def _float_tier(envelope, log_eps, idx, x, w_min, out, undecided):
         g_m, e_m = envelope._block_float(np.maximum(n - 1, float(w_min)))
         g_n, g_m = g_n - le[live], g_m - le[live]
         e_n, e_m = e_n + ee[live], e_m + ee[live]
-        decided, down, up = _decide(g_n, e_n, g_m, e_m, at_min)
+        decided, down, up = decide(g_n, e_n, g_m, e_m, at_min)
         decided &= exact
         won = idx[live[decided]]
         out[won] = n[decided].astype(np.int64)
@@ -375,33 +365,6 @@ def _float_tier(envelope, log_eps, idx, x, w_min, out, undecided):
     return x
 
 
-def _anchor_steps(family, g0, n0f, above_min):
-    """From the anchors ``n0`` (float64 ``n0f``) with ``g0`` = log A(n0) - log eps (a DD with its
-    bound): a Newton step to the candidate ``n0 + dn``, then up to three one-block steps, each
-    deciding with ``log A(n) - log eps = g0 + (log A(n) - log A(n0))`` at ``n`` and ``n - 1``.
-    ``above_min(dn)`` gives the sign of ``n0 + dn - w_min`` (exactly). Returns ``(dn, decided)``
-    (``dn`` exact floats; NaN where no step was possible)."""
-    with np.errstate(all="ignore"):
-        slope = family.log_slope(n0f)
-        dn = np.rint(n0f * np.expm1(-(g0.hi + g0.lo) / slope)) + 1  # the root, rounded up
-    # a Newton step, not a jump (a far anchor's step lands off; the next round re-anchors)
-    dn = np.where(np.isfinite(dn) & np.isfinite(g0.err) & (np.abs(dn) <= np.maximum(2.0 ** -20 * n0f, 64.0)),
-                  dn, np.nan)
-    decided = np.zeros(dn.shape, dtype=bool)
-    for _ in range(3):
-        d_n, e_n = family.difference(dn, n0f)
-        d_m, e_m = family.difference(dn - 1, n0f)
-        g_n = _dd.add(g0, _dd.DD(d_n, np.zeros_like(d_n), e_n))
-        g_m = _dd.add(g0, _dd.DD(d_m, np.zeros_like(d_m), e_m))
-        rel = above_min(dn)
-        # hi + lo rounds to within 2**-53 of the value: inside the 1% on the bound
-        ok, down, up = _decide(g_n.hi + g_n.lo, g_n.err * 1.01, g_m.hi + g_m.lo, g_m.err * 1.01, rel <= 0)
-        ok &= np.isfinite(dn) & (rel >= 0) & ~decided
-        decided |= ok
-        dn = np.where(decided, dn, np.where(down, dn - 1, np.where(up | (rel < 0), dn + 1, dn)))
-    return dn, decided
-
-
 def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
     """Triple-double anchor rounds (anchors ``a_hi + a_lo``, exact integers, from the float64
     estimates ``x``), then one mpmath round per remaining target at its block's bits plus guard
@@ -412,7 +375,7 @@ def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
     live = np.arange(idx.size)
 
     def dd_above(h, lo):
-        return lambda dn: _compare(*_shift(h, lo, dn), w_min)
+        return lambda dn: compare(*shift(h, lo, dn), w_min)
 
     for _ in range(_DD_ROUNDS):
         if not live.size:
@@ -422,8 +385,8 @@ def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
         g0 = _dd.td_add(family.log_main_td(h, lo), _dd.td_neg(_dd.TD(le.a0[live], le.a1[live], le.a2[live],
                                                                     le.err[live])))
         g0 = _dd.td_add(g0, _dd.TD(corr, np.zeros_like(corr), np.zeros_like(corr), corr_err)).dd
-        dn, ok = _anchor_steps(family, g0, h, dd_above(h, lo))
-        n_hi, n_lo = _shift(h, lo, np.where(np.isfinite(dn), dn, 0.0))
+        dn, ok = anchor_steps(family.difference, family.log_slope, g0, h, dd_above(h, lo))
+        n_hi, n_lo = shift(h, lo, np.where(np.isfinite(dn), dn, 0.0))
         exact_dd = h < 2.0 ** 100  # h + lo + dn an exact double-double integer; beyond, Python ints
         _store(out, big, idx[live[ok & exact_dd]], n_hi[ok & exact_dd], n_lo[ok & exact_dd])
         for k in np.flatnonzero(ok & ~exact_dd):
@@ -457,29 +420,8 @@ def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
             rel[k] = (v > 0) - (v < 0)
         return rel
 
-    dn, ok = _anchor_steps(family, g0, n0f, hp_above)
+    dn, ok = anchor_steps(family.difference, family.log_slope, g0, n0f, hp_above)
     for k in np.flatnonzero(ok):
         i = idx[live[k]]
         big[int(i)] = anchors[k] + int(dn[k])
         undecided[i] = False
-
-
-def _shift(h, lo, dn):
-    """The exact integer ``h + lo + dn`` as a re-normalised double-double (``dn`` an integer
-    float with ``|dn| << h``)."""
-    s, e = _dd.two_sum(h, dn)
-    return _dd._quick(s, e + lo)
-
-
-def _compare(n_hi, n_lo, w: int):
-    """Sign of ``n - w`` for exact double-double integers ``n``, exact (Python ints where the
-    float64 comparison is too close to call)."""
-    with np.errstate(all="ignore"):
-        diff = (n_hi - float(w)) + n_lo
-    sign = np.sign(diff)
-    close = np.abs(diff) <= 2.0 ** -40 * (np.abs(n_hi) + abs(float(w))) + 2
-    for k in np.flatnonzero(close):
-        if np.isfinite(n_hi[k]):
-            v = int(n_hi[k]) + int(n_lo[k]) - w
-            sign[k] = (v > 0) - (v < 0)
-    return sign

@@ -86,9 +86,13 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
     big = {}  # index -> Python int, for windows beyond int64
     if idx.size >= _DD_MIN_BATCH and w_min < _FLOAT_W_MIN and hasattr(envelope, "inverse_dd"):
         with np.errstate(all="ignore"):  # overflow gives inf errors: undecided, not wrong
-            n_hi, n_lo, decided = _dd.ceil_decided(envelope.inverse_dd(flat[idx]), w_min)
+            x_dd = envelope.inverse_dd(flat[idx])
+            n_hi, n_lo, decided = _dd.ceil_decided(x_dd, w_min)
         _store(w, big, idx[decided], n_hi[decided], n_lo[decided])
-        idx = idx[~decided]
+        idx, x_hi, x_lo = idx[~decided], x_dd.hi[~decided], x_dd.lo[~decided]
+        if idx.size and hasattr(envelope, "td_line"):
+            decided = _td_tier(flat[idx], envelope, x_hi, x_lo, w_min, idx, w, big)
+            idx = idx[~decided]
     for i in idx:
         v = None
         if hasattr(envelope, "inverse_hp"):
@@ -104,6 +108,44 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
         for i, v in big.items():
             w[i] = v
     return w.reshape(eps.shape)
+
+
+#: Largest window the triple-double tier takes (its logs are good to ~2**-140).
+_TD_MAX = 2.0 ** 125
+
+
+def _td_tier(eps, envelope, x_hi, x_lo, w_min, idx, w, big):
+    """Windows past double-double's reach, vectorised: on the envelope's power-law piece through
+    the solution (``envelope.td_line(eps)``: ``log U(n) = c - s log n`` there, and beyond it
+    ``U`` lies on the same side of eps), ``g0 = c - s log n0 - log eps`` in triple-double at the
+    exact integer anchor ``n0`` nearest the double-double solution, then ``anchor_steps``.
+    Writes the decided windows; returns their mask."""
+    ok = np.isfinite(x_hi) & (x_hi >= 2.0 ** 40) & (x_hi < _TD_MAX) & (x_hi > 2.0 * w_min)
+    decided = np.zeros(eps.shape, dtype=bool)
+    sel = np.flatnonzero(ok)
+    if not sel.size:
+        return decided
+    a0 = np.rint(x_hi[sel])
+    a_hi, a_lo = shift(a0, np.zeros(sel.size), np.rint(x_lo[sel] + (x_hi[sel] - a0)))  # an exact integer near x
+    c, s_td, s = envelope.td_line(eps[sel])
+    with np.errstate(all="ignore"):
+        g0 = _dd.td_add(_dd.td_add(c, _dd.td_neg(_dd.td_mul(s_td, _dd.td_log_int(a_hi, a_lo)))),
+                        _dd.td_neg(_dd.td_log(eps[sel]))).dd
+
+    def difference(dn, n0f):  # -s log1p(dn/n0): u per operation, s's float rounding
+        with np.errstate(all="ignore"):
+            lam = np.log1p(dn / n0f)
+            return -s * lam, 8 * _dd.U * np.abs(s * lam) + np.abs(lam) * (np.abs(s_td.a1) + np.abs(s_td.a2) + s_td.err)
+
+    # anchors are > 2 w_min, so every Newton-sized step stays above w_min
+    dn, won = anchor_steps(difference, lambda n0f: -s, g0, a_hi, lambda dn: np.ones(dn.shape))
+    n_hi, n_lo = shift(a_hi, a_lo, np.where(np.isfinite(dn), dn, 0.0))
+    exact_dd = a_hi < 2.0 ** 100
+    _store(w, big, idx[sel[won & exact_dd]], n_hi[won & exact_dd], n_lo[won & exact_dd])
+    for k in np.flatnonzero(won & ~exact_dd):
+        big[int(idx[sel[k]])] = int(a_hi[k]) + int(a_lo[k]) + int(dn[k])
+    decided[sel[won]] = True
+    return decided
 
 
 def _store(w, big, idx, n_hi, n_lo):
@@ -266,3 +308,63 @@ def verify_boundary(w: int, eps: float, envelope, w_min: int) -> bool:
         if w < w_min or not _at_most(envelope.value_mp(w), target):
             return False
         return w == w_min or not _at_most(envelope.value_mp(w - 1), target)
+
+
+def decide(g_n, e_n, g_m, e_m, at_min):
+    """Masks from the bounds at ``n`` and ``n - 1``: decided (``A(n) <= eps < A(n - 1)`` or
+    ``n = w_min``), go down (``A(n - 1) <= eps``), go up (``A(n) > eps``)."""
+    ok_n, bad_n = g_n + e_n <= 0, g_n - e_n > 0
+    ok_m, bad_m = g_m + e_m <= 0, g_m - e_m > 0
+    decided = ok_n & (at_min | bad_m)
+    down = ok_n & ~at_min & ok_m
+    return decided, down, bad_n
+
+
+def anchor_steps(difference, slope, g0, n0f, above_min):
+    """The decision near exact integer anchors ``n0`` (float64 ``n0f``) of a non-increasing
+    ``F`` (``log U`` or ``log A``), given ``g0 = F(n0) - log eps`` (a double-double with its bound):
+    a Newton step (``slope(n0f)`` = dF/dlog n) to the candidate ``n0 + dn``, then up to three
+    one-step moves, each deciding with ``F(n) - log eps = g0 + (F(n) - F(n0))`` at ``n`` and
+    ``n - 1``, the float64 difference and its bound from ``difference(dn, n0f)``: near an anchor
+    that difference is ~|dn|/n0 and its error u of that, far below the gap ~1/n0 between
+    neighbours. ``above_min(dn)`` gives the sign of ``n0 + dn - w_min`` (exactly). Returns
+    ``(dn, decided)`` (``dn`` exact floats; NaN where no step was possible)."""
+    with np.errstate(all="ignore"):
+        dn = np.rint(n0f * np.expm1(-(g0.hi + g0.lo) / slope(n0f))) + 1  # the root, rounded up
+    # a Newton step, not a jump (a far anchor's step lands off; the next round re-anchors)
+    dn = np.where(np.isfinite(dn) & np.isfinite(g0.err) & (np.abs(dn) <= np.maximum(2.0 ** -20 * n0f, 64.0)),
+                  dn, np.nan)
+    decided = np.zeros(dn.shape, dtype=bool)
+    for _ in range(3):
+        d_n, e_n = difference(dn, n0f)
+        d_m, e_m = difference(dn - 1, n0f)
+        g_n = _dd.add(g0, _dd.DD(d_n, np.zeros_like(d_n), e_n))
+        g_m = _dd.add(g0, _dd.DD(d_m, np.zeros_like(d_m), e_m))
+        rel = above_min(dn)
+        # hi + lo rounds to within 2**-53 of the value: inside the 1% on the bound
+        ok, down, up = decide(g_n.hi + g_n.lo, g_n.err * 1.01, g_m.hi + g_m.lo, g_m.err * 1.01, rel <= 0)
+        ok &= np.isfinite(dn) & (rel >= 0) & ~decided
+        decided |= ok
+        dn = np.where(decided, dn, np.where(down, dn - 1, np.where(up | (rel < 0), dn + 1, dn)))
+    return dn, decided
+
+
+def shift(h, lo, dn):
+    """The exact integer ``h + lo + dn`` as a re-normalised double-double (``dn`` an integer
+    float with ``|dn| << h``)."""
+    s, e = _dd.two_sum(h, dn)
+    return _dd._quick(s, e + lo)
+
+
+def compare(n_hi, n_lo, w: int):
+    """Sign of ``n - w`` for exact double-double integers ``n``, exact (Python ints where the
+    float64 comparison is too close to call)."""
+    with np.errstate(all="ignore"):
+        diff = (n_hi - float(w)) + n_lo
+    sign = np.sign(diff)
+    close = np.abs(diff) <= 2.0 ** -40 * (np.abs(n_hi) + abs(float(w))) + 2
+    for k in np.flatnonzero(close):
+        if np.isfinite(n_hi[k]):
+            v = int(n_hi[k]) + int(n_lo[k]) - w
+            sign[k] = (v > 0) - (v < 0)
+    return sign

@@ -368,3 +368,36 @@ def test_closed_form_bounds_hold(rng):
                 bound = math.ldexp(rel, -prec)
                 assert 0 < err <= bound, (profile, e)
                 assert bound < err * 2 ** 40, (profile, e)
+
+
+def test_td_tier_agrees_with_the_boundary_search(rng):
+    """``_inversion._td_tier`` (windows 2**90 .. 2**125, vectorised) against the exact boundary
+    search at boundary targets: a power law and tabulated tails (two-point and ``tail_alpha``);
+    its per-segment constants within their bounds of mpmath; most targets decided."""
+    profiles = [PowerLaw(0.37, 2.6), Tabulated([1, 2, 3, 2047, 2048], [0.9, 0.8, 0.7, 0.1, 0.0999]),
+                Tabulated([1, 10, 100], [0.9, 0.4, 0.2], tail_alpha=0.33)]
+    decided = total = 0
+    for profile in profiles:
+        env = profile.upper_envelope
+        eps = []
+        for t in rng.uniform(27.5, 37, 12):
+            with mpmath.workdps(80):
+                u = float(env.value_mp(int(10 ** t)))
+            eps += [u, np.nextafter(u, 0), np.nextafter(u, 1)]
+        eps = np.array(eps)
+        x = env.inverse_dd(eps)
+        w = np.zeros(eps.size, dtype=np.int64)
+        big = {}
+        won = _inversion._td_tier(eps, env, x.hi, x.lo, profile.w0, np.arange(eps.size), w, big)
+        total += eps.size
+        decided += won.sum()
+        for k in np.flatnonzero(won):
+            got = big.get(k, int(w[k]))
+            assert got == _inversion._smallest_window_mp(float(eps[k]), env, profile.w0), (profile, eps[k])
+        c, s, _ = env.td_line(eps)
+        with mpmath.workprec(300):
+            for k in range(eps.size):
+                truth = mpmath.log(env.value_mp(10 ** 40))  # on the last piece: c - s log w there
+                assert abs(_td_value(c, k) - _td_value(s, k) * mpmath.log(10 ** 40) - truth) <= \
+                    c.err[k] + s.err[k] * 93 + mpmath.mpf(10) ** -70, profile
+    assert decided >= 0.6 * total

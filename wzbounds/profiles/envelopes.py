@@ -52,6 +52,11 @@ def _hp_rel(d_log: float) -> float:
     return (d_log + MP_ULPS) * 1.001
 
 
+def _td_full(t, shape):
+    """A scalar triple-double broadcast to ``shape``."""
+    return _dd.TD(*(np.full(shape, v) for v in (t.a0, t.a1, t.a2, t.err)))
+
+
 def _cached_mp(obj, key, make):
     """``make()`` computed once per ``key`` and kept on the (frozen) envelope: constants of the
     closed-form tier at one precision."""
@@ -303,6 +308,16 @@ class PowerEnvelope(_OneFamily, Envelope):
         # the reciprocal adds one charge of log x, the product another
         d_log = MP_ULPS * (2 * (lk + le) / self.alpha + 3 * abs(libmp.to_float(log_x)) + 1)
         return libmp.mpf_exp(log_x, prec), _hp_rel(d_log)
+
+    def td_line(self, eps):
+        """``(c, s, s_float)``: ``log U(w) = c - s log w`` as triple-doubles broadcast to ``eps``'s
+        shape (the triple-double tier of ``wzbounds._inversion``)."""
+        def make():
+            with mpmath.workprec(250):
+                return _dd.td_const(mpmath.log(mpmath.mpf(self.K))), _dd.td_const(mpmath.mpf(self.alpha))
+
+        c, s = _cached_mp(self, "td_line", make)
+        return _td_full(c, np.shape(eps)), _td_full(s, np.shape(eps)), np.full(np.shape(eps), float(self.alpha))
 
     def _family_exact(self, prec: int):
         """``(log K, alpha, 0)`` in the current mpmath precision."""
@@ -994,6 +1009,32 @@ class LogLogEnvelope(Envelope):
         ft = fle + flv  # >= |t|
         d_log = MP_ULPS * (ft * fratio * (rel + 1) + fratio * (fle + flv + ft) + flw + abs(libmp.to_float(log_x)))
         return libmp.mpf_exp(log_x, prec), _hp_rel(d_log * 1.001)
+
+    def td_line(self, eps):
+        """``(c, s, s_float)`` of the power-law piece through each target's crossing (the segment
+        of ``inverse``, or the ``tail_alpha`` tail): ``log U(w) = c - s log w`` on it, and off it
+        U lies on the same side of eps as the piece does (both are non-increasing and agree at
+        the segment's ends, where U = V_j > eps and U = V_(j+1) <= eps). Triple-doubles from
+        250-bit mpmath, one per segment in use."""
+        n = len(self.windows)
+        i = self._segment(eps)
+        j = np.where((i == n) & (self.tail_alpha is not None), n - 1, np.clip(i - 1, 0, n - 2))
+        W, V = self.windows, self.values_
+
+        def make(jj):
+            with mpmath.workprec(250):
+                lw, lv = mpmath.log(int(W[jj])), mpmath.log(mpmath.mpf(V[jj]))
+                if jj == n - 1:
+                    s = mpmath.mpf(self.tail_alpha)
+                else:
+                    s = (lv - mpmath.log(mpmath.mpf(V[jj + 1]))) / (mpmath.log(int(W[jj + 1])) - lw)
+                return _dd.td_const(lv + s * lw), _dd.td_const(s)
+
+        parts = [_cached_mp(self, ("td_line", int(jj)), lambda jj=jj: make(jj)) for jj in np.unique(j)]
+        lookup = {int(jj): p for jj, p in zip(np.unique(j), parts)}
+        fields = [[getattr(lookup[int(jj)][k], f) for jj in j] for k in (0, 1) for f in ("a0", "a1", "a2", "err")]
+        c, s_td = _dd.TD(*(np.array(v) for v in fields[:4])), _dd.TD(*(np.array(v) for v in fields[4:]))
+        return c, s_td, s_td.a0.copy()
 
     def inverse_mp(self, eps):
         self._check_reachable(float(eps))
