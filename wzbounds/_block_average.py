@@ -39,7 +39,7 @@ import numpy as np
 from mpmath import libmp
 
 from . import _dd
-from ._inversion import HP_GUARD_BITS, MP_ULPS, anchor_steps, compare, decide, shift
+from ._inversion import _TD_MIN_BATCH, HP_GUARD_BITS, MP_ULPS, _store, anchor_steps, compare, decide, shift
 
 U = 2.0 ** -53
 #: Euler-Maclaurin terms of the family sums (B_2 .. B_8); with b >= FAMILY_MIN the remainder is
@@ -49,9 +49,9 @@ M_TERMS = 4
 FAMILY_MIN = 64
 #: B_2j / (2j)! for j = 1..M_TERMS.
 _BERNOULLI = (1 / 12, -1 / 720, 1 / 30240, -1 / 1209600)
-#: Newton-and-decide rounds of the float tier, and anchor rounds of the double-double tier.
+#: Newton-and-decide rounds of the float tier, and anchor rounds of the triple-double tier.
 _FLOAT_ROUNDS = 8
-_DD_ROUNDS = 2
+_TD_ROUNDS = 2
 #: Largest block the mpmath tier takes (beyond it 1/b underflows float64 in the corrections).
 _HP_MAX_BITS = 900
 _LN2 = math.log(2.0)
@@ -367,17 +367,18 @@ def _float_tier(envelope, log_eps, idx, x, w_min, out, undecided):
 
 def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
     """Triple-double anchor rounds (anchors ``a_hi + a_lo``, exact integers, from the float64
-    estimates ``x``), then one mpmath round per remaining target at its block's bits plus guard
-    bits (anchors as Python ints; the steps vectorised)."""
-    from ._inversion import _store
-    le = _dd.td_log(eps[idx])
+    estimates ``x``; where the batch is too small to pay for the log tables, none), then mpmath
+    rounds per remaining target at its block's bits plus guard bits (anchors as Python ints, the
+    steps vectorised; a second round re-anchors at the first one's candidate)."""
     a_hi, a_lo = np.rint(x), np.zeros(x.shape)
     live = np.arange(idx.size)
 
     def dd_above(h, lo):
         return lambda dn: compare(*shift(h, lo, dn), w_min)
 
-    for _ in range(_DD_ROUNDS):
+    td_rounds = _TD_ROUNDS if (_dd.td_ready() or idx.size >= _TD_MIN_BATCH) else 0
+    le = _dd.td_log(eps[idx]) if td_rounds else None
+    for _ in range(td_rounds):
         if not live.size:
             break
         h, lo = a_hi[live], a_lo[live]
@@ -395,12 +396,24 @@ def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
         a_hi[live], a_lo[live] = n_hi, n_lo  # the next anchor: the candidate
         live = live[~ok]
     live = live[np.isfinite(a_hi[live]) & (a_hi[live] < 2.0 ** _HP_MAX_BITS)]
-    if not live.size:
-        return
     anchors = [int(a_hi[k]) + int(a_lo[k]) for k in live]
-    n0f = a_hi[live]
-    hi, lo, err = np.zeros(live.size), np.zeros(live.size), np.full(live.size, np.inf)
-    for k, (i, n0) in enumerate(zip(idx[live], anchors)):
+    for _ in range(2):
+        if not live.size:
+            return
+        anchors, dn, ok = _hp_round(family, eps, idx[live], anchors, w_min)
+        for k in np.flatnonzero(ok):
+            big[int(idx[live[k]])] = anchors[k] + int(dn[k])
+            undecided[idx[live[k]]] = False
+        keep = np.flatnonzero(~ok & np.isfinite(dn))
+        live, anchors = live[keep], [anchors[k] + int(dn[k]) for k in keep]
+
+
+def _hp_round(family, eps, idx, anchors, w_min):
+    """One mpmath round: ``g0`` at each anchor (per target, libmp at the block's bits plus guard
+    bits), then ``anchor_steps`` for all. Returns ``(anchors, dn, decided)``."""
+    n0f = np.array([float(n) for n in anchors])
+    hi, lo, err = np.zeros(n0f.size), np.zeros(n0f.size), np.full(n0f.size, np.inf)
+    for k, (i, n0) in enumerate(zip(idx, anchors)):
         prec = n0.bit_length() + HP_GUARD_BITS + 16
         main, charges = family.log_main_hp(n0, prec)
         e = float(eps[i])
@@ -421,7 +434,4 @@ def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
         return rel
 
     dn, ok = anchor_steps(family.difference, family.log_slope, g0, n0f, hp_above)
-    for k in np.flatnonzero(ok):
-        i = idx[live[k]]
-        big[int(i)] = anchors[k] + int(dn[k])
-        undecided[i] = False
+    return anchors, dn, ok

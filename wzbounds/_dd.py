@@ -329,6 +329,11 @@ def _log_tables():
     return _LOG_TABLES
 
 
+def td_ready() -> bool:
+    """Whether ``td_log``'s tables are built (they cost ~0.1 s, once per process)."""
+    return bool(_LOG_TABLES)
+
+
 def _td_take(level, idx):
     cs, a0, a1, a2, start = _log_tables()[level]
     i = idx - start

@@ -90,7 +90,7 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
             n_hi, n_lo, decided = _dd.ceil_decided(x_dd, w_min)
         _store(w, big, idx[decided], n_hi[decided], n_lo[decided])
         idx, x_hi, x_lo = idx[~decided], x_dd.hi[~decided], x_dd.lo[~decided]
-        if idx.size and hasattr(envelope, "td_line"):
+        if hasattr(envelope, "td_line") and (_dd.td_ready() or idx.size >= _TD_MIN_BATCH):
             decided = _td_tier(flat[idx], envelope, x_hi, x_lo, w_min, idx, w, big)
             idx = idx[~decided]
     for i in idx:
@@ -112,6 +112,9 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
 
 #: Largest window the triple-double tier takes (its logs are good to ~2**-140).
 _TD_MAX = 2.0 ** 125
+#: The triple-double logs need tables (~5400 mpmath logs, ~0.1 s, once per process): below this
+#: many targets for them, the per-target mpmath tiers are cheaper.
+_TD_MIN_BATCH = 4096
 
 
 def _td_tier(eps, envelope, x_hi, x_lo, w_min, idx, w, big):

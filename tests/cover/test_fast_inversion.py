@@ -237,9 +237,16 @@ def test_block_tiers_agree_with_the_exact_search(kind, rng):
     assert kind == "exponential" or decided >= 0.6 * total
 
 
-def test_block_tiers_cover_huge_blocks():
-    """Blocks past double-double (2**95 .. 2**110) are decided by the mpmath anchors, equal to
-    the exact search: a power law, a log-power law and a tabulated power-law tail."""
+@pytest.mark.parametrize("tier", ["triple-double", "mpmath"])
+def test_block_tiers_cover_huge_blocks(tier, monkeypatch):
+    """Blocks of 2**96 .. 2**108 are decided by the triple-double anchors, or (a small batch
+    before the log tables exist) by the mpmath anchors, equal to the exact search: a power law,
+    a log-power law and tabulated power-law tails."""
+    if tier == "triple-double":
+        monkeypatch.setattr(_inversion, "_TD_MIN_BATCH", 1)
+        monkeypatch.setattr(_block_average, "_TD_MIN_BATCH", 1)
+    else:
+        monkeypatch.setattr(_dd, "td_ready", lambda: False)
     profiles = [PowerLaw(0.35, 2.0), LogPowerLaw(0.4, 1.5, 0.3),
                 Tabulated([1, 2, 5, 40], [1.0, 0.7, 0.5, 0.2], divergence="tv"),
                 Tabulated([1, 8, 64, 512], [0.9, 0.5, 0.2, 0.1], tail_alpha=0.3)]
