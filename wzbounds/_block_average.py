@@ -66,13 +66,15 @@ def _rising(s: float, k: int):
     return p, q
 
 
-def _i0_i1(s):
-    """``I0 = int_1^2 y^-s dy`` and ``I1 = int_1^2 y^-s log y dy`` in the current mpmath
-    precision (series where the closed forms cancel: ``t = 1 - s`` near 0)."""
+def _i0_i1(s, d):
+    """``I0 = int_1^2 y^-s dy`` and ``I1 = int_1^2 y^-s log y dy`` (0 when ``d = 0``: unused) in
+    the current mpmath precision (series where the closed forms cancel: ``t = 1 - s`` near 0)."""
     from .profiles.envelopes import _log_power_series
     L, t = mpmath.ln2, 1 - s
     i0 = L if t == 0 else mpmath.expm1(t * L) / t
-    if abs(t * L) <= 1:
+    if d == 0:
+        i1 = mpmath.mpf(0)
+    elif abs(t * L) <= 1:
         i1 = _log_power_series(t * L) * L ** 2
     else:
         i1 = (L * mpmath.exp(t * L) * t - mpmath.expm1(t * L)) / t ** 2
@@ -96,7 +98,7 @@ class Family:
         if key not in self._cache:
             with mpmath.workprec(prec + 16):
                 log_k, s, d = self.exact(prec + 16)
-                i0, i1 = _i0_i1(s)
+                i0, i1 = _i0_i1(s, d)
             self._cache[key] = (log_k, s, d, i0, i1)
         return self._cache[key]
 

@@ -11,7 +11,7 @@ Rounding constants (``u = 2**-53``): the sum, product and quotient of double-dou
 the accurate algorithms of Joldes, Muller and Popescu (ACM TOMS 2017), relative error <= 3u^2,
 <= 5u^2 and <= 15u^2; we charge 8u^2, 16u^2 and 32u^2. ``exp`` and ``log`` are built from those
 operations, so their rounding is tracked the same way; what is added by hand is the truncation
-of their series (``_EXP_TRUNC``, and t^3/3 in ``log``, computed from t). ``tests/cover/test_dd.py``
+of their series (``_EXP_TRUNC``, and t^3/3 in ``log``, computed from t). ``tests/cover/test_fast_inversion.py``
 checks the bounds against mpmath at 60 digits. Every ``err`` is inflated by ``_SLACK`` for the
 float rounding of the error terms themselves.
 """

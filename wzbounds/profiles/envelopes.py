@@ -13,6 +13,7 @@ its remainder bounded explicitly (``_euler_maclaurin``), which stays fast at any
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import mpmath
@@ -57,16 +58,32 @@ def _td_full(t, shape):
     return _dd.TD(*(np.full(shape, v) for v in (t.a0, t.a1, t.a2, t.err)))
 
 
+#: Constants of value-compared envelopes (a profile builds a new PowerEnvelope on each access),
+#: shared between equal envelopes; bounded, least recently used dropped.
+_SHARED = OrderedDict()
+_SHARED_MAX = 256
+
+
 def _cached_mp(obj, key, make):
-    """``make()`` computed once per ``key`` and kept on the (frozen) envelope: constants of the
-    closed-form tier at one precision."""
-    cache = obj.__dict__.get("_mp_cache")
-    if cache is None:
-        cache = {}
-        object.__setattr__(obj, "_mp_cache", cache)
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
+    """``make()`` computed once per ``key`` and envelope: on the (frozen) envelope itself, or,
+    for envelopes compared by value (the parametric ones, rebuilt on every profile access), in a
+    small shared cache keyed by the envelope's value."""
+    if type(obj).__eq__ is object.__eq__:
+        cache = obj.__dict__.get("_mp_cache")
+        if cache is None:
+            cache = {}
+            object.__setattr__(obj, "_mp_cache", cache)
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+    full = (type(obj), obj, key)
+    if full in _SHARED:
+        _SHARED.move_to_end(full)
+        return _SHARED[full]
+    value = _SHARED[full] = make()
+    if len(_SHARED) > _SHARED_MAX:
+        _SHARED.popitem(last=False)
+    return value
 
 
 class Envelope:
@@ -146,16 +163,14 @@ class Envelope:
     def _small_sums(self):
         """Prefix sums ``C[k] = sum_{i=1}^{k-1} U(i)`` for ``k <= 2 FAMILY_MIN``, summed in mpmath
         and rounded once (error <= u C[k]; computed once per envelope)."""
-        cached = self.__dict__.get("_small_cache")
-        if cached is None:
+        def make():
             with mpmath.workdps(30):
                 acc, sums = mpmath.mpf(0), [0.0, 0.0]
                 for k in range(1, 2 * FAMILY_MIN):
                     acc += self.value_mp(k)
                     sums.append(float(acc))
-            cached = np.array(sums)
-            object.__setattr__(self, "_small_cache", cached)
-        return cached
+            return np.array(sums)
+        return _cached_mp(self, "small_sums", make)
 
     def _small_block_float(self, b):
         """``(log A(b), err)`` for blocks with ``2b <= 2 FAMILY_MIN``: the difference of two
@@ -237,11 +252,7 @@ class _OneFamily:
         return True
 
     def _block_family(self) -> Family:
-        cached = self.__dict__.get("_family")
-        if cached is None:
-            cached = Family(self._family_exact, FAMILY_MIN + 1)
-            object.__setattr__(self, "_family", cached)
-        return cached
+        return _cached_mp(self, "family", lambda: Family(self._family_exact, FAMILY_MIN + 1))
 
     def _block_float(self, b):
         return self._family_or_small(b, self._block_family())
