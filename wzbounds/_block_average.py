@@ -289,8 +289,8 @@ def _td_log_of(x: _dd.TD) -> _dd.TD:
     rem = (x.a1 - ph) - pl  # x1 - q1 x0, exact
     q2 = (rem + x.a2) / x.a0
     tail = q2 - q1 * q1 / 2
-    charge = (8 * U * np.abs(tail) + np.abs(q1) ** 3 + np.abs(q1 * q2) + 4 * U * (np.abs(rem) + np.abs(x.a2)) / np.abs(x.a0)
-              + x.err / (np.abs(x.a0) - x.err))
+    charge = (8 * U * np.abs(tail) + np.abs(q1) ** 3 + np.abs(q1 * q2)
+              + 4 * U * (np.abs(rem) + np.abs(x.a2)) / np.abs(x.a0) + x.err / (np.abs(x.a0) - x.err))
     return _dd.td_add(_dd.td_log(x.a0), _dd.TD(q1, tail, np.zeros_like(q1), np.where(x.a0 > x.err, charge, np.inf)))
 
 
@@ -415,7 +415,7 @@ def _hp_round(family, eps, idx, anchors, w_min):
     bits), then ``anchor_steps`` for all. Returns ``(anchors, dn, decided)``."""
     n0f = np.array([float(n) for n in anchors])
     hi, lo, err = np.zeros(n0f.size), np.zeros(n0f.size), np.full(n0f.size, np.inf)
-    for k, (i, n0) in enumerate(zip(idx, anchors)):
+    for k, (i, n0) in enumerate(zip(idx, anchors, strict=True)):
         prec = n0.bit_length() + HP_GUARD_BITS + 16
         main, charges = family.log_main_hp(n0, prec)
         e = float(eps[i])

@@ -14,6 +14,9 @@ operations, so their rounding is tracked the same way; what is added by hand is 
 of their series (``_EXP_TRUNC``, and t^3/3 in ``log``, computed from t). ``tests/cover/test_fast_inversion.py``
 checks the bounds against mpmath at 60 digits. Every ``err`` is inflated by ``_SLACK`` for the
 float rounding of the error terms themselves.
+
+The triple-double section at the end (``TD``, ``td_log``) carries logarithms to ~2**-140 for the
+tiers past double-double's reach (windows and blocks to ~2**125).
 """
 from __future__ import annotations
 

@@ -5,12 +5,16 @@ integer ``w >= w_min`` with ``envelope(w) <= eps``. A float64 candidate is compu
 targets at once; targets whose real-valued solution lies within the float error bound of an
 integer (or beyond the exactly representable integers) are redone in double-double arithmetic
 (``wzbounds._dd``: about 106 bits with a tracked error bound, vectorised; it decides windows up
-to about 2**90 tokens); those still undecided get the closed-form solution once in mpmath at
-the window's bits plus ``HP_GUARD_BITS`` with its error bound (``inverse_hp``), which decides
-all but the targets within that bound of an integer, and those take one exact evaluation
-``U(m) <= eps`` at that integer. Only where a tier fails altogether is the boundary ``U(w) <= eps < U(w - 1)``
-searched in mpmath at >= 50 significant digits. Every tier answers only where its error bound
-leaves no integer in doubt, so every answer is the exact smallest integer.
+to about 2**90 tokens); those still undecided, on a power-law piece (``td_line``), in
+triple-double at an exact integer anchor (``_td_tier``: logs good to ~2**-140, windows to
+~2**125, vectorised, where a batch pays for its log tables); the rest get the closed-form
+solution once in mpmath at the window's bits plus ``HP_GUARD_BITS`` with its error bound
+(``inverse_hp``), which decides all but the targets within that bound of an integer, and those
+take one exact evaluation ``U(m) <= eps`` at that integer. Only where a tier fails altogether
+is the boundary ``U(w) <= eps < U(w - 1)`` searched in mpmath at >= 50 significant digits.
+Every tier answers only where its error bound leaves no integer in doubt, so every answer is
+the exact smallest integer. ``anchor_steps`` (the anchor tiers' decision) serves the block
+average too (``wzbounds._block_average``).
 
 Windows with more than ``MAX_WINDOW_DIGITS`` decimal digits are refused with a ``ValueError``
 naming ``eps``: their exact evaluation costs seconds to hours (a window of 10**301030 tokens
@@ -23,8 +27,10 @@ An *envelope* is any object with
   ``abs_err`` a bound on its distance to the exact solution;
 - ``inverse_dd(eps) -> wzbounds._dd.DD`` (optional): the same solution in double-double, with
   ``err`` bounding its distance to the exact real solution;
-- ``inverse_hp(eps: float, prec: int) -> (x, abs_err)`` (optional): the same solution as mpf
-  numbers computed at ``prec`` bits, ``abs_err`` bounding its distance to the exact solution;
+- ``td_line(eps) -> (c, s, s_float)`` (optional): triple-doubles with ``log U(w) = c - s log w``
+  on the power-law piece through each target's solution, U on the same side of eps off it;
+- ``inverse_hp(eps: float, prec: int) -> (x, rel)`` (optional): the same solution as a libmp
+  number computed at ``prec`` bits, ``rel`` bounding its relative error in units of 2**-prec;
 - ``inverse_mp(eps: mpf) -> mpf``: the same solution in the current mpmath precision;
 - ``value_mp(w: int) -> mpf``: ``U(w)`` in the current mpmath precision.
 

@@ -172,3 +172,43 @@ def test_mixture_default_w0_search_is_bounded():
     with pytest.raises(ValueError, match="`w0`"):
         BayesMixture(2, 0.01).profile()
     assert np.isfinite(BayesMixture(2, 1.0).profile().C)
+
+
+# --- the kept calculator benchmark: its schema only (speed targets live in bench/) --------------
+def test_calculator_benchmark_results_schema():
+    """bench/calculator_results.json, written by bench/calculator.py --out: a before and an after
+    run, each case with the fields the script writes, one case per scheme x profile, the
+    arithmetic of its own fields consistent, and bench/calculator_results.md carrying the table
+    the script renders from it. No timing is asserted: the numbers are what the machine gave."""
+    import importlib.util
+    import json
+    import math
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("bench_calculator", root / "bench" / "calculator.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data = json.loads((root / "bench" / "calculator_results.json").read_text())
+    assert data["schema_version"] == bench.SCHEMA_VERSION
+    assert {"python", "numpy", "machine", "cpus", "timer"} <= set(data["meta"])
+    assert {"before", "after"} <= set(data["runs"])
+    fields = {"scheme", "profile", "n", "eps_min", "eps_max", "cpu_seconds", "us_per_eps", "repeats",
+              "max_window_tokens", "load"}
+    cells = {}
+    for label, run in data["runs"].items():
+        assert isinstance(run["ref"], str) and run["ref"], label
+        keys = [(c["scheme"], c["profile"]) for c in run["cases"]]
+        assert len(keys) == len(set(keys)), label
+        cells[label] = set(keys)
+        for case in run["cases"]:
+            assert fields <= set(case), case
+            assert case["scheme"] in (*bench.SCHEMES, bench.RATE) and case["profile"] in bench.KINDS, case
+            assert isinstance(case["n"], int) and case["n"] > 0 and case["repeats"] >= 1
+            assert 0 < case["eps_min"] < case["eps_max"]
+            assert math.isclose(case["us_per_eps"], case["cpu_seconds"] / case["n"] * 1e6, rel_tol=1e-9)
+            assert case["max_window_tokens"].isdigit()
+    assert cells["after"] == cells["before"]
+    assert {(s, k) for s in bench.SCHEMES for k in bench.KINDS} <= cells["after"]
+    table = bench.markdown(str(root / "bench" / "calculator_results.json"))
+    assert table in (root / "bench" / "calculator_results.md").read_text()

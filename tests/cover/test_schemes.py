@@ -113,6 +113,7 @@ def test_steep_block_sums_keep_their_relative_precision():
     30 digits was off by 1e-9 relative (and the block average with it); the guard digits keep
     the exact path's sums relative, checked against a direct sum (power and log-power laws)."""
     import mpmath
+
     from wzbounds.profiles import LogPowerLaw
     for env in (PowerLaw(25.0, 1.0).upper_envelope, LogPowerLaw(12.0, 1.0, 0.5).upper_envelope):
         for b in (7, 120, 3000):

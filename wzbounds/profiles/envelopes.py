@@ -132,7 +132,7 @@ class Envelope:
             hi[hi >= 2.0 ** 1000] = np.nan  # past double-double range: mpmath
             far = np.flatnonzero(np.isfinite(hi) & (hi >= 2.0 ** 53))  # exact double-doubles beyond float64
             if far.size:
-                lo[far] = [float(int(v) - int(h)) for v, h in zip(flat[far], hi[far])]
+                lo[far] = [float(int(v) - int(h)) for v, h in zip(flat[far], hi[far], strict=True)]
             out = self._block_values(hi, lo)
         for i in np.flatnonzero(np.isnan(out)):
             with mpmath.workdps(_FLOAT_DIGITS + self.guard_digits):
@@ -441,7 +441,8 @@ class LogPowerEnvelope(_OneFamily, Envelope):
 
     def inverse_hp(self, eps: float, prec: int):
         """The solution ``x = e^y`` of ``g(y) = log(C + D y) - alpha y - log eps = 0`` as a libmp
-        number at ``prec`` bits and its relative error bound in units of 2**-prec: Newton steps from the float64 solution (each doubles the correct bits), then the
+        number at ``prec`` bits and its relative error bound in units of 2**-prec: Newton steps
+        from the float64 solution (each doubles the correct bits), then the
         a-posteriori bound of ``inverse_dd`` (g' = D/(C + D y) - alpha is negative and decreasing
         there, so the root lies within |g(y)| / |g'(y - r)| of y once that is <= r), with g's
         evaluation error (u per operation, the log's argument error amplified by D/(C + D y))."""
@@ -733,7 +734,7 @@ class LogLogEnvelope(Envelope):
         points, computed with guard bits for the cancellation of nearby logs)."""
         cached = self.__dict__.get("_family")
         if cached is None:
-            W, V, n = self.windows, self.values_, len(self.windows)
+            W, V = self.windows, self.values_
             if self.tail_alpha is not None:
                 start = int(W[-1])
 
@@ -766,7 +767,7 @@ class LogLogEnvelope(Envelope):
         cached = self.__dict__.get("_seg_cache")
         if cached is not None:
             return cached
-        W, n, last = self.windows.astype(np.float64), len(self.windows), self._last_segment
+        W, last = self.windows.astype(np.float64), self._last_segment
         lw, lv = self._lw, self._lv
         dw, dv = lw[1:] - lw[:-1], lv[1:] - lv[:-1]
         with np.errstate(all="ignore"):
@@ -784,7 +785,7 @@ class LogLogEnvelope(Envelope):
         prefix = np.concatenate([[0.0], np.cumsum(totals)])
         # cumsum rounds each partial sum once: at most (j u) prefix[j] in all
         prefix_err = np.concatenate([[0.0], np.cumsum(errs)]) + np.arange(last + 2) * U * prefix
-        cached = seg + (prefix, prefix_err)
+        cached = (*seg, prefix, prefix_err)
         object.__setattr__(self, "_seg_cache", cached)
         return cached
 
@@ -1042,7 +1043,7 @@ class LogLogEnvelope(Envelope):
                 return _dd.td_const(lv + s * lw), _dd.td_const(s)
 
         parts = [_cached_mp(self, ("td_line", int(jj)), lambda jj=jj: make(jj)) for jj in np.unique(j)]
-        lookup = {int(jj): p for jj, p in zip(np.unique(j), parts)}
+        lookup = {int(jj): p for jj, p in zip(np.unique(j), parts, strict=True)}
         fields = [[getattr(lookup[int(jj)][k], f) for jj in j] for k in (0, 1) for f in ("a0", "a1", "a2", "err")]
         c, s_td = _dd.TD(*(np.array(v) for v in fields[:4])), _dd.TD(*(np.array(v) for v in fields[4:]))
         return c, s_td, s_td.a0.copy()
