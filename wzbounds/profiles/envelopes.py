@@ -937,10 +937,13 @@ class LogLogEnvelope(Envelope):
         ulp = np.finfo(np.float64).eps
         big = np.max(np.abs(lv))
         with np.errstate(all="ignore"):
-            # ratio's own error: its denominator lv[j+1] - lv[j] is a difference of rounded logs,
+            # ratio's own error: numerator and denominator are differences of rounded logs,
             # relatively uncertain by ~ulp * max|lv| / |lv[j+1] - lv[j]| (unbounded on a
-            # nearly flat segment: such targets go to the exact tiers)
-            cond = np.where(j == n - 1, 0.0, big / np.abs(self._lv[np.minimum(j + 1, n - 1)] - self._lv[j]))
+            # nearly flat segment: such targets go to the exact tiers) and ~ulp * 2 max|lw| /
+            # (lw[j+1] - lw[j]) (large for neighbouring big windows: 2047, 2048)
+            k = np.minimum(j + 1, n - 1)
+            cond = np.where(j == n - 1, 0.0, big / np.abs(self._lv[k] - self._lv[j])
+                            + 2 * np.abs(self._lw[k]) / np.abs(self._lw[k] - self._lw[j]))
             rel = 64 * ulp * (1.0 + np.abs(lx) + (np.abs(log_eps) + big) * np.abs(ratio) * (1.0 + cond))
         return x, rel * x
 
