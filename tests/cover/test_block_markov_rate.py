@@ -2,6 +2,7 @@
 import math
 
 import mpmath
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -171,3 +172,24 @@ def test_cli_with_a_constant_beyond_float_range(capsys):
                "--divergence", "tv", "--eps", "0.01"])
     out, err = capsys.readouterr()
     assert rc == 0 and "regime unconditional" in out and err == ""
+
+
+@pytest.mark.parametrize("profile", [PowerLaw(0.44, 1.0, c=0.5, divergence="kl_nats"),
+                                     PowerLaw(1.3, 7.0, c=0.2, w0=5, divergence="kl_nats"),
+                                     PowerLaw(0.3, 2.0, c=1.0, w0=100, divergence="kl_bits")])
+def test_kl_envelope_blocks_all_at_once_equal_target_by_target(profile):
+    """The kl-envelope regime sizes every target in one vectorised block-average search, and its
+    converse blocks likewise: the same exact ints as the per-target searches (large eps included,
+    where the converse block falls below w0)."""
+    from wzbounds.schemes.block import block_size_time_average
+    from wzbounds.schemes.block_rate import _converse_block, _lower_kl
+    from wzbounds.units import kl_scale
+
+    rng = np.random.default_rng(3)
+    eps = np.concatenate([np.geomspace(1e-12, 0.9, 60), rng.uniform(1e-6, 2.0, 20)])
+    r = block_markov_rate(profile, eps=eps)
+    scale = kl_scale("kl_nats", profile.divergence)
+    alpha, c = _lower_kl(profile)
+    assert [int(b) for b in r.block_tokens] == [block_size_time_average(float(e) * scale, profile) for e in eps]
+    assert [int(b) for b in r.converse_block_tokens] == [_converse_block(float(e), alpha, c, profile.w0) for e in eps]
+    assert set(r.block_theorem) == {"block_markov"}

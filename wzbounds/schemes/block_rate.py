@@ -29,7 +29,7 @@ from .._validation import positive_int, real_array, real_scalar
 from ..profiles.envelopes import PowerEnvelope
 from ..units import KL_UNITS, kl_scale
 from ._exact import exact, half_integers
-from .block import block_size_time_average, smallest_block
+from .block import block_size_time_average, block_sizes_time_average, smallest_block
 
 REGIMES = ("unconditional", "forward-decay+regularity", "kl-envelope")
 #: Bisection steps for the inverse of the smoothing bound G (each halves a log-bracket that
@@ -203,6 +203,23 @@ def _converse_block(eps: float, alpha: float, c, w0: int) -> int:
         return smallest_true(lambda b: _at_most(_clamped_average_mp(b, c, alpha, w0), target), w0, 1)
 
 
+def _converse_blocks(eps_arr, alpha: float, c, w0: int):
+    """``_converse_block`` for every target: where c is a float, the clamped lower average is the
+    block average of the lower envelope as a profile, and the vectorised search decides every
+    target at once; a c beyond float range goes target by target in mpmath."""
+    from ..profiles import PowerLaw
+
+    c_float = float(c)
+    if not (math.isfinite(c_float) and c_float > 0 and mpmath.mpf(c_float) == c):
+        return exact(np.array([_converse_block(float(e), alpha, c, w0) for e in eps_arr.ravel()],
+                              dtype=object).reshape(eps_arr.shape), lambda b: b)
+    blocks = block_sizes_time_average(eps_arr, PowerLaw(alpha, c_float, w0=w0, divergence="kl_nats"))
+    flat, targets = np.asarray(blocks, dtype=object).ravel(), eps_arr.ravel()
+    for i in np.flatnonzero(flat == w0):  # the smallest b >= w0 is w0: a smaller b may do too
+        flat[i] = _converse_block(float(targets[i]), alpha, c, w0)
+    return exact(flat.reshape(eps_arr.shape), lambda b: b)
+
+
 def _unconditional_block(eps: float, tv_env_profile, v: int):
     """(block, bound, mu, theorem) for the unconditional regime: smallest b >= w0 with
     G(Abar(b)) <= eps, Abar the block average of the mean-TV envelope (``block_markov_rate``
@@ -307,15 +324,20 @@ def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None
         hypotheses.append(profile.lower_assumption)
         theorem_ids += ["converse_suffix"] + (["tv_converse"] if profile.divergence not in KL_UNITS else [])
     blocks = bounds = mus = routes = conv = None
-    if eps_arr is not None:
+    if eps_arr is not None and regime == "kl-envelope":
+        # D_b is the profile's own block average: the vectorised block-average search decides
+        # every target at once (exact ints, as the per-target search)
+        blocks = block_sizes_time_average(eps_arr * to_unit, profile)
+        bounds = np.asarray(profile.block_average(blocks), dtype=np.float64) / to_unit
+        routes = np.full(eps_arr.shape, "block_markov")
+    elif eps_arr is not None:
         rows = [block_of(float(e)) for e in eps_arr.ravel()]
         blocks = exact(np.array([r[0] for r in rows], dtype=object).reshape(eps_arr.shape), lambda b: b)
         bounds = np.array([r[1] for r in rows], dtype=np.float64).reshape(eps_arr.shape)
         mus = None if rows[0][2] is None else np.array([r[2] for r in rows], dtype=np.float64).reshape(eps_arr.shape)
         routes = np.array([r[3] for r in rows]).reshape(eps_arr.shape)
-        if lower is not None:
-            conv = exact(np.array([_converse_block(float(e), lower[0], lower[1], profile.w0)
-                                   for e in eps_arr.ravel()], dtype=object).reshape(eps_arr.shape), lambda b: b)
+    if eps_arr is not None and lower is not None:
+        conv = _converse_blocks(eps_arr, lower[0], lower[1], profile.w0)
     peak = None if blocks is None else exact(blocks, lambda b: 2 * b - 1)
     return BlockMarkovRate(
         profile=profile, forward_decay=forward_decay, regularity_eta=regularity, vocab_size=vocab_size,
