@@ -21,7 +21,7 @@ import numpy as np
 
 from ._validation import choice, real_array
 from .memory import KVMemorySpec
-from .profiles import Profile
+from .profiles import PolicyProfile, Profile
 from .schemes import BlockMarkov, get_scheme
 from .schemes._exact import exact
 from .sources import Source
@@ -193,7 +193,7 @@ def _bytes(memory, tokens):
 
 def window_for_epsilon(eps, profile, scheme="sliding", *, sinks: int | None = None,
                        memory: KVMemorySpec | None = None, policy_class: str = "suffix",
-                       divergence: str | None = None) -> WindowResult:
+                       divergence: str | None = None, context_tokens: int | None = None) -> WindowResult:
     """Smallest cache (and its memory) that guarantees distortion ``<= eps``.
 
     Parameters
@@ -213,6 +213,9 @@ def window_for_epsilon(eps, profile, scheme="sliding", *, sinks: int | None = No
         Santa Fe source, theorems ``selective_cache`` / ``summary_cache``.
     divergence : the unit of ``eps``. For a profile it must be the profile's (None: it is);
         for a source any KL unit (None: the source's own, bits for Santa Fe).
+    context_tokens : for a ``PolicyProfile`` only: the context length T to answer at. A policy
+        profile is answered by ``wzbounds.budget.budget_for_epsilon`` and returns its
+        ``BudgetResult`` (budget, kvpress ratio, bytes, theorem and assumption ids).
 
     Returns
     -------
@@ -220,6 +223,14 @@ def window_for_epsilon(eps, profile, scheme="sliding", *, sinks: int | None = No
     """
     choice("policy_class", policy_class, POLICY_CLASSES)
     memory = _memory_iv(memory)
+    if isinstance(profile, PolicyProfile):
+        from .budget import budget_for_epsilon
+        if policy_class != "suffix" or not (isinstance(scheme, str) and scheme == "sliding") or sinks is not None:
+            raise ValueError("`scheme`, `sinks` and `policy_class` do not apply to a policy profile: its budget is "
+                             "for the policy it measured")
+        return budget_for_epsilon(eps, profile, context_tokens=context_tokens, memory=memory, divergence=divergence)
+    if context_tokens is not None:
+        raise ValueError("`context_tokens` needs a policy profile (PolicyProfile, written by `wzbounds policies`)")
     if policy_class != "suffix":
         return _class_answer(eps, profile, scheme, sinks, memory, policy_class, divergence)
     if isinstance(profile, Source):

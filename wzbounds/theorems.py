@@ -48,6 +48,11 @@ ASSUMPTIONS = {
     "TV envelope)",
     "regularity": "regularity: the decoder's output q_t^(w) is >= eta > 0 on every symbol",
     "locally-quadratic": "EMPIRICAL, not a theorem: KL ~ kappa * TV^2 in the small-distortion regime",
+    "measured-policy-envelope": "a cache policy's mean distortion at context T, on the user's text, is <= the "
+    "profile's curve U_T(k): the upper bootstrap limit of the mean measured at each budget, log-log between them "
+    "(measured on one corpus, assumed elsewhere)",
+    "context-interpolation": "at a fixed budget, log U_T is affine in log T between two measured context lengths "
+    "(beyond them only when extrapolation is asked for)",
 }
 
 _T = Theorem
@@ -55,6 +60,9 @@ THEOREMS = {t.id: t for t in [
     _T("achievability_sliding", "Sliding window attains distortion eps with w = ceil((C/eps)^(1/alpha))", ("PTS-upper",)),
     _T("achievability_geometric", "Sliding window under geometric sensitivity: w = ceil(log(C/eps)/log(1/rho))", ("GTS-upper",)),
     _T("achievability_tabulated", "Sliding window from a measured monotone envelope", ("tabulated-envelope",)),
+    _T("measured_policy_envelope", "Cache budget of a measured policy: the smallest k with U_T(k) <= eps, exact; "
+       "log-T interpolation keeps the budget between the measured ones; the kvpress ratio keeps k - 1 entries",
+       ("measured-policy-envelope", "context-interpolation")),
     _T("converse_suffix", "Any suffix-only policy needs w >= (c/eps)^(1/alpha)", ("PTS-lower-kl",)),
     _T("theta_band", "Achievability/converse ratio tends to (C/c)^(1/alpha), for eps < c w0^-alpha",
        ("PTS-upper", "PTS-lower-kl")),

@@ -3,7 +3,7 @@
 
 Schema (version 1)::
 
-    {"schema_version": 1, "kind": "power_law" | "log_power_law" | "exponential" | "tabulated",
+    {"schema_version": 1, "kind": "power_law" | "log_power_law" | "exponential" | "tabulated" | "policy",
      "divergence": "kl_nats" | "kl_bits" | "tv" | "tv2", <the class's parameters>,
      "provenance": {...}}
 
@@ -21,11 +21,12 @@ from .._fileio import atomic_write, loads_json, short_repr
 from .base import Profile
 from .exponential import Exponential
 from .log_power_law import LogPowerLaw
+from .policy import PolicyProfile
 from .power_law import PowerLaw
 from .tabulated import Tabulated
 
 SCHEMA_VERSION = 1
-KINDS = {cls.kind: cls for cls in (PowerLaw, LogPowerLaw, Exponential, Tabulated)}
+KINDS = {cls.kind: cls for cls in (PowerLaw, LogPowerLaw, Exponential, Tabulated, PolicyProfile)}
 #: Built-in profile used when none is given (``wzbounds window`` with no profile options): the
 #: measured upper-confidence curve, so a target the measurement reaches is answered by
 #: interpolation inside the measured windows, not by extrapolating a fitted law.
