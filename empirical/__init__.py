@@ -8,5 +8,15 @@ Modules: :mod:`.models` (loading, tiny test models, the SmolLM2 GGUF), :mod:`.co
 prefix sampling), :mod:`.masks` (custom 4-D float masks), :mod:`.truncation` (the measurement:
 batched and oracle), :mod:`.results` (JSONL rows, artifacts, schema), :mod:`.analysis` (fits via
 :mod:`wzbounds.fitting`), :mod:`.pipeline` (stages, resume, shards, merge), :mod:`.distributed`
-(torchrun), :mod:`.report` (plots, report.md), :mod:`.cli` (``validate``, ``merge``).
+(torchrun), :mod:`.report` (plots, report.md), :mod:`.cli` (``validate``, ``merge``),
+:mod:`.target_press` (``TargetDistortionPress``: a kvpress press sized for a target distortion by a
+policy profile; imported on first use, it needs the ``kvpress`` extra).
 """
+
+
+def __getattr__(name):
+    if name == "TargetDistortionPress":  # kvpress and torch load only when it is asked for
+        from .target_press import TargetDistortionPress
+
+        return TargetDistortionPress
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

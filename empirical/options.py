@@ -32,8 +32,10 @@ GGUF_MAGIC = b"GGUF"
 BOOTSTRAP_RANGE = (20, 200_000)
 
 
-def add_common_options(parser, *, prefixes: int, prefix_len: int, positions: str, positions_help: str) -> None:
-    """Add the shared option groups to ``parser`` with this command's defaults."""
+def add_common_options(parser, *, prefixes: int, prefix_len: int, positions: str, positions_help: str,
+                       prefix_len_list: bool = False) -> None:
+    """Add the shared option groups to ``parser`` with this command's defaults; with
+    ``prefix_len_list`` ``--prefix-len`` takes a comma list (the command parses it)."""
     src = parser.add_argument_group("model")
     which = src.add_mutually_exclusive_group()
     which.add_argument("--model", metavar="ID_OR_DIR", help="hub id or local model directory (hub ids need the network)")
@@ -58,7 +60,12 @@ def add_common_options(parser, *, prefixes: int, prefix_len: int, positions: str
     cor.add_argument("--domains", help=argparse.SUPPRESS)  # old policies spelling: comma list
     smp = parser.add_argument_group("sampling")
     smp.add_argument("--prefixes", type=int, default=prefixes, metavar="N", help=f"number of prefixes (default {prefixes})")
-    smp.add_argument("--prefix-len", type=int, default=prefix_len, metavar="T", help=f"prefix length T in tokens (default {prefix_len})")
+    if prefix_len_list:
+        smp.add_argument("--prefix-len", default=str(prefix_len), metavar="T[,T...]",
+                         help=f"prefix length T in tokens, or a comma list of lengths (default {prefix_len})")
+    else:
+        smp.add_argument("--prefix-len", type=int, default=prefix_len, metavar="T",
+                         help=f"prefix length T in tokens (default {prefix_len})")
     smp.add_argument("--positions", default=positions, metavar="MODES", help=positions_help)
     smp.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the prefix sampling (default 0)")
     # old `policies` spellings, kept for one release and hidden from --help

@@ -23,9 +23,12 @@ def register(subparsers) -> None:
         description="Measure KL(p || p_policy) vs cache budget k for cache policies under three semantics "
                     "(truncation = suffix-only re-encoding; prefill = post-prefill eviction, kvpress-style; "
                     "streaming = eviction while generating), fit budget exponents with prefix-bootstrap CIs, "
-                    "and write rows.jsonl (resumable), policies.json, policies.png and report.md to --out.")
+                    "and write rows.jsonl (resumable), policies.json, policies.png and report.md to --out, and a "
+                    "calculator profile per (semantics, policy) to --out/profiles (for wzbounds window --profile). "
+                    "Several --prefix-len values are measured one after the other, each in --out/T<length>.")
     add_common_options(p, prefixes=16, prefix_len=256, positions="preserve",
-                       positions_help="truncation's position ids: preserve (original, default) or reindex (from 0)")
+                       positions_help="truncation's position ids: preserve (original, default) or reindex (from 0)",
+                       prefix_len_list=True)
     m = p.add_argument_group("policies")
     m.add_argument("--policies", default=DEFAULT_POLICIES, metavar="LIST",
                    help="comma list: sliding, sink, random, h2o (heavy hitters + recent window, half and half), "
@@ -72,6 +75,9 @@ def _explicit_profile(name):
     if name not in builtin_profiles() and not Path(name).expanduser().is_file():
         raise ValueError(f"`--profile` {name!r} is neither a file nor a built-in profile ({sorted(builtin_profiles())})")
     prof = load_profile(name)
+    if prof.kind == "policy":
+        raise ValueError(f"`--profile` {name!r} is a policy profile (a budget curve of one policy); the overlay "
+                         "needs a truncation sensitivity profile (from wzbounds validate, or a built-in one)")
     if prof.divergence not in ("kl_nats", "kl_bits"):
         raise ValueError(f"`--profile` {name!r} is in {prof.divergence}; the overlay compares with measured KL, "
                          "so it needs a kl_nats or kl_bits profile")
@@ -83,7 +89,10 @@ def _config(args):
     from .registry import parse_policies
     from .run import PoliciesConfig
 
-    policies = parse_policies(args.policies, sinks=args.sinks, seed=args.seed)
+    from wzbounds._validation import parameters_as_options
+
+    with parameters_as_options({"policies": "--policies"}):
+        policies = parse_policies(args.policies, sinks=args.sinks, seed=args.seed)
     if args.text:
         corpora, text = ("text",), tuple(args.text)
     else:
@@ -143,10 +152,41 @@ def _predictions(args, rows, cfg, model, rng):
     return preds, notes
 
 
-def run(args) -> int:
+def _lengths(args) -> tuple:
+    """``--prefix-len`` as a tuple of context lengths (one integer or a comma list)."""
     from wzbounds._validation import positive_int
 
-    from ..options import check_common, output_directory
+    lengths = _ints("--prefix-len", str(args.prefix_len))
+    for T in lengths:
+        positive_int("--prefix-len", T, minimum=3)
+    return lengths
+
+
+def _plans(args) -> list:
+    """One argument namespace per context length: the length, its budgets and its ``--out``. With
+    several lengths each measures the budgets below it in ``--out``/T<length>."""
+    import argparse
+
+    lengths = _lengths(args)
+    if len(lengths) == 1:
+        return [argparse.Namespace(**{**vars(args), "prefix_len": lengths[0]})]
+    budgets = _ints("--budgets", args.budgets)
+    plans = []
+    for T in lengths:
+        below = [k for k in budgets if k <= T - 1]
+        if len(below) < 2:
+            raise ValueError(f"`--budgets` must hold at least two budgets below each --prefix-len; {T} has "
+                             f"{len(below)}")
+        plans.append(argparse.Namespace(**{**vars(args), "prefix_len": T, "budgets": ",".join(map(str, below)),
+                                           "out": str(Path(args.out) / f"T{T}")}))
+    return plans
+
+
+def _prepare(args):
+    """Every check that needs no model: ``(policies, config)``."""
+    from wzbounds._validation import positive_int
+
+    from ..options import check_common
 
     check_common(args, min_prefixes=2, require_model=not args.tiny_random_model)
     positive_int("--sinks", args.sinks, minimum=0)
@@ -154,32 +194,81 @@ def run(args) -> int:
     policies, cfg = _config(args)
     if args.profile != "auto":
         _explicit_profile(args.profile)
+    return policies, cfg
+
+
+def run(args) -> int:
+    """Measure (or resume) each context length, summarise each, then write the calculator
+    profiles of every (corpus, semantics, policy) over all lengths to ``--out``/profiles."""
+    import json
+
+    import numpy as np
+
+    from wzbounds._fileio import atomic_write
+
+    from ..options import output_directory
+    from .profiles import build_profiles, read_run, weights_sha256, write_profiles
+    from .run import RESUME_ENTRIES
+
+    plans = _plans(args)
+    prepared = [_prepare(a) for a in plans]  # every length checked before the model loads
+    several = len(plans) > 1
+    # held alone until the profiles are written; a failed first run keeps what a resume needs
+    with output_directory(args.out, ("T*",) if several else RESUME_ENTRIES) as out:
+        loaded = None if args.summarize_only else _load(plans[0])  # the checked options
+        for a, (policies, cfg) in zip(plans, prepared):
+            if several:
+                with output_directory(a.out, RESUME_ENTRIES) as sub:
+                    _run_length(a, sub, policies, cfg, loaded)
+            else:
+                _run_length(a, out, policies, cfg, loaded)
+        weights_file = out / "model_weights.json"
+        if loaded is not None:
+            atomic_write(weights_file, json.dumps({"weights_sha256": weights_sha256(loaded.model)}) + "\n")
+        weights = json.loads(weights_file.read_text())["weights_sha256"] if weights_file.exists() else None
+        runs = [read_run(a.out, cfg) for a, (_, cfg) in zip(plans, prepared)]
+        profiles, notes = build_profiles(runs, prepared[0][0], np.random.default_rng([args.seed, 19]),
+                                         n_resamples=args.bootstrap, weights_sha=weights)
+        paths = write_profiles(out, profiles)
+    for n in notes:
+        print(f"wzbounds policies: {n}", file=sys.stderr)
+    print(f"wrote {len(paths)} calculator profiles to {out / 'profiles'} (context lengths "
+          f"{', '.join(str(a.prefix_len) for a in plans)})")
+    return 0
+
+
+def _load(args):
     import torch
 
     from ..models import load_model, tiny_random_model
     from ..options import progress_bars
-    from .kvpress_press import KVPressPolicy, compressible_layers
-    from .run import RESUME_ENTRIES, run_policies
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    with progress_bars(not args.no_progress):
+        return (tiny_random_model(seed=args.seed) if args.tiny_random_model else
+                load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
+                           device=args.device, attn_implementation=args.attn, device_map=args.device_map,
+                           trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle))
+
+
+def _run_length(args, out: Path, policies, cfg, loaded) -> int:
+    """One context length: measure into ``out`` (unless ``loaded`` is None: summarise only), then
+    the summary, plot and report."""
+    from .kvpress_press import KVPressPolicy, compressible_layers
+    from .run import run_policies
+
     t0 = time.perf_counter()
-    with output_directory(args.out, RESUME_ENTRIES) as out:  # held alone until the report is written
-        notes = []
-        if not args.summarize_only:
-            with progress_bars(not args.no_progress):
-                loaded = (tiny_random_model(seed=args.seed) if args.tiny_random_model else
-                          load_model(args.model, gguf=args.gguf, tokenizer=args.tokenizer, dtype=args.dtype,
-                                     device=args.device, attn_implementation=args.attn, device_map=args.device_map,
-                                     trust_remote_code=args.trust_remote_code, allow_pickle=args.allow_pickle))
-            run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr),
-                         show_progress=not args.no_progress)
-            if any(isinstance(p, KVPressPolicy) for p in policies):
-                layers = compressible_layers(loaded.model)
-                n = int(loaded.model.config.num_hidden_layers)
-                notes.append(f"kvpress presses compress {len(layers)} of {n} layers (full-attention layers only)"
-                             + ("" if len(layers) == n else f": {list(layers)}"))
-        result, png = _summarize(args, out, cfg, policies, notes, t0)
+    notes = []
+    if loaded is not None:
+        run_policies(loaded, policies, cfg, out, log=lambda m: print(m, file=sys.stderr),
+                     show_progress=not args.no_progress)
+        if any(isinstance(p, KVPressPolicy) for p in policies):
+            layers = compressible_layers(loaded.model)
+            n = int(loaded.model.config.num_hidden_layers)
+            notes.append(f"kvpress presses compress {len(layers)} of {n} layers (full-attention layers only)"
+                         + ("" if len(layers) == n else f": {list(layers)}"))
+    result, png = _summarize(args, out, cfg, policies, notes, t0)
     for s in result.sanity:
         for w in s.warnings:
             print(f"wzbounds policies: WARNING: {w}", file=sys.stderr)

@@ -42,6 +42,12 @@ def register(subparsers) -> None:
                         "profile (file or name) bounding E[TV^2]")
     p.add_argument("--regularity", type=float, default=None, metavar="ETA",
                    help="block-markov-rate: the decoder's output is >= ETA on every symbol")
+    p.add_argument("--context", type=int, default=None, metavar="T",
+                   help="policy profiles only: context length T in tokens (the cached tokens and the query, as "
+                        "`policies --prefix-len`) to answer the budget and the kvpress compression_ratio at "
+                        "(default: every length the profile measured); between measured lengths interpolated in log T")
+    p.add_argument("--extrapolate-context", action="store_true",
+                   help="allow a --context outside the lengths the policy profile measured (the output says so)")
     p.add_argument("--model-config", help="transformers config.json for byte counts")
     p.add_argument("--layers", type=int)
     p.add_argument("--kv-heads", type=int)
@@ -395,10 +401,83 @@ def _run_rate(args, eps, profile, label) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- policy profiles
+def _budget_table(results, label, profile) -> str:
+    import numpy as np
+    prov = profile.provenance or {}
+    first = results[0]
+    head = [f"profile: {label} -- {profile.describe()}",
+            f"policy: {profile.policy} under {profile.semantics} eviction; divergence: {profile.divergence} (a mean "
+            f"over the measured text's positions, not a per-token guarantee); theorems: {', '.join(first.theorem_ids)}"]
+    if prov.get("source") == "wzbounds policies":
+        head.append(f"provenance: measured by wzbounds policies on {prov.get('model_id', '?')} ({prov.get('corpus', '?')}; "
+                    f"{prov.get('n_prefixes_per_context', '?')} prefixes per context length; verdict "
+                    f"{prov.get('verdict', '?')}); values: the upper {100 * prov.get('confidence_level', 0.95):g}% "
+                    "prefix-bootstrap limit of the mean, log-log between budgets")
+    head.append("budget k = tokens the query sees (k - 1 cache entries kept and itself); kvpress ratio: the "
+                "compression_ratio keeping exactly k - 1 of the T - 1 cached tokens")
+    cols = ["eps", "budget k", "cache kept", "kvpress ratio", "bound", "power-law k [CI]"]
+    if first.memory_bytes is not None:
+        cols.insert(4, "memory (B)")
+    lines = list(head)
+    for r in results:
+        how = {"measured": "measured", "interpolated": f"interpolated in log T between {r.contexts_used[0]} and "
+                                                       f"{r.contexts_used[1]}",
+               "extrapolated": "EXTRAPOLATED beyond the measured lengths " + (
+                   f"from {r.contexts_used[0]} and {r.contexts_used[1]}" if len(r.contexts_used) == 2 else
+                   f"(the curve measured at {r.contexts_used[0]}, used unchanged)")}[r.context_status]
+        lines.append(f"context T = {r.context_tokens} ({how}; assumptions: {', '.join(r.assumptions)}): budgets "
+                     f"{r.budgets_measured_tokens[0]}..{r.budgets_measured_tokens[1]} answer eps in "
+                     f"[{r.eps_range[0]:.4g}, {r.eps_range[1]:.4g}]")
+        rows = []
+        for i in range(np.size(r.eps)):
+            pl = _at(r.power_law_budget_tokens, i)
+            ci = r.power_law_budget_ci_tokens
+            pl_text = "-" if pl is None else str(pl) + ("" if ci is None else f" [{_at(ci[0], i)}, {_at(ci[1], i)}]")
+            row = [_fmt(float(_at(r.eps, i))), str(_at(r.budget_tokens, i)), str(_at(r.cache_tokens, i)),
+                   f"{float(_at(r.compression_ratio, i)):.6f}", f"{float(_at(r.distortion_bound, i)):.4g}", pl_text]
+            if r.memory_bytes is not None:
+                row.insert(4, str(_at(r.memory_bytes, i)))
+            rows.append(row)
+        lines += _grid(cols, rows)
+    return "\n".join(lines)
+
+
+def _run_budget(args, eps, profile, label) -> int:
+    """A policy profile: the budget (tokens, kvpress ratio, bytes) at each context length."""
+    from .._validation import parameters_as_options
+    from ..budget import budget_for_epsilon
+
+    for given, option in ((args.scheme != "sliding", "--scheme"), (args.sinks is not None, "--sinks"),
+                          (args.vocab_size is not None, "--vocab-size"), (args.forward_decay is not None, "--forward-decay"),
+                          (args.regularity is not None, "--regularity")):
+        if given:
+            raise ValueError(f"`{option}` applies to truncation profiles; {label} is a policy profile, whose budget is "
+                             "for the policy it measured")
+    memory = _memory(args)
+    contexts = [args.context] if args.context is not None else list(profile.context_tokens)
+    with parameters_as_options({"eps": "--eps", "context_tokens": "--context"}):
+        results = [budget_for_epsilon(eps, profile, context_tokens=T, extrapolate=args.extrapolate_context,
+                                      memory=memory) for T in contexts]
+    if args.json:
+        json.dump({"profile_source": label, "budgets": [r.to_dict() for r in results]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(_budget_table(results, label, profile))
+    return 0
+
+
 def run(args) -> int:
     from ..bounds import window_for_epsilon
     eps = _parse_eps(args.eps)
+    if args.context is not None and args.context < 2:
+        raise ValueError(f"`--context` must be an integer >= 2, got {args.context}")
     profile, label = _profile(args)
+    if profile.kind == "policy":
+        return _run_budget(args, eps, profile, label)
+    if args.context is not None or args.extrapolate_context:
+        raise ValueError(f"`--context` and `--extrapolate-context` need a policy profile (written by wzbounds policies "
+                         f"to --out/profiles); {label} is a {profile.kind} profile")
     if hasattr(sys, "set_int_max_str_digits"):  # exact windows may exceed 4300 decimal digits
         sys.set_int_max_str_digits(0)
     if args.scheme == "block-markov-rate":
