@@ -24,8 +24,11 @@ def make_policy(spec: str, *, sinks: int = 4, seed: int = 0):
     if spec.startswith("kvpress:"):
         body = spec[len("kvpress:"):]
         name, _, rest = body.partition("(")
-        opts = parse_options(rest.rstrip(")")) if rest else ()
-        return KVPressPolicy(press_name=name.strip(), options=opts)
+        try:
+            opts = parse_options(rest.rstrip(")")) if rest else ()
+            return KVPressPolicy(press_name=name.strip(), options=opts)
+        except ValueError as exc:  # unknown press, not a scorer press, a bad option: name the entry
+            raise ValueError(f"`policies` entry {spec!r}: {exc}") from None
     if spec not in POLICIES:
         raise ValueError(f"`policies` entries must be one of {sorted(POLICIES)} or kvpress:<press>, got {spec!r}")
     if spec == "sink":
