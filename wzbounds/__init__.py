@@ -18,16 +18,17 @@ _EXPORTS = {
     "WindowResult": "bounds", "DistortionResult": "bounds",
     "KVMemorySpec": "memory",
     "Profile": "profiles", "PowerLaw": "profiles", "LogPowerLaw": "profiles", "Exponential": "profiles",
-    "Tabulated": "profiles", "load_profile": "profiles", "save_profile": "profiles",
+    "Tabulated": "profiles", "PolicyProfile": "profiles", "load_profile": "profiles", "save_profile": "profiles",
     "builtin_profiles": "profiles", "DEFAULT_PROFILE": "profiles",
     "block_markov_rate": "schemes", "BlockMarkovRate": "schemes",
     "THEOREMS": "theorems",
+    "budget_for_epsilon": "budget", "BudgetResult": "budget",
 }
 
 __all__ = ["Profile", "PowerLaw", "LogPowerLaw", "Exponential", "Tabulated", "load_profile", "save_profile",
            "builtin_profiles", "DEFAULT_PROFILE", "window_for_epsilon", "distortion_at_window", "memory_for_epsilon",
            "block_markov_rate", "BlockMarkovRate", "KVMemorySpec", "WindowResult", "DistortionResult", "THEOREMS",
-           "__version__"]
+           "PolicyProfile", "budget_for_epsilon", "BudgetResult", "__version__"]
 
 
 def __getattr__(name):
