@@ -53,6 +53,8 @@ def test_answer_in_tokens_ratio_and_bytes(policy_profile, tmp_path):
     k = r["budget_tokens"][0]
     assert r["context_status"] == "measured" and r["memory_bytes"][0] == k * 2 * 30 * 3 * 64 * 2
     assert int(2047 * (1 - r["compression_ratio"][0])) == k - 1  # kvpress keeps k - 1 of the 2047 cached
+    every = cli("window", "--profile", policy_profile, "--eps", "0.1")  # each measured length
+    assert every.returncode == 0 and every.stdout.count("(measured;") == 2, every.stdout + every.stderr
     text = cli("window", "--profile", policy_profile, "--eps", "0.1", "--context", "1500")
     assert text.returncode == 0 and "interpolated in log T between 1024 and 2048" in text.stdout
     extra = cli("window", "--profile", policy_profile, "--eps", "0.1", "--context", "4096", "--extrapolate-context")

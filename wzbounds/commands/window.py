@@ -421,11 +421,14 @@ def _budget_table(results, label, profile) -> str:
         cols.insert(4, "memory (B)")
     lines = list(head)
     for r in results:
-        how = {"measured": "measured", "interpolated": f"interpolated in log T between {r.contexts_used[0]} and "
-                                                       f"{r.contexts_used[1]}",
-               "extrapolated": "EXTRAPOLATED beyond the measured lengths " + (
-                   f"from {r.contexts_used[0]} and {r.contexts_used[1]}" if len(r.contexts_used) == 2 else
-                   f"(the curve measured at {r.contexts_used[0]}, used unchanged)")}[r.context_status]
+        used = " and ".join(map(str, r.contexts_used))
+        if r.context_status == "measured":
+            how = "measured"
+        elif r.context_status == "interpolated":
+            how = f"interpolated in log T between {used}"
+        else:
+            how = "EXTRAPOLATED beyond the measured lengths " + (
+                f"from {used}" if len(r.contexts_used) == 2 else f"(the curve measured at {used}, used unchanged)")
         lines.append(f"context T = {r.context_tokens} ({how}; assumptions: {', '.join(r.assumptions)}): budgets "
                      f"{r.budgets_measured_tokens[0]}..{r.budgets_measured_tokens[1]} answer eps in "
                      f"[{r.eps_range[0]:.4g}, {r.eps_range[1]:.4g}]")
