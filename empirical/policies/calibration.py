@@ -5,8 +5,8 @@ policies`` on held-out text, measuring exactly the budgets the profiles chose), 
 (policy, target eps) the budget, the kvpress ratio and the mean KL reached on the held-out text
 with its percentile prefix-bootstrap CI: met (mean <= eps) or missed.
 
-    python -m wzbounds.empirical.policies.calibration budgets --profiles DIR --context T --eps 0.02,0.05,0.1,0.2
-        prints the comma list of the chosen budgets (the evaluation run's --budgets)
+    python -m wzbounds.empirical.policies.calibration budgets --profiles DIR --context T --eps 0.02,0.05,0.1,0.2 [--out F.json]
+        prints the comma list of the chosen budgets (the evaluation run's --budgets) and writes them as JSON
     python -m wzbounds.empirical.policies.calibration table --profiles DIR --run RUN --context T --eps ... [--out F.json]
         prints the table (markdown) and writes it as JSON
 
@@ -23,10 +23,35 @@ import numpy as np
 
 from ..records import Record, load_record, save_record
 
-__all__ = ["CalibrationRow", "Calibration", "load_profiles", "chosen_budgets", "calibrate", "markdown", "main"]
+__all__ = ["ChosenBudget", "BudgetTable", "CalibrationRow", "Calibration", "load_profiles", "chosen_budgets",
+           "budget_table", "calibrate", "markdown", "main"]
 
 #: Semantics whose budget kvpress applies (post-prefill eviction).
 SEMANTICS = "prefill"
+
+
+@dataclass(frozen=True)
+class ChosenBudget(Record):
+    """The budget a profile chooses for one (policy, eps) at the table's context length."""
+
+    policy: str
+    eps_nats: float
+    budget_tokens: int
+    compression_ratio: float
+    profile_bound_nats: float
+    power_law_budget_tokens: int | None
+
+
+@dataclass(frozen=True)
+class BudgetTable(Record):
+    """``budgets --out``: every (policy, eps) budget at ``context_tokens``, and the targets refused."""
+
+    KIND = "wzbounds.budget-table"
+    SCHEMA_VERSION = 1
+
+    context_tokens: int
+    rows: tuple[ChosenBudget, ...]
+    unanswered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +124,14 @@ def chosen_budgets(profiles: dict, eps_list, context_tokens) -> tuple[dict, dict
     return chosen, refused
 
 
+def budget_table(chosen: dict, refused: dict, context_tokens: int) -> BudgetTable:
+    """:class:`BudgetTable` of :func:`chosen_budgets`' answer."""
+    rows = tuple(ChosenBudget(p, e, int(r.budget_tokens), float(r.compression_ratio), float(r.distortion_bound),
+                              None if r.power_law_budget_tokens is None else int(r.power_law_budget_tokens))
+                 for (p, e), r in chosen.items())
+    return BudgetTable(int(context_tokens), rows, tuple(f"{p} at eps {e:g}: {why}" for (p, e), why in refused.items()))
+
+
 def calibrate(profiles: dict, run_dir, eps_list, context_tokens, *, seed=0, n_resamples=2000,
               confidence_level=0.95) -> Calibration:
     """The calibration table (see the module docstring); ``seed`` seeds the bootstrap."""
@@ -163,9 +196,9 @@ def main(argv=None) -> int:
         p.add_argument("--profiles", required=True, help="folder of policy profiles (wzbounds policies --out/profiles)")
         p.add_argument("--context", type=int, required=True, help="context length T")
         p.add_argument("--eps", required=True, help="comma list of targets (nats)")
+        p.add_argument("--out", help="write the table as JSON here")
         if name == "table":
             p.add_argument("--run", required=True, help="the evaluation run (wzbounds policies --out)")
-            p.add_argument("--out", help="write the table as JSON here")
             p.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
@@ -175,6 +208,8 @@ def main(argv=None) -> int:
             chosen, refused = chosen_budgets(profiles, eps, args.context)
             for (p, e), why in refused.items():
                 print(f"no budget for {p} at eps {e:g}: {why}", file=sys.stderr)
+            if args.out:
+                save_record(budget_table(chosen, refused, args.context), args.out)
             print(",".join(str(k) for k in sorted({int(r.budget_tokens) for r in chosen.values()})))
             return 0
         cal = calibrate(profiles, args.run, eps, args.context, seed=args.seed)
