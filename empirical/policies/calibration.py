@@ -66,6 +66,7 @@ class CalibrationRow(Record):
     reached_mean_kl_nats: float
     reached_ci_nats: tuple[float, float]
     reached_over_eps: float
+    positions_above_eps: float  # fraction of the held-out positions whose own KL exceeds eps
     n_prefixes: int
     met: bool  # the mean reached is <= eps
     met_with_ci: bool  # the upper end of its CI is <= eps
@@ -166,7 +167,8 @@ def calibrate(profiles: dict, run_dir, eps_list, context_tokens, *, seed=0, n_re
         lo, hi = np.quantile(boot, [tail, 1 - tail])
         mean = float(x.mean())
         out.append(CalibrationRow(pol, e, int(res.budget_tokens), float(res.compression_ratio),
-                                  float(res.distortion_bound), mean, (float(lo), float(hi)), mean / e, int(x.size),
+                                  float(res.distortion_bound), mean, (float(lo), float(hi)), mean / e,
+                                  float(np.mean(x > e)), int(x.size),
                                   mean <= e, float(hi) <= e))
     description = next(iter(profiles.values())).provenance.get("corpus", "?")
     return Calibration(context_tokens, model.file_sha256, description, corpus.description, confidence_level,
@@ -176,13 +178,14 @@ def calibrate(profiles: dict, run_dir, eps_list, context_tokens, *, seed=0, n_re
 def markdown(cal: Calibration) -> str:
     """The table: target eps, budget, ratio, reached mean KL [CI], met or missed."""
     lines = [f"| policy | target ε (nats) | budget k | kvpress ratio | reached mean KL [{100 * cal.confidence_level:g}% CI] "
-             "| reached / ε | |", "|---|---|---|---|---|---|---|"]
+             "| reached / ε | positions above ε | |", "|---|---|---|---|---|---|---|---|"]
     for r in cal.rows:
         verdict = ("met" if r.met_with_ci else "met (CI reaches above ε)") if r.met else "**missed**"
         lines.append(f"| {r.policy} | {r.eps_nats:g} | {r.budget_tokens} | {r.compression_ratio:.4f} | "
                      f"{r.reached_mean_kl_nats:.4f} [{r.reached_ci_nats[0]:.4f}, {r.reached_ci_nats[1]:.4f}] | "
-                     f"{r.reached_over_eps:.2f} | {verdict} |")
-    lines += [f"\nNo budget (the calculator refuses the target): {u}." for u in cal.unanswered]
+                     f"{r.reached_over_eps:.2f} | {r.positions_above_eps:.0%} | {verdict} |")
+    if cal.unanswered:
+        lines += ["", "No budget (the calculator refuses the target):"] + [f"- {u}" for u in cal.unanswered]
     return "\n".join(lines) + "\n"
 
 
