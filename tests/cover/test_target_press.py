@@ -3,6 +3,8 @@ the post-prefill eviction that ``wzbounds policies`` measured, runs inside kvpre
 and refuses what it cannot answer."""
 from __future__ import annotations
 
+import math
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -11,6 +13,7 @@ kvpress = pytest.importorskip("kvpress", reason="optional extra not installed: p
 
 from transformers import DynamicCache, pipeline  # noqa: E402
 
+from wzbounds.budget import kvpress_compression_ratio  # noqa: E402
 from wzbounds.empirical import TargetDistortionPress  # noqa: E402
 from wzbounds.empirical.models import load_model, save_tiny_random_model, tiny_random_model  # noqa: E402
 from wzbounds.empirical.policies import KVPressPolicy  # noqa: E402
@@ -114,3 +117,14 @@ def test_refuses_a_truncation_profile_and_another_model(lm, profile):
             pass
     with pytest.raises(ValueError, match="`eps`"):
         TargetDistortionPress(kvpress.SnapKVPress(window_size=WINDOW), -1.0, profile)
+
+
+def test_kvpress_ratio_matches_kvpress_itself():
+    from kvpress import utils
+
+    for n in (7, 100, 1023, 2047, 4095):
+        for m in range(1, n, max(1, n // 97)):
+            assert utils.compute_n_kept(n, kvpress_compression_ratio(n, m)) == m
+    # the naive ratio keeps one fewer here: why the ulp search exists
+    assert utils.compute_n_kept(2047, 1 - 2 / 2047) == 1
+    assert math.isclose(kvpress_compression_ratio(2047, 2), 1 - 2 / 2047, rel_tol=1e-15)
