@@ -23,8 +23,7 @@ def test_theorem_page_includes_its_proof(theorem_id):
     assert re.search(rf"^{theorem_id}$", (DOCS / "theory" / "index.md").read_text(), re.M), "not in the toctree"
 
 
-def test_budget_tutorial_placeholder_is_linked():
-    assert "placeholder" in (DOCS / "tutorials" / "budget.md").read_text()
+def test_budget_tutorial_is_linked():
     assert re.search(r"^budget$", (DOCS / "tutorials" / "index.md").read_text(), re.M)
     assert "(docs/tutorials/budget.md)" in (ROOT / "README.md").read_text()
 
