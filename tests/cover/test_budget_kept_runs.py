@@ -41,3 +41,13 @@ def test_the_page_shows_the_kept_table(run):
     block = re.search(rf"<!-- calibration {run} -->\n(.*?)<!-- end -->", text, re.S)
     assert block is not None, f"no table of {run} on the page"
     assert block.group(1).strip() == calibration.markdown(kept).strip()
+
+
+def test_the_page_quotes_the_profile_run_wall_times():
+    import json
+
+    m = re.search(r"it took (\d+) s at T = 2048 and (\d+) s at T = 1024", PAGE.read_text())
+    assert m is not None
+    for text, T in zip(m.groups(), (2048, 1024)):
+        prov = json.loads((RUNS / "smollm2-135m-budget-natural" / f"T{T}" / "policies.json").read_text())["provenance"]
+        assert text == f"{prov['wall_s']:.0f}"
