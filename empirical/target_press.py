@@ -40,8 +40,9 @@ def _scorer_iv(press):
         raise ValueError(f"`press` must be a kvpress scorer press (a ScorerPress with its own `score`), got "
                          f"{type(press).__name__}")
     if type(press).compress is not ScorerPress.compress:
-        raise ValueError(f"`press` {type(press).__name__} compresses with its own rule, not by keeping its top-scored "
-                         "entries, so a curve measured by score (wzbounds policies kvpress:<press>) does not describe it")
+        raise ValueError(f"`press` {type(press).__name__} compresses with its own rule, not by keeping its "
+                         "top-scored entries, so a curve measured by score (wzbounds policies kvpress:<press>) "
+                         "does not describe it")
     return press
 
 
@@ -114,8 +115,8 @@ class TargetDistortionPress(BasePress):
     def budget(self, context_tokens: int):
         """The :class:`~wzbounds.budget.BudgetResult` for a context of ``context_tokens`` cached tokens."""
         if context_tokens not in self._budgets:
-            self._budgets[context_tokens] = budget_for_epsilon(self.eps, self.profile, context_tokens=context_tokens + 1,
-                                                               extrapolate=self.extrapolate)
+            self._budgets[context_tokens] = budget_for_epsilon(
+                self.eps, self.profile, context_tokens=context_tokens + 1, extrapolate=self.extrapolate)
         return self._budgets[context_tokens]
 
     def post_init_from_model(self, model):

@@ -168,7 +168,8 @@ def budget_for_epsilon(eps, profile, *, context_tokens: int | None = None, extra
         raise ValueError(f"`extrapolate` must be True or False, got {extrapolate!r}")
     if context_tokens is None:
         if len(profile.context_tokens) != 1:
-            raise ValueError(f"`context_tokens` is required: the profile was measured at {list(profile.context_tokens)}")
+            raise ValueError("`context_tokens` is required: the profile was measured at "
+                             f"{list(profile.context_tokens)}")
         context_tokens = profile.context_tokens[0]
     curve = profile.curve(context_tokens, extrapolate=extrapolate)
     eps_arr = real_array("eps", eps, low=0.0)

@@ -5,9 +5,11 @@ policies`` on held-out text, measuring exactly the budgets the profiles chose), 
 (policy, target eps) the budget, the kvpress ratio and the mean KL reached on the held-out text
 with its percentile prefix-bootstrap CI: met (mean <= eps) or missed.
 
-    python -m wzbounds.empirical.policies.calibration budgets --profiles DIR --context T --eps 0.02,0.05,0.1,0.2 [--out F.json]
+    python -m wzbounds.empirical.policies.calibration budgets --profiles DIR --context T \
+        --eps 0.02,0.05,0.1,0.2 [--out F.json]
         prints the comma list of the chosen budgets (the evaluation run's --budgets) and writes them as JSON
-    python -m wzbounds.empirical.policies.calibration table --profiles DIR --run RUN --context T --eps ... [--out F.json]
+    python -m wzbounds.empirical.policies.calibration table --profiles DIR --run RUN --context T \
+        --eps ... [--out F.json]
         prints the table (markdown) and writes it as JSON
 
 The profiles and the run must measure the same model file; the table says which corpora.
@@ -148,7 +150,8 @@ def calibrate(profiles: dict, run_dir, eps_list, context_tokens, *, seed=0, n_re
     corpus = load_record(CorpusProvenance, run_dir / f"corpus_{cfg.corpora[0]}.json")
     prof_sha = {p.provenance.get("file_sha256") for p in profiles.values()}
     if prof_sha != {model.file_sha256}:
-        raise ValueError(f"`--run` {run_dir} measured model {model.file_sha256}, the profiles {sorted(map(str, prof_sha))}")
+        raise ValueError(f"`--run` {run_dir} measured model {model.file_sha256}, the profiles "
+                         f"{sorted(map(str, prof_sha))}")
     rows, _ = read_rows(run_dir)
     tables, _ = _tables(rows)
     rng = np.random.default_rng(seed)
@@ -172,12 +175,14 @@ def calibrate(profiles: dict, run_dir, eps_list, context_tokens, *, seed=0, n_re
                                   mean <= e, float(hi) <= e))
     description = next(iter(profiles.values())).provenance.get("corpus", "?")
     return Calibration(context_tokens, model.file_sha256, description, corpus.description, confidence_level,
-                       n_resamples, seed, tuple(out), tuple(f"{p} at eps {e:g}: {why}" for (p, e), why in refused.items()))
+                       n_resamples, seed, tuple(out),
+                       tuple(f"{p} at eps {e:g}: {why}" for (p, e), why in refused.items()))
 
 
 def markdown(cal: Calibration) -> str:
     """The table: target eps, budget, ratio, reached mean KL [CI], met or missed."""
-    lines = [f"| policy | target ε (nats) | budget k | kvpress ratio | reached mean KL [{100 * cal.confidence_level:g}% CI] "
+    level = f"{100 * cal.confidence_level:g}%"
+    lines = [f"| policy | target ε (nats) | budget k | kvpress ratio | reached mean KL [{level} CI] "
              "| reached / ε | positions above ε | |", "|---|---|---|---|---|---|---|---|"]
     for r in cal.rows:
         verdict = ("met" if r.met_with_ci else "met (CI reaches above ε)") if r.met else "**missed**"
@@ -192,7 +197,8 @@ def markdown(cal: Calibration) -> str:
 def main(argv=None) -> int:
     from wzbounds.cli import OneLineParser
 
-    parser = OneLineParser(prog="python -m wzbounds.empirical.policies.calibration", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m wzbounds.empirical.policies.calibration",
+                           description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     for name in ("budgets", "table"):
         p = sub.add_parser(name)

@@ -72,7 +72,8 @@ def read_run(out, cfg):
     rows, _ = read_rows(out)
     corpora = {c: load_record(CorpusProvenance, out / f"corpus_{c}.json") for c in cfg.corpora
                if (out / f"corpus_{c}.json").exists()}
-    sanity = {c: load_record(Sanity, out / f"sanity_{c}.json") for c in cfg.corpora if (out / f"sanity_{c}.json").exists()}
+    sanity = {c: load_record(Sanity, out / f"sanity_{c}.json") for c in cfg.corpora
+              if (out / f"sanity_{c}.json").exists()}
     return cfg, rows, load_record(ModelProvenance, out / "model.json"), corpora, sanity
 
 

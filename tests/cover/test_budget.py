@@ -97,7 +97,8 @@ def test_result_vocabulary_and_ids():
 def test_window_for_epsilon_answers_a_policy_profile_in_the_same_vocabulary():
     p = two_contexts()
     r = window_for_epsilon(0.1, p, context_tokens=2048)
-    assert isinstance(r, BudgetResult) and r.budget_tokens == budget_for_epsilon(0.1, p, context_tokens=2048).budget_tokens
+    assert isinstance(r, BudgetResult)
+    assert r.budget_tokens == budget_for_epsilon(0.1, p, context_tokens=2048).budget_tokens
     with pytest.raises(ValueError, match="`scheme`"):
         window_for_epsilon(0.1, p, "sink", context_tokens=2048)
 

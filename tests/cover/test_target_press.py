@@ -36,8 +36,9 @@ def make_profile(model, **change):
         policy=f"kvpress:snapkv(window_size={WINDOW})", semantics="prefill", context_tokens=(40, 80),
         budgets_tokens=((4, 8, 16, 32, 39), (4, 8, 16, 32, 64, 79)),
         values=((2.0, 1.0, 0.5, 0.2, 0.1), (3.0, 1.5, 0.8, 0.3, 0.1, 0.05)),
-        provenance={"source": "wzbounds policies", "press_class": "SnapKVPress", "press_options": {"window_size": WINDOW},
-                    "weights_sha256": weights_sha256(model), "trusted": True})
+        provenance={"source": "wzbounds policies", "press_class": "SnapKVPress",
+                    "press_options": {"window_size": WINDOW}, "weights_sha256": weights_sha256(model),
+                    "trusted": True})
     fields.update(change)
     return PolicyProfile(**fields)
 
@@ -57,7 +58,8 @@ def test_keeps_the_budget_and_equals_the_measured_eviction(lm, profile):
     with torch.no_grad():
         with press(lm.model):
             lm.model.model(input_ids=ids[:, :T - 1], past_key_values=cache)
-        got = lm.model(input_ids=ids[:, T - 1:], past_key_values=cache, position_ids=torch.tensor([[T - 1]])).logits[0, -1]
+        got = lm.model(input_ids=ids[:, T - 1:], past_key_values=cache,
+                       position_ids=torch.tensor([[T - 1]])).logits[0, -1]
     k = press.last_budget.budget_tokens
     assert press.last_budget.context_tokens == T and press.last_budget.context_status == "interpolated"
     assert cache.get_seq_length() == k  # the k - 1 kept entries and the query's own

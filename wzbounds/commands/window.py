@@ -410,7 +410,8 @@ def _budget_table(results, label, profile) -> str:
             f"policy: {profile.policy} under {profile.semantics} eviction; divergence: {profile.divergence} (a mean "
             f"over the measured text's positions, not a per-token guarantee); theorems: {', '.join(first.theorem_ids)}"]
     if prov.get("source") == "wzbounds policies":
-        head.append(f"provenance: measured by wzbounds policies on {prov.get('model_id', '?')} ({prov.get('corpus', '?')}; "
+        head.append(f"provenance: measured by wzbounds policies on {prov.get('model_id', '?')} "
+                    f"({prov.get('corpus', '?')}; "
                     f"{prov.get('n_prefixes_per_context', '?')} prefixes per context length; verdict "
                     f"{prov.get('verdict', '?')}); values: the upper {100 * prov.get('confidence_level', 0.95):g}% "
                     "prefix-bootstrap limit of the mean, log-log between budgets")
@@ -452,7 +453,8 @@ def _run_budget(args, eps, profile, label) -> int:
     from ..budget import budget_for_epsilon
 
     for given, option in ((args.scheme != "sliding", "--scheme"), (args.sinks is not None, "--sinks"),
-                          (args.vocab_size is not None, "--vocab-size"), (args.forward_decay is not None, "--forward-decay"),
+                          (args.vocab_size is not None, "--vocab-size"),
+                          (args.forward_decay is not None, "--forward-decay"),
                           (args.regularity is not None, "--regularity")):
         if given:
             raise ValueError(f"`{option}` applies to truncation profiles; {label} is a policy profile, whose budget is "

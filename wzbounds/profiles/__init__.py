@@ -12,8 +12,8 @@ from .policy import PolicyCurve, PolicyProfile
 from .power_law import PowerLaw, power_law_window
 from .tabulated import Tabulated
 
-__all__ = ["Profile", "PowerLaw", "LogPowerLaw", "Exponential", "Tabulated", "PolicyProfile", "PolicyCurve", "Envelope", "PowerEnvelope",
-           "LogPowerEnvelope", "GeometricEnvelope", "LogLogEnvelope", "StepEnvelope", "power_law_window",
-           "geometric_window", "load_profile", "save_profile", "builtin_profiles", "default_profile",
-           "default_power_law_profile", "DEFAULT_PROFILE", "DEFAULT_POWER_LAW_PROFILE", "profile_to_dict",
-           "profile_from_dict"]
+__all__ = ["Profile", "PowerLaw", "LogPowerLaw", "Exponential", "Tabulated", "PolicyProfile", "PolicyCurve",
+           "Envelope", "PowerEnvelope", "LogPowerEnvelope", "GeometricEnvelope", "LogLogEnvelope", "StepEnvelope",
+           "power_law_window", "geometric_window", "load_profile", "save_profile", "builtin_profiles",
+           "default_profile", "default_power_law_profile", "DEFAULT_PROFILE", "DEFAULT_POWER_LAW_PROFILE",
+           "profile_to_dict", "profile_from_dict"]

@@ -207,7 +207,8 @@ class PolicyProfile(Profile):
         prov = dict(self.provenance or {})
         prov.update(context_status=c.status, contexts_used=list(c.contexts_used),
                     context_weight=c.weight)
-        return PolicyProfile(self.policy, self.semantics, (c.context_tokens,), (tuple(int(k) for k in c.budgets_tokens),),
+        return PolicyProfile(self.policy, self.semantics, (c.context_tokens,),
+                             (tuple(int(k) for k in c.budgets_tokens),),
                              (tuple(float(v) for v in c.values),), self.divergence, one(c.alpha), one(c.alpha_ci),
                              one(c.C), one(c.C_ci), prov)
 
