@@ -8,7 +8,9 @@ sinks, and the numerical floor as validate measures it). Two rates over the meas
 time: ``processed`` counts every token its forwards processed (the plan's T + (T - s) + (S + T - s)
 plus the floor's second computation, T tokens under ``shift``): how efficiently the measurement
 uses the model, the figure held against the plain rate; ``useful`` counts the plan's tokens only
-(what a run costs per measured token, floor overhead included). Both run under
+(what a run costs per measured token, floor overhead included). Each rate is given over wall time
+and over the process's CPU time (``*_cpu_*``): beside other jobs the wall time of the plain forward
+and of the measurement can meet different loads, their CPU times cannot. Both run under
 ``torch.inference_mode``, as validate does. Goal: processed rate >= 0.8x the plain rate at every T,
 peak resident memory below 8 GB at the longest T. Peak memory is the process's high-water mark
 (``ru_maxrss``), so lengths run in increasing order and each figure bounds that length's peak. Each
@@ -32,13 +34,15 @@ import time
 
 
 def _best(fn, repeats):
-    """Best wall time of ``repeats`` calls (the least disturbed by other load) and the last result."""
-    best, out = float("inf"), None
+    """Best wall time and best CPU time of this process over ``repeats`` calls (the least disturbed
+    by other load) and the last result. On a shared machine the wall time depends on what else
+    runs at the time; the CPU time does not, so ratios of CPU rates compare like with like."""
+    best, best_cpu, out = float("inf"), float("inf"), None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
+    return best, best_cpu, out
 
 
 def main(argv=None) -> int:
@@ -76,8 +80,9 @@ def main(argv=None) -> int:
         plan = plan_truncation(T, default_windows(T, args.windows, T // 2), ("preserve",), args.sinks, 256,
                                "fixed-start", None)
         with torch.inference_mode():  # both without autograd, as validate runs
-            plain_s, _ = _best(lambda: lm.model(input_ids=ids[None], logits_to_keep=1, use_cache=False), args.repeats)
-            measure_s, m = _best(lambda: measure_batched(lm.model, ids.numpy(), plan), args.repeats)
+            plain_s, plain_cpu, _ = _best(lambda: lm.model(input_ids=ids[None], logits_to_keep=1, use_cache=False),
+                                          args.repeats)
+            measure_s, measure_cpu, m = _best(lambda: measure_batched(lm.model, ids.numpy(), plan), args.repeats)
         plain_rate = T / plain_s
         useful = plan.forward_tokens_per_prefix
         row = {"T": T, "plain_wall_s": plain_s, "plain_tokens_per_s": plain_rate, "measure_wall_s": measure_s,
@@ -86,6 +91,9 @@ def main(argv=None) -> int:
                "processed_rate_over_plain": m.forward_tokens / measure_s / plain_rate,
                "measure_useful_tokens_per_s": useful / measure_s,
                "useful_rate_over_plain": useful / measure_s / plain_rate,
+               "plain_cpu_s": plain_cpu, "measure_cpu_s": measure_cpu,
+               "processed_cpu_rate_over_plain": m.forward_tokens / measure_cpu / (T / plain_cpu),
+               "useful_cpu_rate_over_plain": useful / measure_cpu / (T / plain_cpu),
                "floor_method": m.floor_method,
                "floor_tv_mean": float(np.mean(m.floor_tv)), "floor_tv_max": float(np.max(m.floor_tv)),
                "floor_kl_nats_mean": float(np.mean(m.floor_kl_nats)), "floor_kl_nats_max": float(np.max(m.floor_kl_nats)),
