@@ -174,7 +174,7 @@ def _ratio(num, den):
         return None
     num, den = np.asarray(num), np.asarray(den)
     if num.dtype == object or den.dtype == object:
-        return np.array([int(a) / int(b) for a, b in zip(num.ravel(), den.ravel())],
+        return np.array([int(a) / int(b) for a, b in zip(num.ravel(), den.ravel(), strict=True)],
                         dtype=np.float64).reshape(num.shape)
     return num / den
 
@@ -398,7 +398,9 @@ def distortion_at_window(w, profile, scheme="sliding", *, sinks: int | None = No
         theorem_ids=ids, assumptions=scheme.assumptions(profile), profile=profile)
 
 
-def memory_for_epsilon(eps, profile, memory: KVMemorySpec, scheme="sliding", *, sinks: int | None = None) -> WindowResult:
+def memory_for_epsilon(
+    eps, profile, memory: KVMemorySpec, scheme="sliding", *, sinks: int | None = None
+) -> WindowResult:
     """``window_for_epsilon`` with a required ``KVMemorySpec``: the result's
     ``peak_memory_bytes`` / ``average_memory_bytes`` give the cache bytes for ``eps``."""
     if not isinstance(memory, KVMemorySpec):

@@ -17,10 +17,9 @@ bad input must be caught by validation, not by a blanket ``except``.
 """
 from __future__ import annotations
 
+import _signal  # the C module: `signal` first builds its enums, long enough to be interrupted in
 import os
 import sys
-
-import _signal  # the C module: `signal` first builds its enums, long enough to be interrupted in
 
 
 def _quiet_interrupt(signum, frame):  # pragma: no cover - runs in a process being interrupted

@@ -68,7 +68,8 @@ def _pair_iv(p, q):
     p = _distribution("p", p)
     q = _distribution("q", q)
     if p.shape[-1] != q.shape[-1]:
-        raise ValueError(f"`p` and `q` must have the same alphabet size (last axis), got {p.shape[-1]} and {q.shape[-1]}")
+        raise ValueError(f"`p` and `q` must have the same alphabet size (last axis), "
+                         f"got {p.shape[-1]} and {q.shape[-1]}")
     try:
         np.broadcast_shapes(p.shape, q.shape)
     except ValueError as exc:

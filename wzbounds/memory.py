@@ -73,7 +73,8 @@ class KVMemorySpec:
             raise ValueError(f"`layer_windows` must give one entry per layer ({self.layers}), got {len(windows)}")
         object.__setattr__(self, "layer_windows", windows if any(w is not None for w in windows) else ())
         if self.latent and self.kv_heads != 1:
-            raise ValueError(f"`kv_heads` must be 1 for a latent cache (one shared latent per layer), got {self.kv_heads}")
+            raise ValueError(f"`kv_heads` must be 1 for a latent cache (one shared latent per layer), "
+                             f"got {self.kv_heads}")
 
     @property
     def values_per_layer(self) -> int:
@@ -118,7 +119,7 @@ class KVMemorySpec:
         return out.item() if out.ndim == 0 else out
 
     @classmethod
-    def from_config(cls, config, dtype_bytes: int | None = None) -> "KVMemorySpec":
+    def from_config(cls, config, dtype_bytes: int | None = None) -> KVMemorySpec:
         """Build from a transformers ``config.json`` (dict or path), following its attention layout.
 
         The text model's fields may sit under ``text_config`` (multimodal configs). Layers:
@@ -172,7 +173,8 @@ class KVMemorySpec:
         windows = _layer_windows(cfg, model_type, layers, arch)
         sliding = [w for w in windows if w is not None]
         if sliding:
-            layout += f"; {len(sliding)} of {layers} layers slide over {'/'.join(map(str, sorted(set(sliding))))} tokens"
+            spans = "/".join(map(str, sorted(set(sliding))))
+            layout += f"; {len(sliding)} of {layers} layers slide over {spans} tokens"
         if dtype_bytes is None:
             dtype, where = _dtype(cfg, top)
             dtype_bytes = DTYPE_BYTES[dtype]
@@ -208,7 +210,8 @@ def _layer_windows(cfg: dict, model_type, layers: int, arch: str) -> list:
         sliding = [bool(cfg["use_sliding_window"]) and i >= first for i in range(layers)]
     elif cfg.get("sliding_window_pattern") is not None or model_type in SLIDING_PATTERN_DEFAULT:
         every = cfg.get("sliding_window_pattern")
-        every = SLIDING_PATTERN_DEFAULT[model_type] if every is None else positive_int("config.sliding_window_pattern", every)
+        every = (SLIDING_PATTERN_DEFAULT[model_type] if every is None
+                 else positive_int("config.sliding_window_pattern", every))
         sliding = [(i + 1) % every != 0 for i in range(layers)]
     elif model_type in ALL_LAYERS_SLIDE:
         sliding = [True] * layers

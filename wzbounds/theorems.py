@@ -57,8 +57,10 @@ ASSUMPTIONS = {
 
 _T = Theorem
 THEOREMS = {t.id: t for t in [
-    _T("achievability_sliding", "Sliding window attains distortion eps with w = ceil((C/eps)^(1/alpha))", ("PTS-upper",)),
-    _T("achievability_geometric", "Sliding window under geometric sensitivity: w = ceil(log(C/eps)/log(1/rho))", ("GTS-upper",)),
+    _T("achievability_sliding", "Sliding window attains distortion eps with w = ceil((C/eps)^(1/alpha))",
+       ("PTS-upper",)),
+    _T("achievability_geometric", "Sliding window under geometric sensitivity: w = ceil(log(C/eps)/log(1/rho))",
+       ("GTS-upper",)),
     _T("achievability_tabulated", "Sliding window from a measured monotone envelope", ("tabulated-envelope",)),
     _T("measured_policy_envelope", "Cache budget of a measured policy: the smallest k with U_T(k) <= eps, exact; "
        "log-T interpolation keeps the budget between the measured ones; the kvpress ratio keeps k - 1 entries",

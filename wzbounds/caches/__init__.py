@@ -9,8 +9,15 @@ from .selective import TopKeysCache
 from .simulate import POLICIES, SimulationResult, simulate
 from .sliding import SlidingWindow
 from .summary import BitSummary
-from .theory import (MEMORY_UNITS, POLICY_CLASSES, THEOREM_IDS, asymptotic_constants, memory_ratio,
-                     min_distortion, window_for_epsilon_by_class)
+from .theory import (
+                     MEMORY_UNITS,
+                     POLICY_CLASSES,
+                     THEOREM_IDS,
+                     asymptotic_constants,
+                     memory_ratio,
+                     min_distortion,
+                     window_for_epsilon_by_class,
+)
 
 __all__ = ["CachePolicy", "SlidingWindow", "TopKeysCache", "BitSummary", "POLICIES", "simulate",
            "SimulationResult", "POLICY_CLASSES", "MEMORY_UNITS", "THEOREM_IDS", "asymptotic_constants",

@@ -217,7 +217,7 @@ def streaming_losses(policy, keys, bits) -> np.ndarray:
     """
     policy.reset()
     out = np.empty(len(keys))
-    for t, (k, z) in enumerate(zip(keys.tolist(), bits.tolist())):
+    for t, (k, z) in enumerate(zip(keys.tolist(), bits.tolist(), strict=True)):
         q1 = policy.prob_bit_one(k)
         q = q1 if z == 1 else 1.0 - q1
         out[t] = -math.log2(q) if q > 0 else math.inf

@@ -182,11 +182,11 @@ def _suffix_guess(eps_bits: float, source, start: float, exponent: float) -> int
     """Refine the asymptotic window by local power-law steps w <- w (I_w/eps)^(1/a) (few evaluations)."""
     w = max(start, 1.0)
     for _ in range(6):
-        new = w * (float(source.bayes_risk(int(round(w)), unit="bits")) / eps_bits) ** (1.0 / exponent)
+        new = w * (float(source.bayes_risk(round(w), unit="bits")) / eps_bits) ** (1.0 / exponent)
         if abs(new - w) < 1.0 or new > _MAX_FLOAT_WINDOW:
             break
         w = new
-    return int(round(w))
+    return round(w)
 
 
 def window_for_epsilon_by_class(eps, source, policy_class: str, *,

@@ -166,7 +166,7 @@ def _at(v, i):
 
 def _grid(cols, rows) -> list[str]:
     widths = [max(len(c), *(len(r[j]) for r in rows)) for j, c in enumerate(cols)]
-    return ["  ".join(s.rjust(w) for s, w in zip(r, widths)) for r in [cols, *rows]]
+    return ["  ".join(s.rjust(w) for s, w in zip(r, widths, strict=True)) for r in [cols, *rows]]
 
 
 def _memory_note(profile, config) -> str | None:
@@ -373,7 +373,8 @@ def _rate_table(regimes, label, profile, v_from, converse) -> str:
         for i in range(np.size(r.eps)):
             rows.append([r.regime, _fmt(float(_at(r.eps, i))), _fmt(_at(r.block_tokens, i)),
                          _fmt(_at(r.converse_block_tokens, i)), _fmt(_at(r.peak_memory_tokens, i)),
-                         _fmt(_plain(_at(r.average_memory_tokens, i))), f"{float(_at(r.distortion_bound_nats, i)):.4g}"])
+                         _fmt(_plain(_at(r.average_memory_tokens, i))),
+                         f"{float(_at(r.distortion_bound_nats, i)):.4g}"])
     return "\n".join(head + (_grid(cols, rows) if rows else []))
 
 

@@ -113,9 +113,9 @@ class Profile:
             raise ValueError(f"unknown keys for a {cls.kind} profile: {unknown}; allowed: {sorted(allowed)}")
         required = [f.name for f in cls._init_fields()
                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        missing = [k for k in required + ["divergence"] if k not in d]
+        missing = [k for k in [*required, "divergence"] if k not in d]
         if missing:
-            raise ValueError(f"`{missing[0]}` is missing (a {cls.kind} profile needs {required + ['divergence']})")
+            raise ValueError(f"`{missing[0]}` is missing (a {cls.kind} profile needs {[*required, 'divergence']})")
         return cls(**{k: d[k] for k in names if k in d})
 
 

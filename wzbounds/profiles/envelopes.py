@@ -975,7 +975,8 @@ class LogLogEnvelope(Envelope):
             tail = i == n
             j = np.where(tail, n - 1, j)
             inv_a = _dd.div(_dd.exact(np.full(np.shape(eps), -1.0)), _dd.exact(np.full(np.shape(eps), self.tail_alpha)))
-            rj = _dd.DD(np.where(tail, inv_a.hi, rj.hi), np.where(tail, inv_a.lo, rj.lo), np.where(tail, inv_a.err, rj.err))
+            rj = _dd.DD(np.where(tail, inv_a.hi, rj.hi), np.where(tail, inv_a.lo, rj.lo),
+                        np.where(tail, inv_a.err, rj.err))
         with np.errstate(all="ignore"):
             lx = _dd.add(take(lw, j), _dd.mul(_dd.sub(_dd.log(_dd.exact(eps)), take(lv, j)), rj))
             x = _dd.exp(lx)
@@ -1093,7 +1094,7 @@ class StepEnvelope(Envelope):
     def range_sum_mp(self, m: int, n: int):
         W = [int(v) for v in self.windows]
         total, k = mpmath.mpf(0), m
-        for Wi, Li in zip(W, self.values_):
+        for Wi, Li in zip(W, self.values_, strict=True):
             if k >= n:
                 break
             top = min(n, Wi + 1)

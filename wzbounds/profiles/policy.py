@@ -22,6 +22,7 @@ curve; with several, choose one with ``at_context(T)`` (or ``wzbounds.budget.bud
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -120,7 +121,7 @@ class PolicyProfile(Profile):
         return int(self.budgets_tokens[self._single()][0])
 
     def describe(self) -> str:
-        parts = [f"T={t}: k {b[0]}..{b[-1]}" for t, b in zip(self.context_tokens, self.budgets_tokens)]
+        parts = [f"T={t}: k {b[0]}..{b[-1]}" for t, b in zip(self.context_tokens, self.budgets_tokens, strict=True)]
         return f"PolicyProfile {self.semantics}/{self.policy}, " + "; ".join(parts) + f" [{self.divergence}]"
 
     # --- context lengths -----------------------------------------------------------------
@@ -192,18 +193,21 @@ class PolicyProfile(Profile):
         C = mix(self.C[a], self.C[b], log=True)
         alpha_ci = C_ci = None
         if self.alpha_ci is not None:
-            ends = sorted(mix(x, y) for x, y in zip(self.alpha_ci[a], self.alpha_ci[b]))
+            ends = sorted(mix(x, y) for x, y in zip(self.alpha_ci[a], self.alpha_ci[b], strict=True))
             alpha_ci = (min(ends[0], alpha), max(ends[1], alpha))
         if self.C_ci is not None:
-            ends = sorted(mix(x, y, log=True) for x, y in zip(self.C_ci[a], self.C_ci[b]))
+            ends = sorted(mix(x, y, log=True) for x, y in zip(self.C_ci[a], self.C_ci[b], strict=True))
             C_ci = (min(ends[0], C), max(ends[1], C))
         return alpha, alpha_ci, C, C_ci
 
-    def at_context(self, context_tokens, *, extrapolate: bool = False) -> "PolicyProfile":
+    def at_context(self, context_tokens, *, extrapolate: bool = False) -> PolicyProfile:
         """A one-context profile holding the curve at ``context_tokens`` (see ``curve``); its
         provenance records how it was obtained (``context_status``, ``contexts_used``)."""
         c = self.curve(context_tokens, extrapolate=extrapolate)
-        one = (lambda v: None if v is None else (v,))
+
+        def one(v):
+            return None if v is None else (v,)
+
         prov = dict(self.provenance or {})
         prov.update(context_status=c.status, contexts_used=list(c.contexts_used),
                     context_weight=c.weight)
@@ -239,7 +243,7 @@ def _policy_profile_iv(p: PolicyProfile) -> None:
     if not isinstance(Ts, (tuple, list)) or not Ts:
         raise ValueError("`context_tokens` must be a non-empty sequence of integers >= 2")
     Ts = tuple(positive_int(f"context_tokens[{j}]", t, minimum=2) for j, t in enumerate(Ts))
-    if any(b <= a for a, b in zip(Ts, Ts[1:])):
+    if any(b <= a for a, b in itertools.pairwise(Ts)):
         raise ValueError(f"`context_tokens` must be strictly increasing, got {list(Ts)}")
     n = len(Ts)
 

@@ -74,7 +74,7 @@ class Tabulated(Profile):
         _tabulated_iv(self)
 
     @classmethod
-    def envelope(cls, windows, values, divergence="kl_nats", lower_values=None, **kwargs) -> "Tabulated":
+    def envelope(cls, windows, values, divergence="kl_nats", lower_values=None, **kwargs) -> Tabulated:
         """Smallest non-increasing envelope of a noisy curve: ``values[i]`` becomes
         ``max(values[i:])`` (and likewise ``lower_values``, which stays a valid lower bound
         because the risk is non-increasing)."""

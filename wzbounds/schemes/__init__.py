@@ -10,8 +10,15 @@ block-Markov KL distortion can fall from TV information (theorem ``block_markov_
 """
 from __future__ import annotations
 
-from .block import (BlockMarkov, BlockSlidingComparison, block_average_distortion, block_average_distortion_mp,
-                    block_size_time_average, compare_block_with_sliding, profile_block_average)
+from .block import (
+    BlockMarkov,
+    BlockSlidingComparison,
+    block_average_distortion,
+    block_average_distortion_mp,
+    block_size_time_average,
+    compare_block_with_sliding,
+    profile_block_average,
+)
 from .block_rate import BlockMarkovRate, block_markov_rate
 from .sink import Sink
 from .sliding import Sliding

@@ -71,7 +71,7 @@ class HMM(Source):
     def max_exact_window(self) -> int:
         """Largest w with V^w * S <= 2^18 (enumeration budget)."""
         V = self.alphabet_size
-        return int(math.floor(math.log(_ENUM_BUDGET / self.n_states) / math.log(V))) if V > 1 else 64
+        return math.floor(math.log(_ENUM_BUDGET / self.n_states) / math.log(V)) if V > 1 else 64
 
     def _conditional_entropy(self, w: int, start: np.ndarray) -> float:
         """H(X_t | X_{t-w}^{t-1} [, S_{t-w}]) in nats: ``start`` (m, S) are unnormalised

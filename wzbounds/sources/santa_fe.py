@@ -91,7 +91,7 @@ class SantaFe(Source):
         # f is smooth on the scale K / (2 beta (1 + w p(K))) near and beyond K; require >= S.
         b, s = self.beta, _SMOOTHNESS
         k_rough = (2.0 * s * b * max(w, 1) / self._zeta) ** (1.0 / (1.0 + b))
-        return int(math.ceil(max(2.0 * s * b, k_rough))) + 1
+        return math.ceil(max(2.0 * s * b, k_rough)) + 1
 
     def _risk_bits_one(self, w: int) -> float:
         b, z = self.beta, self._zeta

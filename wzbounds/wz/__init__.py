@@ -5,17 +5,28 @@ target distortion — with its laws from the project's sources (:mod:`.cache_rd`
 :mod:`.cache_laws`), and error propagation / rate allocation across layers (:mod:`.layers`)."""
 
 from .bayes_risk import BayesRiskDecomposition, bayes_risk_decomposition, truncation_risk_profile
-from .cache_laws import (CacheLaw, WindowComparison, dsbs_cache_curve, dsbs_cache_law, hmm_cache_law,
-                         markov_cache_law, mixture_cache_law, santa_fe_cache_curve, santa_fe_cache_law,
-                         side_information_cache_law, window_cache, window_comparison)
+from .cache_laws import (
+                         CacheLaw,
+                         WindowComparison,
+                         dsbs_cache_curve,
+                         dsbs_cache_law,
+                         hmm_cache_law,
+                         markov_cache_law,
+                         mixture_cache_law,
+                         santa_fe_cache_curve,
+                         santa_fe_cache_law,
+                         side_information_cache_law,
+                         window_cache,
+                         window_comparison,
+)
 from .cache_rd import CachePoint, CacheRateDistortionResult, cache_rate_distortion, evaluate_cache, query_withheld_law
 from .layers import allocate_rate, layer_sensitivity
 from .rate_distortion import (
-    RateDistortionResult,
-    conditional_rate_distortion,
-    dsbs_wyner_ziv_rd,
-    rate_distortion,
-    wyner_ziv_rd,
+                         RateDistortionResult,
+                         conditional_rate_distortion,
+                         dsbs_wyner_ziv_rd,
+                         rate_distortion,
+                         wyner_ziv_rd,
 )
 from .setup import FiniteSequenceSource, SlidingWindowEncoder, SuffixDecoder
 

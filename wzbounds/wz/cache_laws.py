@@ -112,7 +112,7 @@ def _hidden_chain_law(transition, emission, stationary, n_past, statistic, query
     mass = alpha.sum(axis=1, keepdims=True)
     belief = np.round(np.divide(alpha, mass, out=np.zeros_like(alpha), where=mass > 0), BELIEF_DECIMALS)
     group = np.unique(belief, axis=0, return_inverse=True)[1].ravel()
-    merged = np.zeros((group.max() + 1,) + p_sqx.shape[1:])
+    merged = np.zeros((group.max() + 1, *p_sqx.shape[1:]))
     np.add.at(merged, group, p_sqx)
     return merged, None
 

@@ -119,8 +119,9 @@ class CacheRateDistortionResult:
     (``rate_without_side_info_bits``) assuming every descent reached the global minimum of its
     Lagrangian (not proved). ``max_rate_bits`` = H(T|Q) ≥ R_cache(0) and
     ``max_rate_without_side_info_bits`` = H(T) ≥ R_nobin(0), T the sufficient statistic.
-    Envelope vertices: ``points_*`` (binned rate) and ``nobin_points_*``; ``points_channels[k]`` is p(u|s) over the original pasts (rows of
-    pasts with p(s) = 0 are uniform; |T| letters, unused ones with zero mass).
+    Envelope vertices: ``points_*`` (binned rate) and ``nobin_points_*``; ``points_channels[k]``
+    is p(u|s) over the original pasts (rows of pasts with p(s) = 0 are uniform; |T| letters,
+    unused ones with zero mass).
     ``descents_converged``: every descent met LAGRANGIAN_TOLERANCE within its cycle cap (an
     unconverged descent still gives an achievable point, and supports a line only at the limit
     its geometric decrease extrapolates to); ``converged``: every gap ≤ ``tol_bits``.
@@ -177,7 +178,7 @@ def _sufficient(p_sqx) -> _Law:
     classes = np.full(p_s.size, -1)
     classes[live] = inverse
     p_t = np.bincount(inverse, weights=p_s[live], minlength=uniq.shape[0])
-    joint = (p_t[:, None] * uniq).reshape((uniq.shape[0],) + p_sqx.shape[1:])
+    joint = (p_t[:, None] * uniq).reshape((uniq.shape[0], *p_sqx.shape[1:]))
     p_tq = joint.sum(axis=2)
     return _Law(joint=joint, cond=uniq, q_given_t=p_tq / p_t[:, None], p_t=p_t, p_q=p_tq.sum(axis=0),
                 classes=classes)
@@ -359,13 +360,13 @@ class _PointSet:
             vertices = self.envelope(kind)
             height = np.array(self.rates[kind]) - np.interp(dist, dist[vertices], np.array(self.rates[kind])[vertices])
             near |= (height <= KEEP_HEIGHT) & (dist <= self.zero_rate)
-        self.channels = [c if keep else None for c, keep in zip(self.channels, near)]
+        self.channels = [c if keep else None for c, keep in zip(self.channels, near, strict=True)]
 
     def envelope(self, kind):
         """Vertex indices of the lower convex envelope of (distortion, rate of ``kind``)."""
         dist, rate = np.array(self.dist), np.array(self.rates[kind])
         hull = _lower_envelope(dist, rate, self.zero_rate)
-        index = {(d, r): i for i, (d, r) in enumerate(zip(dist, rate))}
+        index = {(d, r): i for i, (d, r) in enumerate(zip(dist, rate, strict=True))}
         return np.array([index[(d, r)] for d, r in hull])
 
     def value(self, kind, D):
@@ -396,7 +397,7 @@ class _PointSet:
         starts, caps = batch
         B, k = starts.shape[:2]
         channels, cycles, remaining = _descend(self.law, np.repeat(slopes, k), np.repeat(kinds == "binned", k),
-                                               starts.reshape((B * k,) + starts.shape[2:]), caps.ravel(),
+                                               starts.reshape((B * k, *starts.shape[2:])), caps.ravel(),
                                                h_x_given_tq)
         dist, binned, nobin, _ = _evaluate(self.law, channels, h_x_given_tq)
         # I(S;U|Q) ≥ I(X;U|Q) = I(X;S|Q) − distortion; a point closer to the zero-rate anchor
@@ -412,13 +413,13 @@ class _PointSet:
         # slope supports the line G(β) − βD at the least such limit, if finite (and if global)
         limit = (lagrangian - remaining.reshape(B, k)).min(axis=1)
         settled = remaining.reshape(B, k)[np.arange(B), best] <= self.tol_nats
-        for kind, slope, floor, ok in zip(kinds, slopes, limit, settled):
+        for kind, slope, floor, ok in zip(kinds, slopes, limit, settled, strict=True):
             self.tried[kind].add(round(float(slope), 12))
             if np.isfinite(floor):
                 self.lines[kind].append((float(slope), float(floor)))
             if not ok:
                 self.slow[kind].append(float(slope))
-        return (channels.reshape((B, k) + channels.shape[1:])[np.arange(B), best], settled,
+        return (channels.reshape((B, k, *channels.shape[1:]))[np.arange(B), best], settled,
                 (int(cycles.max(initial=0)), bool(np.all(remaining == 0)), B * k))
 
 
@@ -476,7 +477,8 @@ def cache_rate_distortion(p_sqx, D, *, rng, n_restarts=1, n_betas=24, max_iter=2
     with U = T) plus ``n_restarts`` random starts drawn with ``rng`` (a ``numpy.random.Generator``).
     Then up to ``refine_steps`` rounds: every target whose ``gap_bits`` exceeds ``tol_bits`` asks
     for the slope between its segment's vertices, run warm from both (and from the vertex before
-    them) and from ``n_restarts`` random starts. ``max_iter`` caps every descent. U never exceeds |T| letters (sufficient)."""
+    them) and from ``n_restarts`` random starts. ``max_iter`` caps every descent. U never exceeds
+    |T| letters (sufficient)."""
     p_sqx = _cache_law_iv(p_sqx)
     targets = _targets_iv(D)
     rng = generator_iv(rng)
@@ -531,7 +533,7 @@ def cache_rate_distortion(p_sqx, D, *, rng, n_restarts=1, n_betas=24, max_iter=2
                 stats.append(stat)
             # a target whose slopes could not be solved within max_iter MAX_FAILURES times is
             # given up (each retry continues from the best channel found, which is recorded)
-            for r, good in zip(requests, ok):
+            for r, good in zip(requests, ok, strict=True):
                 for j in r[3] if not good else ():
                     failures[(r[0], j)] = failures.get((r[0], j), 0) + 1
     return _result(p_sqx, targets, law, points, h_t_given_q, h_t, D_nats, stats, n_restarts, n_betas, tol_bits)
@@ -544,7 +546,7 @@ def _refinement_requests(points, D_nats, tol_nats, stalled):
     for kind in KINDS:
         value, segment = points.value(kind, D_nats)
         gap = points.gap(kind, D_nats, value)
-        for j, (D, g, (left, right, before)) in enumerate(zip(D_nats, gap, segment)):
+        for j, (D, g, (left, right, before)) in enumerate(zip(D_nats, gap, segment, strict=True)):
             if (g <= tol_nats or (kind, j) in stalled or D >= points.zero_rate or left == right
                     or points.dist[left] == D):
                 continue
@@ -579,7 +581,7 @@ def _verification_requests(points, D_nats, stalled):
     requests = {}
     for kind in KINDS:
         _, segment = points.value(kind, D_nats)
-        for j, (D, (left, right, before)) in enumerate(zip(D_nats, segment)):
+        for j, (D, (left, right, before)) in enumerate(zip(D_nats, segment, strict=True)):
             if (kind, j) in stalled or D >= points.zero_rate or left == right:
                 continue
             chord = (points.rates[kind][left] - points.rates[kind][right]) / (points.dist[right] - points.dist[left])
@@ -623,7 +625,7 @@ def _result(p_sqx, targets, law, points, h_t_given_q, h_t, D_nats, stats, n_rest
         """Vertex channels on the original pasts, padded to T letters (uniform where p(s) = 0)."""
         full = np.full((len(indices), law.classes.size, T), 1.0 / T)
         live = law.classes >= 0
-        for row, i in zip(full, indices):
+        for row, i in zip(full, indices, strict=True):
             channel = np.zeros((T, T))
             channel[:, :points.channels[i].shape[1]] = points.channels[i]
             row[live] = channel[law.classes[live]]
@@ -670,7 +672,8 @@ def evaluate_cache(p_sqx, channel) -> CachePoint:
                p_q=p_tq.sum(axis=0), classes=np.arange(live.sum()))
     h_x_given_tq = _law_information(law)[3]
     dist, binned, nobin, h_u = _evaluate(law, channel[live][None], h_x_given_tq)
-    return CachePoint(rate_bits=float(binned[0]) / NATS_PER_BIT, rate_without_side_info_bits=float(nobin[0]) / NATS_PER_BIT,
+    return CachePoint(rate_bits=float(binned[0]) / NATS_PER_BIT,
+                      rate_without_side_info_bits=float(nobin[0]) / NATS_PER_BIT,
                       distortion_bits=float(dist[0]) / NATS_PER_BIT, entropy_bits=float(h_u[0]) / NATS_PER_BIT)
 
 

@@ -93,12 +93,12 @@ def _options_iv(D, n_betas, max_iter, refine_steps):
 
 def _rate_distortion_iv(p_x, distortion, D, n_betas, max_iter, refine_steps):
     p_x = _law_iv("p_x", p_x, 1)
-    return (p_x[:, None], _distortion_iv(distortion, p_x.size)) + _options_iv(D, n_betas, max_iter, refine_steps)
+    return (p_x[:, None], _distortion_iv(distortion, p_x.size), *_options_iv(D, n_betas, max_iter, refine_steps))
 
 
 def _joint_iv(p_xy, distortion, D, n_betas, max_iter, refine_steps):
     p_xy = _law_iv("p_xy", p_xy, 2)
-    return (p_xy, _distortion_iv(distortion, p_xy.shape[0])) + _options_iv(D, n_betas, max_iter, refine_steps)
+    return (p_xy, _distortion_iv(distortion, p_xy.shape[0]), *_options_iv(D, n_betas, max_iter, refine_steps))
 
 
 # --------------------------------------------------------------------------- information measures
@@ -273,7 +273,7 @@ def _conditional_curve(kind, p_xy, distortion, D, n_betas, max_iter, refine_step
     d_min, d_zero, best = _extremes(p_xy, distortion)
     if D < d_min - 1e-12:
         raise ValueError(f"`D` must be at least the minimal achievable distortion {d_min!r}, got {D!r}")
-    best_channel = np.broadcast_to(best, (1, p_xy.shape[1]) + best.shape)
+    best_channel = np.broadcast_to(best, (1, p_xy.shape[1], *best.shape))
     d_best, r_best = _conditional_point(p_xy, distortion, best_channel)
     anchors = (np.array([d_best[0], d_zero]), np.array([r_best[0], 0.0]))
 
@@ -374,7 +374,8 @@ def _dsbs_g(p0, D):
 
 
 def dsbs_tangent_point(p0) -> float:
-    """β_c ∈ (0, p0) (β_c = p0 = 1/2 when Y is independent of X): the point where the line through (p0, 0) touches g(D) = h(p0 ∗ D) − h(D)."""
+    """β_c ∈ (0, p0) (β_c = p0 = 1/2 when Y is independent of X): the point where the line
+    through (p0, 0) touches g(D) = h(p0 ∗ D) − h(D)."""
     p0 = real_scalar("p0", p0, low=0.0, high=0.5, high_open=False)
     if p0 == 0.5:  # Y independent of X: g = 1 − h is already convex down to g(1/2) = 0
         return 0.5

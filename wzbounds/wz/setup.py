@@ -66,7 +66,7 @@ class SlidingWindowEncoder:
         return CacheState(tokens=(), position=1)
 
     def update(self, state: CacheState, token: int) -> CacheState:
-        kept = (state.tokens + (int(token),))[-self.window_tokens:] if self.window_tokens else ()
+        kept = (*state.tokens, int(token))[-self.window_tokens:] if self.window_tokens else ()
         return CacheState(tokens=kept, position=state.position + 1)
 
 
