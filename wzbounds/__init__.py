@@ -8,27 +8,60 @@ Core API (numpy/scipy/mpmath only; sympy is imported lazily by the modules that 
 The names below are imported on first use (PEP 562), so ``import wzbounds.cli`` costs milliseconds:
 the command line handles Ctrl-C and bad options before scipy and friends load.
 """
+
 import importlib
 
 __version__ = "0.1.0"
 
 #: Public name -> submodule that defines it.
 _EXPORTS = {
-    "window_for_epsilon": "bounds", "distortion_at_window": "bounds", "memory_for_epsilon": "bounds",
-    "WindowResult": "bounds", "DistortionResult": "bounds",
+    "window_for_epsilon": "bounds",
+    "distortion_at_window": "bounds",
+    "memory_for_epsilon": "bounds",
+    "WindowResult": "bounds",
+    "DistortionResult": "bounds",
     "KVMemorySpec": "memory",
-    "Profile": "profiles", "PowerLaw": "profiles", "LogPowerLaw": "profiles", "Exponential": "profiles",
-    "Tabulated": "profiles", "PolicyProfile": "profiles", "load_profile": "profiles", "save_profile": "profiles",
-    "builtin_profiles": "profiles", "DEFAULT_PROFILE": "profiles",
-    "block_markov_rate": "schemes", "BlockMarkovRate": "schemes",
+    "Profile": "profiles",
+    "PowerLaw": "profiles",
+    "LogPowerLaw": "profiles",
+    "Exponential": "profiles",
+    "Tabulated": "profiles",
+    "PolicyProfile": "profiles",
+    "load_profile": "profiles",
+    "save_profile": "profiles",
+    "builtin_profiles": "profiles",
+    "DEFAULT_PROFILE": "profiles",
+    "block_markov_rate": "schemes",
+    "BlockMarkovRate": "schemes",
     "THEOREMS": "theorems",
-    "budget_for_epsilon": "budget", "BudgetResult": "budget",
+    "budget_for_epsilon": "budget",
+    "BudgetResult": "budget",
 }
 
-__all__ = ["Profile", "PowerLaw", "LogPowerLaw", "Exponential", "Tabulated", "load_profile", "save_profile",
-           "builtin_profiles", "DEFAULT_PROFILE", "window_for_epsilon", "distortion_at_window", "memory_for_epsilon",
-           "block_markov_rate", "BlockMarkovRate", "KVMemorySpec", "WindowResult", "DistortionResult", "THEOREMS",
-           "PolicyProfile", "budget_for_epsilon", "BudgetResult", "__version__"]
+__all__ = [
+    "Profile",
+    "PowerLaw",
+    "LogPowerLaw",
+    "Exponential",
+    "Tabulated",
+    "load_profile",
+    "save_profile",
+    "builtin_profiles",
+    "DEFAULT_PROFILE",
+    "window_for_epsilon",
+    "distortion_at_window",
+    "memory_for_epsilon",
+    "block_markov_rate",
+    "BlockMarkovRate",
+    "KVMemorySpec",
+    "WindowResult",
+    "DistortionResult",
+    "THEOREMS",
+    "PolicyProfile",
+    "budget_for_epsilon",
+    "BudgetResult",
+    "__version__",
+]
 
 
 def __getattr__(name):

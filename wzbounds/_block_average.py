@@ -29,6 +29,7 @@ generously (``u`` per float64 operation times small constants, ``MP_ULPS`` per m
 ``tests/cover/test_fast_inversion.py`` compares every tier with the exact search at the
 boundaries.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,7 +42,7 @@ from mpmath import libmp
 from . import _dd
 from ._inversion import _TD_MIN_BATCH, HP_GUARD_BITS, MP_ULPS, _store, anchor_steps, compare, decide, shift
 
-U = 2.0 ** -53
+U = 2.0**-53
 #: Euler-Maclaurin terms of the family sums (B_2 .. B_8); with b >= FAMILY_MIN the remainder is
 #: below ~1e-16 relative for slopes up to ~3 (checked per block, not assumed).
 M_TERMS = 4
@@ -70,14 +71,15 @@ def _i0_i1(s, d):
     """``I0 = int_1^2 y^-s dy`` and ``I1 = int_1^2 y^-s log y dy`` (0 when ``d = 0``: unused) in
     the current mpmath precision (series where the closed forms cancel: ``t = 1 - s`` near 0)."""
     from .profiles.envelopes import _log_power_series
+
     L, t = mpmath.ln2, 1 - s
     i0 = L if t == 0 else mpmath.expm1(t * L) / t
     if d == 0:
         i1 = mpmath.mpf(0)
     elif abs(t * L) <= 1:
-        i1 = _log_power_series(t * L) * L ** 2
+        i1 = _log_power_series(t * L) * L**2
     else:
-        i1 = (L * mpmath.exp(t * L) * t - mpmath.expm1(t * L)) / t ** 2
+        i1 = (L * mpmath.exp(t * L) * t - mpmath.expm1(t * L)) / t**2
     return i0, i1
 
 
@@ -118,7 +120,7 @@ class Family:
                 hi = float(v)
                 with mpmath.workprec(200):
                     lo = float(v - hi)
-                out.append(_dd.DD(np.float64(hi), np.float64(lo), np.float64(abs(hi) * 2.0 ** -104)))
+                out.append(_dd.DD(np.float64(hi), np.float64(lo), np.float64(abs(hi) * 2.0**-104)))
             self._cache["dd"] = tuple(out)
         return self._cache["dd"]
 
@@ -138,7 +140,7 @@ class Family:
         _, s, d, _, _ = self.floats
         pq = self._pq
         l1, l2 = 1 + d * lb, 1 + d * (lb + _LN2)
-        qc = (l1 * -math.expm1(-s * _LN2) - d * 2.0 ** -s * _LN2) / (2 * b)
+        qc = (l1 * -math.expm1(-s * _LN2) - d * 2.0**-s * _LN2) / (2 * b)
         inv_b2 = 1 / (b * b)
         scale = inv_b2
         term = 0.0
@@ -161,8 +163,10 @@ class Family:
             q = qm + qc
             val = log_k - s * lb + np.log(q)
             # u per operation on each term (times 16), the corrections' own rounding and remainder
-            err = 16 * U * (2 + abs(log_k) + 2 * np.abs(s * lb) + np.abs(np.log(q)) + np.abs(d * lb)) \
+            err = (
+                16 * U * (2 + abs(log_k) + 2 * np.abs(s * lb) + np.abs(np.log(q)) + np.abs(d * lb))
                 + (8 * U * np.abs(qc) + rc + 1e-300) / (q - rc) * 1.01
+            )
             err = np.where(ok & (q - rc > 0) & (b >= self.start), err, np.inf)
         return val, err
 
@@ -187,8 +191,9 @@ class Family:
             q0 = (1 + d * lb0) * i0 + d * i1 + qc0
             arg = (d * i0 * lam + qc1 - qc0) / q0
             val = -s * lam + np.log1p(arg)
-            err = 8 * U * (np.abs(s * lam) + np.abs(arg) + np.abs(d * lam)) \
-                + 2.02 * (16 * U * (np.abs(qc0) + np.abs(qc1)) + rc0 + rc1 + 1e-300) / (q0 - rc0)
+            err = 8 * U * (np.abs(s * lam) + np.abs(arg) + np.abs(d * lam)) + 2.02 * (
+                16 * U * (np.abs(qc0) + np.abs(qc1)) + rc0 + rc1 + 1e-300
+            ) / (q0 - rc0)
             err = np.where(ok0 & ok1 & (q0 - rc0 > 0) & (n0f + dn >= self.start) & (n0f >= self.start), err, np.inf)
         return val, err
 
@@ -199,8 +204,9 @@ class Family:
         if "td" not in self._cache:
             log_k, s, d, i0, i1 = self._mp(260)
             with mpmath.workprec(260):
-                self._cache["td"] = tuple(_dd.td_const(v) for v in (log_k + mpmath.log(i0), s, d, i0, i1,
-                                                                    mpmath.log(i0)))
+                self._cache["td"] = tuple(
+                    _dd.td_const(v) for v in (log_k + mpmath.log(i0), s, d, i0, i1, mpmath.log(i0))
+                )
         return self._cache["td"]
 
     def log_main_td(self, n_hi, n_lo) -> _dd.TD:
@@ -217,8 +223,10 @@ class Family:
             lb = _dd.td_log_int(n_hi, n_lo)
             out = _dd.td_add(full(c0), _dd.td_neg(_dd.td_mul(full(s), lb)))
             if self.floats[2] != 0:  # log(Qm / I0) = log(1 + d log n + d I1 / I0)
-                qm = _dd.td_add(_dd.td_mul(_dd.td_add(full(_dd.td_const(1)), _dd.td_mul(full(d), lb)), full(i0)),
-                                _dd.td_mul(full(d), full(i1)))
+                qm = _dd.td_add(
+                    _dd.td_mul(_dd.td_add(full(_dd.td_const(1)), _dd.td_mul(full(d), lb)), full(i0)),
+                    _dd.td_mul(full(d), full(i1)),
+                )
                 log_qm = _td_log_of(qm)
                 out = _dd.td_add(out, _dd.td_add(log_qm, _dd.td_neg(full(log_i0))))
             ok = n_hi >= self.start
@@ -235,8 +243,10 @@ class Family:
             if self.floats[2] == 0:
                 qm = full(i0)
             else:
-                qm = _dd.add(_dd.mul(_dd.add(_dd.exact(np.ones(shape)), _dd.mul(full(d), lb)), full(i0)),
-                             _dd.mul(full(d), full(i1)))
+                qm = _dd.add(
+                    _dd.mul(_dd.add(_dd.exact(np.ones(shape)), _dd.mul(full(d), lb)), full(i0)),
+                    _dd.mul(full(d), full(i1)),
+                )
             qc, rc, ok = self.corrections(n_hi, lb.hi)
             # Qc at n_hi (n off by < 2**-52 relative): its float error covers that
             q = _dd.add(qm, _dd.DD(qc, np.zeros(shape), 16 * U * np.abs(qc) + rc + 1e-300))
@@ -256,8 +266,11 @@ class Family:
         val = libmp.mpf_sub(log_k._mpf_, libmp.mpf_mul(s._mpf_, lb, prec), prec)
         charges = abs(fk) + 3 * abs(fs * flb) + 2
         if fd != 0:
-            qm = libmp.mpf_add(libmp.mpf_mul(libmp.mpf_add(libmp.fone, libmp.mpf_mul(d._mpf_, lb, prec), prec),
-                                             i0._mpf_, prec), libmp.mpf_mul(d._mpf_, i1._mpf_, prec), prec)
+            qm = libmp.mpf_add(
+                libmp.mpf_mul(libmp.mpf_add(libmp.fone, libmp.mpf_mul(d._mpf_, lb, prec), prec), i0._mpf_, prec),
+                libmp.mpf_mul(d._mpf_, i1._mpf_, prec),
+                prec,
+            )
             log_qm = libmp.mpf_log(qm, prec)
             charges += abs(libmp.to_float(log_qm)) + 4 * (1 + abs(fd * flb)) * fi0 / libmp.to_float(qm) + 1
         else:
@@ -289,8 +302,13 @@ def _td_log_of(x: _dd.TD) -> _dd.TD:
     rem = (x.a1 - ph) - pl  # x1 - q1 x0, exact
     q2 = (rem + x.a2) / x.a0
     tail = q2 - q1 * q1 / 2
-    charge = (8 * U * np.abs(tail) + np.abs(q1) ** 3 + np.abs(q1 * q2)
-              + 4 * U * (np.abs(rem) + np.abs(x.a2)) / np.abs(x.a0) + x.err / (np.abs(x.a0) - x.err))
+    charge = (
+        8 * U * np.abs(tail)
+        + np.abs(q1) ** 3
+        + np.abs(q1 * q2)
+        + 4 * U * (np.abs(rem) + np.abs(x.a2)) / np.abs(x.a0)
+        + x.err / (np.abs(x.a0) - x.err)
+    )
     return _dd.td_add(_dd.td_log(x.a0), _dd.TD(q1, tail, np.zeros_like(q1), np.where(x.a0 > x.err, charge, np.inf)))
 
 
@@ -305,7 +323,7 @@ def smallest_block(eps: np.ndarray, envelope, w_min: int):
     out = np.zeros(eps.shape, dtype=np.int64)
     big = {}
     undecided = np.ones(eps.shape, dtype=bool)
-    if w_min >= 2 ** 50:  # float64 blocks would not be exact: all to the exact search
+    if w_min >= 2**50:  # float64 blocks would not be exact: all to the exact search
         return out, undecided
     with np.errstate(all="ignore"):
         log_eps = np.log(eps)
@@ -339,12 +357,12 @@ def _float_tier(envelope, log_eps, idx, x, w_min, out, undecided):
     ee = U * np.abs(le)
     for r in range(_FLOAT_ROUNDS):
         if r == 2:  # past float64's integers two Newton steps give the later tiers their estimate
-            live = live[x[live] < 2.0 ** 52]
+            live = live[x[live] < 2.0**52]
         if not live.size:
             break
         xl = x[live]
         n = np.maximum(np.ceil(xl), float(w_min))
-        exact = n < 2.0 ** 52
+        exact = n < 2.0**52
         at_min = n <= w_min
         g_n, e_n = envelope._block_float(n)
         g_m, e_m = envelope._block_float(np.maximum(n - 1, float(w_min)))
@@ -385,19 +403,20 @@ def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
             break
         h, lo = a_hi[live], a_lo[live]
         corr, corr_err = family.log_corrections(h)
-        g0 = _dd.td_add(family.log_main_td(h, lo), _dd.td_neg(_dd.TD(le.a0[live], le.a1[live], le.a2[live],
-                                                                    le.err[live])))
+        g0 = _dd.td_add(
+            family.log_main_td(h, lo), _dd.td_neg(_dd.TD(le.a0[live], le.a1[live], le.a2[live], le.err[live]))
+        )
         g0 = _dd.td_add(g0, _dd.TD(corr, np.zeros_like(corr), np.zeros_like(corr), corr_err)).dd
         dn, ok = anchor_steps(family.difference, family.log_slope, g0, h, dd_above(h, lo))
         n_hi, n_lo = shift(h, lo, np.where(np.isfinite(dn), dn, 0.0))
-        exact_dd = h < 2.0 ** 100  # h + lo + dn an exact double-double integer; beyond, Python ints
+        exact_dd = h < 2.0**100  # h + lo + dn an exact double-double integer; beyond, Python ints
         _store(out, big, idx[live[ok & exact_dd]], n_hi[ok & exact_dd], n_lo[ok & exact_dd])
         for k in np.flatnonzero(ok & ~exact_dd):
             big[int(idx[live[k]])] = int(h[k]) + int(lo[k]) + int(dn[k])
         undecided[idx[live[ok]]] = False
         a_hi[live], a_lo[live] = n_hi, n_lo  # the next anchor: the candidate
         live = live[~ok]
-    live = live[np.isfinite(a_hi[live]) & (a_hi[live] < 2.0 ** _HP_MAX_BITS)]
+    live = live[np.isfinite(a_hi[live]) & (a_hi[live] < 2.0**_HP_MAX_BITS)]
     anchors = [int(a_hi[k]) + int(a_lo[k]) for k in live]
     for _ in range(2):
         if not live.size:
@@ -423,10 +442,10 @@ def _hp_round(family, eps, idx, anchors, w_min):
         hi[k] = libmp.to_float(g)
         lo[k] = libmp.to_float(libmp.mpf_sub(g, libmp.from_float(hi[k]), prec))
         # the mpmath charges, the 2**-106 of the double-double split
-        err[k] = math.ldexp(charges + MP_ULPS * (abs(math.log(e)) + 2), -prec) + abs(hi[k]) * 2.0 ** -104
+        err[k] = math.ldexp(charges + MP_ULPS * (abs(math.log(e)) + 2), -prec) + abs(hi[k]) * 2.0**-104
     corr, corr_err = family.log_corrections(n0f)
     g0 = _dd.add(_dd.DD(hi, lo, err), _dd.DD(corr, np.zeros_like(corr), corr_err))
-    near_min = n0f < 2.0 * w_min + 2 ** 22  # else n0 + dn > w_min for any Newton-sized dn
+    near_min = n0f < 2.0 * w_min + 2**22  # else n0 + dn > w_min for any Newton-sized dn
 
     def hp_above(dn):
         rel = np.ones(dn.shape)

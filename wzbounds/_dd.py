@@ -18,6 +18,7 @@ float rounding of the error terms themselves.
 The triple-double section at the end (``TD``, ``td_log``) carries logarithms to ~2**-140 for the
 tiers past double-double's reach (windows and blocks to ~2**125).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,16 +27,17 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
-U = 2.0 ** -53
+U = 2.0**-53
 U2 = U * U
-_SPLIT = 2.0 ** 27 + 1.0
-_SLACK = 1.0 + 2.0 ** -40
+_SPLIT = 2.0**27 + 1.0
+_SLACK = 1.0 + 2.0**-40
 #: Argument reduction of ``exp``: Taylor on r / 2**_SQUARINGS, then that many doublings.
 _SQUARINGS = 10
 _TAYLOR_TERMS = 9
 #: Relative truncation of the Taylor series of expm1 on |r'| <= 2**-11.4 after 9 terms
 #: (|r'|^9 / 10! * 2 < 2**-124), grown by at most e^0.35 through the doublings: charged 2**-120.
-_EXP_TRUNC = 2.0 ** -120
+_EXP_TRUNC = 2.0**-120
+
 
 @dataclass(frozen=True)
 class DD:
@@ -191,7 +193,7 @@ def log(x: DD) -> DD:
         rel_in = x.err / np.abs(x.hi)
         prop = np.where(rel_in < 0.5, -np.log1p(-np.minimum(rel_in, 0.5)) * (1 + 4 * U), np.inf)
         trunc = np.abs(t.hi) ** 3 * 0.34 + np.abs(t.hi) * 4 * U2  # t^3/3 (|t| tiny) and the t^2 rounding
-        err = (trunc + np.abs(e) * _LN2_ERR + res.err + t.err + prop)
+        err = trunc + np.abs(e) * _LN2_ERR + res.err + t.err + prop
         err = np.where((x.hi > 0) & np.isfinite(x.hi), err, np.inf)
     return DD(res.hi, res.lo, err * _SLACK)
 
@@ -204,7 +206,7 @@ def ceil_decided(x: DD, w_min: int):
     ``w_min``), a non-finite value, or ``x`` beyond ``2**100`` (the integer parts must be exact).
     """
     with np.errstate(invalid="ignore", over="ignore"):
-        finite = np.isfinite(x.hi) & np.isfinite(x.err) & (np.abs(x.hi) < 2.0 ** 100)
+        finite = np.isfinite(x.hi) & np.isfinite(x.err) & (np.abs(x.hi) < 2.0**100)
         hi = np.where(finite, x.hi, 0.0)
         lo = np.where(finite, x.lo, 0.0)
         a = np.floor(hi)  # exact; hi - a is exact and in [0, 1)
@@ -230,7 +232,7 @@ def ceil_decided(x: DD, w_min: int):
 # double-double integers, built from error-free transformations (two_sum, two_prod) whose
 # results are exact, so the only roundings are the float64 sums of terms already ~2**-100 of the
 # value, each charged at 8u of its magnitude, and the table constants (2**-165 relative).
-U3 = 2.0 ** -165  # the tables' and constants' representation error (rounded from 250-bit mpmath)
+U3 = 2.0**-165  # the tables' and constants' representation error (rounded from 250-bit mpmath)
 
 
 @dataclass(frozen=True)
@@ -290,8 +292,19 @@ def td_mul(x: TD, y: TD) -> TD:
     small = x.a0 * y.a2 + x.a2 * y.a0 + x.a1 * y.a1 + e01 + e10 + b + d
     ax, ay = np.abs(x.a0) + np.abs(x.a1) + np.abs(x.a2), np.abs(y.a0) + np.abs(y.a1) + np.abs(y.a2)
     dropped = np.abs(x.a1 * y.a2) + np.abs(x.a2 * y.a1) + np.abs(x.a2 * y.a2)
-    rnd = 8 * U * (np.abs(x.a0 * y.a2) + np.abs(x.a2 * y.a0) + np.abs(x.a1 * y.a1) + np.abs(e01) + np.abs(e10)
-                   + np.abs(b) + np.abs(d))
+    rnd = (
+        8
+        * U
+        * (
+            np.abs(x.a0 * y.a2)
+            + np.abs(x.a2 * y.a0)
+            + np.abs(x.a1 * y.a1)
+            + np.abs(e01)
+            + np.abs(e10)
+            + np.abs(b)
+            + np.abs(d)
+        )
+    )
     err = ax * y.err + ay * x.err + x.err * y.err + (dropped + rnd) * (1 + 4 * U)
     return _sum_to_td(p, c, small, err * _SLACK)
 
@@ -316,9 +329,9 @@ def _log_tables():
     that the products are exact two_prods of short numbers)."""
     if not _LOG_TABLES:
         with mpmath.workprec(250):
-            for level, (scale, bits, ks) in enumerate([(2.0 ** -10, 12, range(0, 1025)),
-                                                         (2.0 ** -20, 24, range(-1100, 1101)),
-                                                         (2.0 ** -30, 36, range(-1100, 1101))]):
+            for level, (scale, bits, ks) in enumerate(
+                [(2.0**-10, 12, range(0, 1025)), (2.0**-20, 24, range(-1100, 1101)), (2.0**-30, 36, range(-1100, 1101))]
+            ):
                 cs, logs = [], []
                 for k in ks:
                     mid = 1 + (k + (0.5 if level == 0 else 0.0)) * scale
@@ -326,8 +339,13 @@ def _log_tables():
                     cs.append(c)
                     logs.append(-mpmath.log(mpmath.mpf(c)))
                 tab = [td_const(v) for v in logs]
-                _LOG_TABLES[level] = (np.array(cs), np.array([t.a0 for t in tab]), np.array([t.a1 for t in tab]),
-                                      np.array([t.a2 for t in tab]), ks.start)
+                _LOG_TABLES[level] = (
+                    np.array(cs),
+                    np.array([t.a0 for t in tab]),
+                    np.array([t.a1 for t in tab]),
+                    np.array([t.a2 for t in tab]),
+                    ks.start,
+                )
             _LOG_TABLES["ln2"] = td_const(mpmath.ln2)
     return _LOG_TABLES
 
@@ -360,7 +378,7 @@ def td_log(f) -> TD:
     r1h = p - 1  # exact (Sterbenz: p within 2**-9 of 1)
     r = TD(r1h, q, np.zeros_like(q), np.zeros_like(q))  # M c1 - 1 exactly
     logs = l1
-    for level, scale in ((1, 2.0 ** 20), (2, 2.0 ** 30)):
+    for level, scale in ((1, 2.0**20), (2, 2.0**30)):
         k = np.rint((r.a0 + r.a1) * scale).astype(np.int64)
         c, lk = _td_take(level, k)
         # (1 + r) c - 1 = r c + (c - 1): exact products, c - 1 exact
@@ -370,15 +388,23 @@ def td_log(f) -> TD:
     r0, r1 = r.a0, r.a1 + r.a2
     sq, sq_e = two_prod(r0, r0)
     sq_lo = sq_e + 2 * r0 * r1  # r^2 = sq + sq_lo (+ r1^2, dropped)
-    tail = r0 ** 3 / 3 + r0 * r0 * r1 - r0 ** 4 / 4 + r0 ** 5 / 5
+    tail = r0**3 / 3 + r0 * r0 * r1 - r0**4 / 4 + r0**5 / 5
     series = td_add(r, TD(-sq / 2, -sq_lo / 2, np.zeros_like(sq), np.zeros_like(sq)))
     series = td_add(series, TD(tail, np.zeros_like(tail), np.zeros_like(tail), np.zeros_like(tail)))
     a0 = np.abs(r0)
-    s_err = (np.abs(r1) ** 2 + 8 * U * (np.abs(2 * r0 * r1) + np.abs(sq_e)) + 8 * U * (a0 ** 3 + a0 ** 4)
-             + 3 * a0 * np.abs(r1) ** 2 + a0 ** 6 + np.abs(r0 ** 3 * r1) * 2 + np.abs(r.a2) * U)
+    s_err = (
+        np.abs(r1) ** 2
+        + 8 * U * (np.abs(2 * r0 * r1) + np.abs(sq_e))
+        + 8 * U * (a0**3 + a0**4)
+        + 3 * a0 * np.abs(r1) ** 2
+        + a0**6
+        + np.abs(r0**3 * r1) * 2
+        + np.abs(r.a2) * U
+    )
     ln2 = _log_tables()["ln2"]
-    scaled = _td_mul_exact(TD(np.full_like(E, ln2.a0), np.full_like(E, ln2.a1), np.full_like(E, ln2.a2),
-                              np.full_like(E, ln2.err)), E)
+    scaled = _td_mul_exact(
+        TD(np.full_like(E, ln2.a0), np.full_like(E, ln2.a1), np.full_like(E, ln2.a2), np.full_like(E, ln2.err)), E
+    )
     out = td_add(td_add(logs, series), scaled)
     bad = ~(np.isfinite(f) & (f > 0))
     return TD(out.a0, out.a1, out.a2, np.where(bad, np.inf, (out.err + r.err + s_err) * _SLACK))
@@ -392,6 +418,8 @@ def td_log_int(hi, lo) -> TD:
     ph, pl = two_prod(q1, hi)
     q2 = ((lo - ph) - pl) / hi  # the remainder lo - q1 hi is exact
     t_tail = q2 - q1 * q1 / 2
-    out = td_add(td_log(hi), TD(q1, t_tail, np.zeros_like(q1), 8 * U * np.abs(t_tail) + np.abs(q1) ** 3
-                                + np.abs(q1 * q2) + np.abs(q2) * U))
+    out = td_add(
+        td_log(hi),
+        TD(q1, t_tail, np.zeros_like(q1), 8 * U * np.abs(t_tail) + np.abs(q1) ** 3 + np.abs(q1 * q2) + np.abs(q2) * U),
+    )
     return out

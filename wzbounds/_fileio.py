@@ -13,6 +13,7 @@
   file (never a ``RecursionError`` or Python's int-digit message); a too-long integer is kept as a
   :class:`LongInteger` so that the validator of its field names the field.
 """
+
 from __future__ import annotations
 
 import json
@@ -121,5 +122,4 @@ def short_repr(value, limit: int = 40) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
         return f"<an integer of about {int(value.bit_length() * 0.30103) + 1} digits>"
     shown = repr(value)
-    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
-
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

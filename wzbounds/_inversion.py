@@ -39,6 +39,7 @@ The error bounds of the mpmath tiers take each elementary mpmath operation (``lo
 rounds arithmetic correctly and computes ``exp``/``log`` with guard bits; the boundary check
 ``_at_most`` already relies on far less: 10**5 units).
 """
+
 from __future__ import annotations
 
 import math
@@ -54,12 +55,12 @@ MIN_DIGITS = 50
 MAX_WINDOW_DIGITS = 1000
 _INT64_MAX = np.iinfo(np.int64).max
 #: Below this ``w_min`` the float tiers apply (their ints must be exact in float64).
-_FLOAT_W_MIN = 2 ** 52
+_FLOAT_W_MIN = 2**52
 #: The double-double tier costs ~100 numpy calls whatever the batch size: below this many
 #: undecided targets the per-target mpmath path is as fast.
 _DD_MIN_BATCH = 8
 #: Units in the last place charged to each elementary mpmath operation (see the module docstring).
-MP_ULPS = 2 ** 8
+MP_ULPS = 2**8
 #: Guard bits of the closed-form mpmath tier beyond the window's own bits: the closed forms
 #: amplify the charged rounding by at most ~2**18 (2**8 charges times log magnitudes), so the
 #: bound stays near 2**-30 of a unit and one target in ~10**9 needs its exact evaluation.
@@ -117,7 +118,7 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
 
 
 #: Largest window the triple-double tier takes (its logs are good to ~2**-140).
-_TD_MAX = 2.0 ** 125
+_TD_MAX = 2.0**125
 #: The triple-double logs need tables (~5400 mpmath logs, ~0.1 s, once per process): below this
 #: many targets for them, the per-target mpmath tiers are cheaper.
 _TD_MIN_BATCH = 4096
@@ -129,7 +130,7 @@ def _td_tier(eps, envelope, x_hi, x_lo, w_min, idx, w, big):
     ``U`` lies on the same side of eps), ``g0 = c - s log n0 - log eps`` in triple-double at the
     exact integer anchor ``n0`` nearest the double-double solution, then ``anchor_steps``.
     Writes the decided windows; returns their mask."""
-    ok = np.isfinite(x_hi) & (x_hi >= 2.0 ** 40) & (x_hi < _TD_MAX) & (x_hi > 2.0 * w_min)
+    ok = np.isfinite(x_hi) & (x_hi >= 2.0**40) & (x_hi < _TD_MAX) & (x_hi > 2.0 * w_min)
     decided = np.zeros(eps.shape, dtype=bool)
     sel = np.flatnonzero(ok)
     if not sel.size:
@@ -138,8 +139,9 @@ def _td_tier(eps, envelope, x_hi, x_lo, w_min, idx, w, big):
     a_hi, a_lo = shift(a0, np.zeros(sel.size), np.rint(x_lo[sel] + (x_hi[sel] - a0)))  # an exact integer near x
     c, s_td, s = envelope.td_line(eps[sel])
     with np.errstate(all="ignore"):
-        g0 = _dd.td_add(_dd.td_add(c, _dd.td_neg(_dd.td_mul(s_td, _dd.td_log_int(a_hi, a_lo)))),
-                        _dd.td_neg(_dd.td_log(eps[sel]))).dd
+        g0 = _dd.td_add(
+            _dd.td_add(c, _dd.td_neg(_dd.td_mul(s_td, _dd.td_log_int(a_hi, a_lo)))), _dd.td_neg(_dd.td_log(eps[sel]))
+        ).dd
 
     def difference(dn, n0f):  # -s log1p(dn/n0): u per operation, s's float rounding
         with np.errstate(all="ignore"):
@@ -149,7 +151,7 @@ def _td_tier(eps, envelope, x_hi, x_lo, w_min, idx, w, big):
     # anchors are > 2 w_min, so every Newton-sized step stays above w_min
     dn, won = anchor_steps(difference, lambda n0f: -s, g0, a_hi, lambda dn: np.ones(dn.shape))
     n_hi, n_lo = shift(a_hi, a_lo, np.where(np.isfinite(dn), dn, 0.0))
-    exact_dd = a_hi < 2.0 ** 100
+    exact_dd = a_hi < 2.0**100
     _store(w, big, idx[sel[won & exact_dd]], n_hi[won & exact_dd], n_lo[won & exact_dd])
     for k in np.flatnonzero(won & ~exact_dd):
         big[int(idx[sel[k]])] = int(a_hi[k]) + int(a_lo[k]) + int(dn[k])
@@ -160,7 +162,7 @@ def _td_tier(eps, envelope, x_hi, x_lo, w_min, idx, w, big):
 def _store(w, big, idx, n_hi, n_lo):
     """Write exact double-double integers ``n_hi + n_lo`` at ``idx``: into the int64 array ``w``
     where they fit, into ``big`` (index -> Python int) beyond."""
-    fits = np.abs(n_hi) < 2.0 ** 62
+    fits = np.abs(n_hi) < 2.0**62
     w[idx[fits]] = n_hi[fits].astype(np.int64) + n_lo[fits].astype(np.int64)
     for k in np.flatnonzero(~fits):
         big[int(idx[k])] = int(n_hi[k]) + int(n_lo[k])
@@ -169,7 +171,7 @@ def _store(w, big, idx, n_hi, n_lo):
 def _hp_bits(eps: float, envelope, estimate: float) -> int:
     """Bits of the window for ``eps`` (from the float estimate, or mpmath at 30 digits where
     float64 overflowed); ``ValueError`` past ``MAX_WINDOW_DIGITS`` digits."""
-    if np.isfinite(estimate) and estimate < 2.0 ** 1000:
+    if np.isfinite(estimate) and estimate < 2.0**1000:
         return max(1, math.frexp(estimate)[1] + 1)
     with mpmath.workdps(30):
         x = envelope.inverse_mp(mpmath.mpf(eps))
@@ -239,9 +241,11 @@ def window_digits_iv(x, eps) -> int:
     ``MAX_WINDOW_DIGITS``."""
     log10 = mpmath.log10(x) if x > 1 else mpmath.mpf(0)
     if log10 >= MAX_WINDOW_DIGITS:
-        size = f"{int(log10)}" if log10 < 10 ** 15 else f"({mpmath.nstr(log10, 3)})"
-        raise ValueError(f"`eps` = {eps!r} needs a window of about 10^{size} tokens under this "
-                         f"profile; the calculator evaluates windows of up to {MAX_WINDOW_DIGITS} digits")
+        size = f"{int(log10)}" if log10 < 10**15 else f"({mpmath.nstr(log10, 3)})"
+        raise ValueError(
+            f"`eps` = {eps!r} needs a window of about 10^{size} tokens under this "
+            f"profile; the calculator evaluates windows of up to {MAX_WINDOW_DIGITS} digits"
+        )
     return int(log10) + 1
 
 
@@ -341,8 +345,7 @@ def anchor_steps(difference, slope, g0, n0f, above_min):
     with np.errstate(all="ignore"):
         dn = np.rint(n0f * np.expm1(-(g0.hi + g0.lo) / slope(n0f))) + 1  # the root, rounded up
     # a Newton step, not a jump (a far anchor's step lands off; the next round re-anchors)
-    dn = np.where(np.isfinite(dn) & np.isfinite(g0.err) & (np.abs(dn) <= np.maximum(2.0 ** -20 * n0f, 64.0)),
-                  dn, np.nan)
+    dn = np.where(np.isfinite(dn) & np.isfinite(g0.err) & (np.abs(dn) <= np.maximum(2.0**-20 * n0f, 64.0)), dn, np.nan)
     decided = np.zeros(dn.shape, dtype=bool)
     for _ in range(3):
         d_n, e_n = difference(dn, n0f)
@@ -371,7 +374,7 @@ def compare(n_hi, n_lo, w: int):
     with np.errstate(all="ignore"):
         diff = (n_hi - float(w)) + n_lo
     sign = np.sign(diff)
-    close = np.abs(diff) <= 2.0 ** -40 * (np.abs(n_hi) + abs(float(w))) + 2
+    close = np.abs(diff) <= 2.0**-40 * (np.abs(n_hi) + abs(float(w))) + 2
     for k in np.flatnonzero(close):
         if np.isfinite(n_hi[k]):
             v = int(n_hi[k]) + int(n_lo[k]) - w

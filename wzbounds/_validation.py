@@ -1,6 +1,7 @@
 """Shared input validation: every public function validates in a ``_<name>_iv`` step
 that calls these helpers, so bad input always raises ``ValueError`` naming the
 parameter and its valid range (never ``assert``, never a silent NaN)."""
+
 from __future__ import annotations
 
 import math
@@ -37,8 +38,9 @@ def real_array(name: str, value, *, low=None, high=None, low_open=True, high_ope
         raise ValueError(f"`{name}` must be real numbers, got {value!r}") from exc
     if arr.dtype == object:  # Python ints beyond int64 (JSON), Fractions, or something else
         items = arr.ravel()
-        if not all(isinstance(v, (Real, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_))
-                   for v in items):
+        if not all(
+            isinstance(v, (Real, np.floating, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in items
+        ):
             raise ValueError(f"`{name}` must be real numbers, got {value!r}")
         try:
             arr = np.array([float(v) for v in items], dtype=np.float64).reshape(arr.shape)

@@ -12,6 +12,7 @@ scheme, ``window_for_epsilon(eps).window_tokens`` is the smallest admissible siz
 ``distortion_at_window(...).distortion_bound`` is ``<= eps`` (exact integers; see
 ``proofs/CONVENTIONS.md``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -28,8 +29,14 @@ from .sources import Source
 from .units import KL_UNITS, check_divergence, kl_scale
 from .windows import achievability_window, converse_window
 
-__all__ = ["WindowResult", "DistortionResult", "window_for_epsilon", "distortion_at_window",
-           "memory_for_epsilon", "POLICY_CLASSES"]
+__all__ = [
+    "WindowResult",
+    "DistortionResult",
+    "window_for_epsilon",
+    "distortion_at_window",
+    "memory_for_epsilon",
+    "POLICY_CLASSES",
+]
 
 #: Cache classes: suffix-only windows (any profile or exact source), and on Santa Fe the
 #: value-oblivious selective caches (tokens) and M-bit summaries (bits).
@@ -107,6 +114,7 @@ class WindowResult:
             v = getattr(self, f.name)
             if f.name == "profile" and v is not None:
                 from .profiles import profile_to_dict
+
                 v = profile_to_dict(v)
             elif f.name == "source":
                 v = None if v is None else repr(v)
@@ -149,8 +157,10 @@ def _scheme_label(scheme) -> str:
 
 def _profile_iv(profile) -> Profile:
     if not isinstance(profile, Profile):
-        raise ValueError(f"`profile` must be a wzbounds.profiles Profile (PowerLaw, LogPowerLaw, Exponential, "
-                         f"Tabulated), got {type(profile).__name__}")
+        raise ValueError(
+            f"`profile` must be a wzbounds.profiles Profile (PowerLaw, LogPowerLaw, Exponential, "
+            f"Tabulated), got {type(profile).__name__}"
+        )
     return profile
 
 
@@ -174,8 +184,9 @@ def _ratio(num, den):
         return None
     num, den = np.asarray(num), np.asarray(den)
     if num.dtype == object or den.dtype == object:
-        return np.array([int(a) / int(b) for a, b in zip(num.ravel(), den.ravel(), strict=True)],
-                        dtype=np.float64).reshape(num.shape)
+        return np.array(
+            [int(a) / int(b) for a, b in zip(num.ravel(), den.ravel(), strict=True)], dtype=np.float64
+        ).reshape(num.shape)
     return num / den
 
 
@@ -191,9 +202,17 @@ def _bytes(memory, tokens):
     return None if memory is None or tokens is None else _scalarize(np.asarray(memory.bytes_for_tokens(tokens)))
 
 
-def window_for_epsilon(eps, profile, scheme="sliding", *, sinks: int | None = None,
-                       memory: KVMemorySpec | None = None, policy_class: str = "suffix",
-                       divergence: str | None = None, context_tokens: int | None = None) -> WindowResult:
+def window_for_epsilon(
+    eps,
+    profile,
+    scheme="sliding",
+    *,
+    sinks: int | None = None,
+    memory: KVMemorySpec | None = None,
+    policy_class: str = "suffix",
+    divergence: str | None = None,
+    context_tokens: int | None = None,
+) -> WindowResult:
     """Smallest cache (and its memory) that guarantees distortion ``<= eps``.
 
     Parameters
@@ -225,9 +244,12 @@ def window_for_epsilon(eps, profile, scheme="sliding", *, sinks: int | None = No
     memory = _memory_iv(memory)
     if isinstance(profile, PolicyProfile):
         from .budget import budget_for_epsilon
+
         if policy_class != "suffix" or not (isinstance(scheme, str) and scheme == "sliding") or sinks is not None:
-            raise ValueError("`scheme`, `sinks` and `policy_class` do not apply to a policy profile: its budget is "
-                             "for the policy it measured")
+            raise ValueError(
+                "`scheme`, `sinks` and `policy_class` do not apply to a policy profile: its budget is "
+                "for the policy it measured"
+            )
         return budget_for_epsilon(eps, profile, context_tokens=context_tokens, memory=memory, divergence=divergence)
     if context_tokens is not None:
         raise ValueError("`context_tokens` needs a policy profile (PolicyProfile, written by `wzbounds policies`)")
@@ -256,15 +278,31 @@ def window_for_epsilon(eps, profile, scheme="sliding", *, sinks: int | None = No
         theorem_ids += ("converse_suffix",) + (("theta_band",) if _theta_band_holds(eps_arr, profile) else ())
         assumptions += (profile.lower_assumption,) if profile.lower_assumption not in assumptions else ()
     return WindowResult(
-        eps=_scalarize(eps_arr), divergence=profile.divergence, policy_class="suffix",
-        memory=_scalarize(np.asarray(peak)), memory_unit="tokens", scheme=_scheme_label(scheme),
-        sinks=getattr(scheme, "sinks", 0), window_tokens=_scalarize(window), envelope_window_tokens=_scalarize(window),
-        converse_window_tokens=_scalarize(conv), ratio=_scalarize(_ratio(window, conv)),
-        peak_memory_tokens=_scalarize(np.asarray(peak)), average_memory_tokens=_scalarize(np.asarray(average)),
-        peak_memory_bytes=_bytes(memory, peak), average_memory_bytes=_bytes(memory, average),
+        eps=_scalarize(eps_arr),
+        divergence=profile.divergence,
+        policy_class="suffix",
+        memory=_scalarize(np.asarray(peak)),
+        memory_unit="tokens",
+        scheme=_scheme_label(scheme),
+        sinks=getattr(scheme, "sinks", 0),
+        window_tokens=_scalarize(window),
+        envelope_window_tokens=_scalarize(window),
+        converse_window_tokens=_scalarize(conv),
+        ratio=_scalarize(_ratio(window, conv)),
+        peak_memory_tokens=_scalarize(np.asarray(peak)),
+        average_memory_tokens=_scalarize(np.asarray(average)),
+        peak_memory_bytes=_bytes(memory, peak),
+        average_memory_bytes=_bytes(memory, average),
         distortion_bound=_scalarize(np.asarray(_criterion_distortion(scheme, size, profile))),
-        window_ci_tokens=_scalarize(window_ci), memory_ci=_scalarize(memory_ci), asymptotic_memory=None,
-        theorem_ids=theorem_ids, assumptions=assumptions, profile=profile, source=None, memory_spec=memory)
+        window_ci_tokens=_scalarize(window_ci),
+        memory_ci=_scalarize(memory_ci),
+        asymptotic_memory=None,
+        theorem_ids=theorem_ids,
+        assumptions=assumptions,
+        profile=profile,
+        source=None,
+        memory_spec=memory,
+    )
 
 
 def _range(arrays):
@@ -276,6 +314,7 @@ def _range(arrays):
 def _theta_band_holds(eps_arr, profile) -> bool:
     """``theta_band``'s hypothesis: a power law and eps < c w0^-alpha for every target."""
     from .profiles import PowerLaw
+
     return isinstance(profile, PowerLaw) and bool(np.all(eps_arr < float(profile.lower(profile.w0))))
 
 
@@ -297,8 +336,12 @@ def _source_answer(eps, source, scheme, sinks, memory, divergence) -> WindowResu
     unit = _source_units(source, divergence)
     risk_unit = "nats" if unit == "kl_nats" else "bits"
     eps_arr = real_array("eps", eps, low=0.0)
-    window = exact(np.array([source.exact_window(float(e), risk_unit) for e in eps_arr.ravel()],
-                            dtype=object).reshape(eps_arr.shape), lambda w: w)
+    window = exact(
+        np.array([source.exact_window(float(e), risk_unit) for e in eps_arr.ravel()], dtype=object).reshape(
+            eps_arr.shape
+        ),
+        lambda w: w,
+    )
     try:
         profile = source.profile(unit)
     except ValueError:  # no proved envelope (e.g. a product): the exact window stands alone
@@ -311,14 +354,31 @@ def _source_answer(eps, source, scheme, sinks, memory, divergence) -> WindowResu
         ids += (profile.achievability_theorem,) + (() if conv is None else ("converse_suffix",))
     value = np.asarray(source.bayes_risk(np.asarray(window, dtype=np.int64), unit=risk_unit), dtype=np.float64)
     return WindowResult(
-        eps=_scalarize(eps_arr), divergence=unit, policy_class="suffix", memory=_scalarize(window),
-        memory_unit="tokens", scheme="sliding", sinks=0, window_tokens=_scalarize(window),
-        envelope_window_tokens=_scalarize(env), converse_window_tokens=_scalarize(conv),
+        eps=_scalarize(eps_arr),
+        divergence=unit,
+        policy_class="suffix",
+        memory=_scalarize(window),
+        memory_unit="tokens",
+        scheme="sliding",
+        sinks=0,
+        window_tokens=_scalarize(window),
+        envelope_window_tokens=_scalarize(env),
+        converse_window_tokens=_scalarize(conv),
         ratio=None if env is None else _scalarize(_ratio(env, conv)),
-        peak_memory_tokens=_scalarize(window), average_memory_tokens=_scalarize(window),
-        peak_memory_bytes=_bytes(memory, window), average_memory_bytes=_bytes(memory, window),
-        distortion_bound=_scalarize(value), window_ci_tokens=None, memory_ci=None, asymptotic_memory=None,
-        theorem_ids=ids, assumptions=assumptions, profile=profile, source=source, memory_spec=memory)
+        peak_memory_tokens=_scalarize(window),
+        average_memory_tokens=_scalarize(window),
+        peak_memory_bytes=_bytes(memory, window),
+        average_memory_bytes=_bytes(memory, window),
+        distortion_bound=_scalarize(value),
+        window_ci_tokens=None,
+        memory_ci=None,
+        asymptotic_memory=None,
+        theorem_ids=ids,
+        assumptions=assumptions,
+        profile=profile,
+        source=source,
+        memory_spec=memory,
+    )
 
 
 def _class_answer(eps, source, scheme, sinks, memory, policy_class, divergence) -> WindowResult:
@@ -327,8 +387,10 @@ def _class_answer(eps, source, scheme, sinks, memory, policy_class, divergence) 
     from .caches.theory import window_for_epsilon_by_class  # caches depend on sources, not on bounds
 
     if isinstance(source, Profile):
-        raise ValueError(f"`profile` must be a source (wzbounds.sources.SantaFe) for policy_class="
-                         f"{policy_class!r}: the class minimum is a property of the source, not of an envelope")
+        raise ValueError(
+            f"`profile` must be a source (wzbounds.sources.SantaFe) for policy_class="
+            f"{policy_class!r}: the class minimum is a property of the source, not of an envelope"
+        )
     _plain_scheme_iv(scheme, sinks, f"policy_class={policy_class!r}")
     if policy_class == "summary" and memory is not None:
         raise ValueError("`memory` (a KVMemorySpec) does not apply to summaries: their memory is in bits")
@@ -342,13 +404,31 @@ def _class_answer(eps, source, scheme, sinks, memory, policy_class, divergence) 
     asym = np.array([r.asymptotic_memory for r in rows], dtype=np.float64).reshape(shape)
     tokens = mem if rows[0].memory_unit == "tokens" else None
     return WindowResult(
-        eps=_scalarize(eps_arr), divergence=unit, policy_class=policy_class, memory=_scalarize(mem),
-        memory_unit=rows[0].memory_unit, scheme=None, sinks=0, window_tokens=None, envelope_window_tokens=None,
-        converse_window_tokens=None, ratio=None, peak_memory_tokens=_scalarize(tokens),
-        average_memory_tokens=_scalarize(tokens), peak_memory_bytes=_bytes(memory, tokens),
-        average_memory_bytes=_bytes(memory, tokens), distortion_bound=_scalarize(value), window_ci_tokens=None,
-        memory_ci=None, asymptotic_memory=_scalarize(asym), theorem_ids=(rows[0].theorem_id,), assumptions=(),
-        profile=None, source=source, memory_spec=memory)
+        eps=_scalarize(eps_arr),
+        divergence=unit,
+        policy_class=policy_class,
+        memory=_scalarize(mem),
+        memory_unit=rows[0].memory_unit,
+        scheme=None,
+        sinks=0,
+        window_tokens=None,
+        envelope_window_tokens=None,
+        converse_window_tokens=None,
+        ratio=None,
+        peak_memory_tokens=_scalarize(tokens),
+        average_memory_tokens=_scalarize(tokens),
+        peak_memory_bytes=_bytes(memory, tokens),
+        average_memory_bytes=_bytes(memory, tokens),
+        distortion_bound=_scalarize(value),
+        window_ci_tokens=None,
+        memory_ci=None,
+        asymptotic_memory=_scalarize(asym),
+        theorem_ids=(rows[0].theorem_id,),
+        assumptions=(),
+        profile=None,
+        source=source,
+        memory_spec=memory,
+    )
 
 
 def _windows_iv(w, w0: int):
@@ -388,14 +468,20 @@ def distortion_at_window(w, profile, scheme="sliding", *, sinks: int | None = No
     lower = profile.lower(size)
     ids = scheme.theorem_ids(profile) + (() if lower is None else ("converse_suffix",))
     return DistortionResult(
-        window_tokens=_scalarize(size), divergence=profile.divergence, scheme=_scheme_label(scheme),
+        window_tokens=_scalarize(size),
+        divergence=profile.divergence,
+        scheme=_scheme_label(scheme),
         sinks=getattr(scheme, "sinks", 0),
-        worst_case_distortion=_scalarize(np.asarray(worst)), time_average_distortion=_scalarize(np.asarray(average)),
+        worst_case_distortion=_scalarize(np.asarray(worst)),
+        time_average_distortion=_scalarize(np.asarray(average)),
         distortion_bound=_scalarize(np.asarray(_criterion_distortion(scheme, size, profile))),
         converse_distortion=None if lower is None else _scalarize(np.asarray(lower)),
         peak_memory_tokens=_scalarize(np.asarray(scheme.peak_memory_tokens(size))),
         average_memory_tokens=_scalarize(np.asarray(scheme.average_memory_tokens(size))),
-        theorem_ids=ids, assumptions=scheme.assumptions(profile), profile=profile)
+        theorem_ids=ids,
+        assumptions=scheme.assumptions(profile),
+        profile=profile,
+    )
 
 
 def memory_for_epsilon(
@@ -412,7 +498,7 @@ def _jsonable(v):
     if v is None or isinstance(v, (bool, str, int, float)):
         return v
     if isinstance(v, Fraction):  # half-integers: a float while exact, else the exact decimal string
-        return int(v) if v.denominator == 1 else (float(v) if abs(v) < 2 ** 52 else f"{v.numerator // 2}.5")
+        return int(v) if v.denominator == 1 else (float(v) if abs(v) < 2**52 else f"{v.numerator // 2}.5")
     if isinstance(v, np.generic):
         return v.item()
     if isinstance(v, np.ndarray):

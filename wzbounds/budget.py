@@ -15,6 +15,7 @@ reported is one with exactly ``k - 1`` kept (``r ~ 1 - k/T``).
 Theorem ``measured_policy_envelope``; assumptions ``measured-policy-envelope`` and, away from a
 measured context, ``context-interpolation``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -115,8 +116,9 @@ def kvpress_compression_ratio(context_tokens: int, kept_tokens: int) -> float:
     """
     n, m = int(context_tokens), int(kept_tokens)
     if n < 1 or m < 1:
-        raise ValueError(f"`kept_tokens` must be >= 1 of `context_tokens` >= 1 (kvpress keeps at least one entry), "
-                         f"got {m} of {n}")
+        raise ValueError(
+            f"`kept_tokens` must be >= 1 of `context_tokens` >= 1 (kvpress keeps at least one entry), got {m} of {n}"
+        )
     if m >= n:
         return 0.0
     r = 1.0 - m / n
@@ -135,14 +137,23 @@ def _scalar(a):
 
 def _policy_profile_iv(profile) -> PolicyProfile:
     if not isinstance(profile, PolicyProfile):
-        raise ValueError(f"`profile` must be a policy profile (a PolicyProfile written by `wzbounds policies`), got a "
-                         f"{getattr(profile, 'kind', type(profile).__name__)} profile: a truncation profile gives a "
-                         "window (window_for_epsilon), not a policy's budget")
+        raise ValueError(
+            f"`profile` must be a policy profile (a PolicyProfile written by `wzbounds policies`), got a "
+            f"{getattr(profile, 'kind', type(profile).__name__)} profile: a truncation profile gives a "
+            "window (window_for_epsilon), not a policy's budget"
+        )
     return profile
 
 
-def budget_for_epsilon(eps, profile, *, context_tokens: int | None = None, extrapolate: bool = False,
-                       memory: KVMemorySpec | None = None, divergence: str | None = None) -> BudgetResult:
+def budget_for_epsilon(
+    eps,
+    profile,
+    *,
+    context_tokens: int | None = None,
+    extrapolate: bool = False,
+    memory: KVMemorySpec | None = None,
+    divergence: str | None = None,
+) -> BudgetResult:
     """Smallest cache budget of a measured policy with distortion ``<= eps`` at a context length.
 
     Parameters
@@ -168,8 +179,9 @@ def budget_for_epsilon(eps, profile, *, context_tokens: int | None = None, extra
         raise ValueError(f"`extrapolate` must be True or False, got {extrapolate!r}")
     if context_tokens is None:
         if len(profile.context_tokens) != 1:
-            raise ValueError("`context_tokens` is required: the profile was measured at "
-                             f"{list(profile.context_tokens)}")
+            raise ValueError(
+                f"`context_tokens` is required: the profile was measured at {list(profile.context_tokens)}"
+            )
         context_tokens = profile.context_tokens[0]
     curve = profile.curve(context_tokens, extrapolate=extrapolate)
     eps_arr = real_array("eps", eps, low=0.0)
@@ -177,28 +189,46 @@ def budget_for_epsilon(eps, profile, *, context_tokens: int | None = None, extra
     lo, hi = float(V[-1]), float(V[0])
     if eps_arr.size and (np.any(eps_arr < lo) or np.any(eps_arr > hi)):
         bad = eps_arr[(eps_arr < lo) | (eps_arr > hi)].ravel()[0]
-        raise ValueError(f"`eps` = {bad:g} lies outside the measured range [{lo:.4g}, {hi:.4g}] of the "
-                         f"{profile.semantics}/{profile.policy} curve at T = {curve.context_tokens} (budgets "
-                         f"{int(W[0])}..{int(W[-1])}); nothing was measured beyond it")
+        raise ValueError(
+            f"`eps` = {bad:g} lies outside the measured range [{lo:.4g}, {hi:.4g}] of the "
+            f"{profile.semantics}/{profile.policy} curve at T = {curve.context_tokens} (budgets "
+            f"{int(W[0])}..{int(W[-1])}); nothing was measured beyond it"
+        )
     one = profile.at_context(curve.context_tokens, extrapolate=extrapolate)
     env = one.upper_envelope
     k = np.asarray(env.smallest_window(eps_arr, int(W[0])), dtype=np.int64)
     T = curve.context_tokens
-    ratio = np.array([kvpress_compression_ratio(T - 1, int(v) - 1) if v > 1 else np.nan for v in k.ravel()],
-                     dtype=np.float64).reshape(k.shape)
+    ratio = np.array(
+        [kvpress_compression_ratio(T - 1, int(v) - 1) if v > 1 else np.nan for v in k.ravel()], dtype=np.float64
+    ).reshape(k.shape)
     if np.any(np.isnan(ratio)):  # k = 1 keeps no cache entry, which kvpress cannot express
-        raise ValueError("`eps` is reached with budget 1 (no cache entry kept): kvpress keeps at least one; "
-                         "measure budgets >= 2")
+        raise ValueError(
+            "`eps` is reached with budget 1 (no cache entry kept): kvpress keeps at least one; measure budgets >= 2"
+        )
     pl, pl_ci = _power_law_budget(eps_arr, curve)
     assumptions = ("measured-policy-envelope",) + (() if curve.status == "measured" else ("context-interpolation",))
     return BudgetResult(
-        eps=_scalar(eps_arr), divergence=profile.divergence, policy=profile.policy, semantics=profile.semantics,
-        context_tokens=T, context_status=curve.status, contexts_used=curve.contexts_used,
-        budget_tokens=_scalar(k), cache_tokens=_scalar(k - 1), compression_ratio=_scalar(ratio),
+        eps=_scalar(eps_arr),
+        divergence=profile.divergence,
+        policy=profile.policy,
+        semantics=profile.semantics,
+        context_tokens=T,
+        context_status=curve.status,
+        contexts_used=curve.contexts_used,
+        budget_tokens=_scalar(k),
+        cache_tokens=_scalar(k - 1),
+        compression_ratio=_scalar(ratio),
         memory_bytes=None if memory is None else _scalar(np.asarray(memory.bytes_for_tokens(k))),
-        distortion_bound=_scalar(env.values(k)), eps_range=(lo, hi), budgets_measured_tokens=(int(W[0]), int(W[-1])),
-        power_law_budget_tokens=pl, power_law_budget_ci_tokens=pl_ci,
-        theorem_ids=(PolicyProfile.achievability_theorem,), assumptions=assumptions, profile=one, memory_spec=memory)
+        distortion_bound=_scalar(env.values(k)),
+        eps_range=(lo, hi),
+        budgets_measured_tokens=(int(W[0]), int(W[-1])),
+        power_law_budget_tokens=pl,
+        power_law_budget_ci_tokens=pl_ci,
+        theorem_ids=(PolicyProfile.achievability_theorem,),
+        assumptions=assumptions,
+        profile=one,
+        memory_spec=memory,
+    )
 
 
 def _power_law_budget(eps_arr, curve):

@@ -15,6 +15,7 @@ pressed again during the clean-up; a reader that closes the pipe (``| head``) en
 command quietly with 141, as SIGPIPE would. Any other exception is a bug and keeps its traceback:
 bad input must be caught by validation, not by a blanket ``except``.
 """
+
 from __future__ import annotations
 
 import _signal  # the C module: `signal` first builds its enums, long enough to be interrupted in
@@ -47,9 +48,15 @@ COMMAND_MODULES = (
 
 
 #: Optional dependencies and the extra that installs each (a missing one is a user error).
-OPTIONAL_EXTRAS = {"torch": "empirical", "transformers": "empirical", "gguf": "empirical",
-                   "accelerate": "empirical", "tqdm": "empirical", "matplotlib": "plot",
-                   "kvpress": "kvpress"}
+OPTIONAL_EXTRAS = {
+    "torch": "empirical",
+    "transformers": "empirical",
+    "gguf": "empirical",
+    "accelerate": "empirical",
+    "tqdm": "empirical",
+    "matplotlib": "plot",
+    "kvpress": "kvpress",
+}
 
 #: Exit status of a user error (argparse's own) and of Ctrl-C (128 + SIGINT, the shell convention).
 EXIT_USER_ERROR = 2
@@ -108,8 +115,9 @@ def _user_error(exc: BaseException) -> str | None:
         root = (exc.name or "").split(".")[0]
         if root not in OPTIONAL_EXTRAS:
             return None
-        return (f"needs {root!r}: pip install 'wzbounds[{OPTIONAL_EXTRAS[root]}]'"
-                + (" (install the CPU wheel first: pip install torch==2.13.0)" if root == "torch" else ""))
+        return f"needs {root!r}: pip install 'wzbounds[{OPTIONAL_EXTRAS[root]}]'" + (
+            " (install the CPU wheel first: pip install torch==2.13.0)" if root == "torch" else ""
+        )
     if isinstance(exc, OSError) and exc.filename is not None:
         # a path the user named: missing, unwritable, a file where a folder is needed, ...
         where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 is not None else "")

@@ -29,6 +29,7 @@ Conversions, each resting on a proved theorem (``proofs/<id>.md``):
 theorem, and takes a second-moment (``tv2``) profile: a mean-TV envelope does not bound
 E[TV²] ≥ (E TV)². Its result says so in its provenance.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,10 @@ def _distribution(name: str, value) -> np.ndarray:
         raise ValueError(f"`{name}` must have a non-empty last axis holding a distribution, got shape {arr.shape}")
     gap = np.abs(arr.sum(axis=-1) - 1.0)
     if np.any(gap > SUM_TOLERANCE):
-        raise ValueError(f"`{name}` must sum to 1 along its last axis (within {SUM_TOLERANCE}), "
-                         f"got sums off by up to {float(gap.max()):.3g}")
+        raise ValueError(
+            f"`{name}` must sum to 1 along its last axis (within {SUM_TOLERANCE}), "
+            f"got sums off by up to {float(gap.max()):.3g}"
+        )
     return arr
 
 
@@ -68,8 +71,9 @@ def _pair_iv(p, q):
     p = _distribution("p", p)
     q = _distribution("q", q)
     if p.shape[-1] != q.shape[-1]:
-        raise ValueError(f"`p` and `q` must have the same alphabet size (last axis), "
-                         f"got {p.shape[-1]} and {q.shape[-1]}")
+        raise ValueError(
+            f"`p` and `q` must have the same alphabet size (last axis), got {p.shape[-1]} and {q.shape[-1]}"
+        )
     try:
         np.broadcast_shapes(p.shape, q.shape)
     except ValueError as exc:
@@ -245,8 +249,12 @@ class SmoothingBound:
 
 
 def _smoothing_bound_iv(tv_value, mu, vocab_size, tv_envelope):
-    return (_tv_value("tv_value", tv_value), _mu_iv(mu), _vocab_iv(vocab_size),
-            choice("tv_envelope", tv_envelope, TV_ENVELOPES))
+    return (
+        _tv_value("tv_value", tv_value),
+        _mu_iv(mu),
+        _vocab_iv(vocab_size),
+        choice("tv_envelope", tv_envelope, TV_ENVELOPES),
+    )
 
 
 def _convexity_bound(t, m, v, tv_envelope):
@@ -304,10 +312,20 @@ def smoothing_bound(tv_value, mu, vocab_size, *, tv_envelope: str = "almost_sure
     conv = _convexity_bound(t, m, v, env)
     rp = _reverse_pinsker_bound(t, m, v, env)
     best, route, theorem = _pick(conv, rp)
-    return SmoothingBound(tv=_out(t), mu=_out(m), vocab_size=v, tv_envelope=env, tv_bias_max=_out(bias),
-                          q_min_floor=_out(m / v_float), tv_after=_out((1.0 - m) * t + bias),
-                          kl_upper_convexity_nats=_out(conv), kl_upper_reverse_pinsker_nats=_out(rp),
-                          kl_upper_nats=_out(best), route=route, theorem=theorem)
+    return SmoothingBound(
+        tv=_out(t),
+        mu=_out(m),
+        vocab_size=v,
+        tv_envelope=env,
+        tv_bias_max=_out(bias),
+        q_min_floor=_out(m / v_float),
+        tv_after=_out((1.0 - m) * t + bias),
+        kl_upper_convexity_nats=_out(conv),
+        kl_upper_reverse_pinsker_nats=_out(rp),
+        kl_upper_nats=_out(best),
+        route=route,
+        theorem=theorem,
+    )
 
 
 @dataclass(frozen=True)
@@ -326,8 +344,11 @@ class OptimalSmoothing:
 
 def _optimal_smoothing_iv(tv_value, vocab_size, tv_envelope):
     # tv = 0 has no minimiser in (0, 1] (the bound tends to 0 as μ → 0): exclude it.
-    return (real_array("tv_value", tv_value, low=0.0, high=1.0), _vocab_iv(vocab_size),
-            choice("tv_envelope", tv_envelope, TV_ENVELOPES))
+    return (
+        real_array("tv_value", tv_value, low=0.0, high=1.0),
+        _vocab_iv(vocab_size),
+        choice("tv_envelope", tv_envelope, TV_ENVELOPES),
+    )
 
 
 def optimal_smoothing(tv_value, vocab_size, *, tv_envelope: str = "almost_sure") -> OptimalSmoothing:
@@ -356,8 +377,9 @@ def optimal_smoothing(tv_value, vocab_size, *, tv_envelope: str = "almost_sure")
     rp = _reverse_pinsker_bound(t, rp_mu, v, env)
     best, route, theorem = _pick(conv, rp)
     mu = np.where(conv <= rp, conv_mu, rp_mu)
-    return OptimalSmoothing(tv=_out(t), vocab_size=v, tv_envelope=env, mu=_out(mu), kl_bound_nats=_out(best),
-                            route=route, theorem=theorem)
+    return OptimalSmoothing(
+        tv=_out(t), vocab_size=v, tv_envelope=env, mu=_out(mu), kl_bound_nats=_out(best), route=route, theorem=theorem
+    )
 
 
 # --------------------------------------------------------------------------- profile forms
@@ -386,11 +408,20 @@ def kl_profile_to_tv(profile):
     PowerLaw = _profile_iv("profile", profile, KL_UNITS)
     to_nats = 1.0 if profile.divergence == "kl_nats" else NATS_PER_BIT
     c_tv = lambda C: math.sqrt(C * to_nats / 2.0)  # noqa: E731 - one formula, used three times
-    return PowerLaw(alpha=profile.alpha / 2.0, C=c_tv(profile.C), c=None, w0=profile.w0, divergence="tv",
-                    alpha_ci=_scaled_ci(profile.alpha_ci, lambda a: a / 2.0),
-                    C_ci=_scaled_ci(profile.C_ci, c_tv),
-                    provenance={"derived_by": "wzbounds.divergences.kl_profile_to_tv", "theorem": "pinsker",
-                                "derived_from": profile.to_dict()})
+    return PowerLaw(
+        alpha=profile.alpha / 2.0,
+        C=c_tv(profile.C),
+        c=None,
+        w0=profile.w0,
+        divergence="tv",
+        alpha_ci=_scaled_ci(profile.alpha_ci, lambda a: a / 2.0),
+        C_ci=_scaled_ci(profile.C_ci, c_tv),
+        provenance={
+            "derived_by": "wzbounds.divergences.kl_profile_to_tv",
+            "theorem": "pinsker",
+            "derived_from": profile.to_dict(),
+        },
+    )
 
 
 def smoothed_kl_profile(tv_profile, vocab_size, *, tv_envelope: str = "mean"):
@@ -419,20 +450,34 @@ def smoothed_kl_profile(tv_profile, vocab_size, *, tv_envelope: str = "mean"):
     _, a, log_v = _vocab_terms(v)
     k0 = C * (1.0 + log_v - math.log(C))
     if tv_envelope == "mean" and not k0 > 0:
-        raise ValueError(f"`tv_profile.C` must be below e·vocab_size = e^{1 + log_v:.6g} for the smoothed mean "
-                         f"envelope (its constant C(1 + log(V/C)) is then positive), got {C!r}")
+        raise ValueError(
+            f"`tv_profile.C` must be below e·vocab_size = e^{1 + log_v:.6g} for the smoothed mean "
+            f"envelope (its constant C(1 + log(V/C)) is then positive), got {C!r}"
+        )
     w0 = power_law_window(a, beta, C, tv_profile.w0)
-    provenance = {"derived_by": "wzbounds.divergences.smoothed_kl_profile", "theorem": "smoothing_convexity",
-                  "vocab_size": v, "tv_envelope": tv_envelope, "smoothing_rule": "mu(w) = U(w)",
-                  "derived_from": tv_profile.to_dict()}
+    provenance = {
+        "derived_by": "wzbounds.divergences.smoothed_kl_profile",
+        "theorem": "smoothing_convexity",
+        "vocab_size": v,
+        "tv_envelope": tv_envelope,
+        "smoothing_rule": "mu(w) = U(w)",
+        "derived_from": tv_profile.to_dict(),
+    }
     if tv_envelope == "mean":
         return LogPowerLaw(alpha=beta, C=k0, D=C * beta, w0=w0, divergence="kl_nats", provenance=provenance)
     k = 1.0 + log_v
     if not math.isfinite(C * k):
         raise ValueError(f"`tv_profile.C` = {C!r} times 1 + log V = {k:.6g} exceeds float range")
-    return PowerLaw(alpha=beta, C=C * k, c=None, w0=w0, divergence="kl_nats",
-                    alpha_ci=tv_profile.alpha_ci, C_ci=_scaled_ci(tv_profile.C_ci, lambda x: x * k),
-                    provenance=provenance)
+    return PowerLaw(
+        alpha=beta,
+        C=C * k,
+        c=None,
+        w0=w0,
+        divergence="kl_nats",
+        alpha_ci=tv_profile.alpha_ci,
+        C_ci=_scaled_ci(tv_profile.C_ci, lambda x: x * k),
+        provenance=provenance,
+    )
 
 
 def locally_quadratic_kl_profile(tv2_profile, kappa):
@@ -448,15 +493,24 @@ def locally_quadratic_kl_profile(tv2_profile, kappa):
     """
     PowerLaw = _profile_iv("tv2_profile", tv2_profile, ("tv2",))
     k = real_scalar("kappa", kappa, low=2.0, low_open=False)
-    return PowerLaw(alpha=tv2_profile.alpha, C=k * tv2_profile.C,
-                    c=None if tv2_profile.c is None else 2.0 * tv2_profile.c, w0=tv2_profile.w0,
-                    divergence="kl_nats", alpha_ci=tv2_profile.alpha_ci,
-                    C_ci=_scaled_ci(tv2_profile.C_ci, lambda x: k * x),
-                    provenance={"derived_by": "wzbounds.divergences.locally_quadratic_kl_profile",
-                                "assumption": "locally-quadratic", "theorem": None,
-                                "lower_theorem": None if tv2_profile.c is None else "tv_converse",
-                                "status": "EMPIRICAL ASSUMPTION, not a theorem", "kappa": k,
-                                "derived_from": tv2_profile.to_dict()})
+    return PowerLaw(
+        alpha=tv2_profile.alpha,
+        C=k * tv2_profile.C,
+        c=None if tv2_profile.c is None else 2.0 * tv2_profile.c,
+        w0=tv2_profile.w0,
+        divergence="kl_nats",
+        alpha_ci=tv2_profile.alpha_ci,
+        C_ci=_scaled_ci(tv2_profile.C_ci, lambda x: k * x),
+        provenance={
+            "derived_by": "wzbounds.divergences.locally_quadratic_kl_profile",
+            "assumption": "locally-quadratic",
+            "theorem": None,
+            "lower_theorem": None if tv2_profile.c is None else "tv_converse",
+            "status": "EMPIRICAL ASSUMPTION, not a theorem",
+            "kappa": k,
+            "derived_from": tv2_profile.to_dict(),
+        },
+    )
 
 
 # --------------------------------------------------------------------------- converses from TV
@@ -469,9 +523,20 @@ def tv_converse_profile(bayes_tv_profile):
     if bayes_tv_profile.c is None:
         raise ValueError("`bayes_tv_profile.c` must be given: the Bayes predictor's lower TV constant")
     p = bayes_tv_profile
-    return PowerLaw(alpha=p.alpha, C=p.C, c=p.c / 2.0, w0=p.w0, divergence="tv", alpha_ci=p.alpha_ci,
-                    C_ci=p.C_ci, provenance={"derived_by": "wzbounds.divergences.tv_converse_profile",
-                                             "theorem": "tv_converse", "derived_from": p.to_dict()})
+    return PowerLaw(
+        alpha=p.alpha,
+        C=p.C,
+        c=p.c / 2.0,
+        w0=p.w0,
+        divergence="tv",
+        alpha_ci=p.alpha_ci,
+        C_ci=p.C_ci,
+        provenance={
+            "derived_by": "wzbounds.divergences.tv_converse_profile",
+            "theorem": "tv_converse",
+            "derived_from": p.to_dict(),
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -492,6 +557,7 @@ class KLLowerBound:
     @property
     def envelope(self):
         from .profiles import PowerEnvelope
+
         return PowerEnvelope(self.c, self.alpha)
 
     def converse_window(self, eps):
@@ -508,8 +574,13 @@ def _bayes_constant(profile):
     src = prov.get("derived_from")
     if prov.get("derived_by") != "wzbounds.divergences.tv_converse_profile" or not isinstance(src, dict):
         return None
-    same = (src.get("divergence") == "tv" and src.get("alpha") == profile.alpha and src.get("w0") == profile.w0
-            and isinstance(src.get("c"), (int, float)) and src["c"] / 2.0 == profile.c)
+    same = (
+        src.get("divergence") == "tv"
+        and src.get("alpha") == profile.alpha
+        and src.get("w0") == profile.w0
+        and isinstance(src.get("c"), (int, float))
+        and src["c"] / 2.0 == profile.c
+    )
     return float(src["c"]) if same else None
 
 
@@ -549,6 +620,7 @@ def kl_lower_from_tv(profile, *, bayes_predictor: bool = False) -> KLLowerBound:
     alpha, c_kl, route = _kl_lower_terms(profile, bayes_predictor)
     c = float(c_kl)
     if not (math.isfinite(c) and c > 0):
-        raise ValueError(f"`profile.c` = {profile.c!r}: the KL lower constant {mpmath.nstr(c_kl, 6)} lies beyond "
-                         "float range")
+        raise ValueError(
+            f"`profile.c` = {profile.c!r}: the KL lower constant {mpmath.nstr(c_kl, 6)} lies beyond float range"
+        )
     return KLLowerBound(alpha, c, profile.w0, profile.to_dict(), route)

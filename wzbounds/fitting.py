@@ -19,6 +19,7 @@ with numpy/scipy only so that it works on any table (measured, simulated or exac
 All logarithms are natural; a ``log_rmse`` is the root-mean-square residual of ``log values``
 (dimensionless: 0.1 means the fit is off by about 10 % on average).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,11 +30,22 @@ from scipy.special import ndtr, ndtri
 from ._validation import choice, positive_int, real_array, real_scalar
 
 __all__ = [
-    "PowerLawFit", "ExponentialFit", "ExtrapolationResult", "PowerLawBootstrap",
-    "ExponentRatioBootstrap", "DecayVerdict", "ThroughOriginFit",
-    "fit_power_law", "fit_exponential", "extrapolation_test", "bootstrap_power_law",
-    "bootstrap_exponent_ratio", "classify_decay", "through_origin_regression",
-    "LOG_RMSE_RESOLUTION", "CI_METHODS",
+    "PowerLawFit",
+    "ExponentialFit",
+    "ExtrapolationResult",
+    "PowerLawBootstrap",
+    "ExponentRatioBootstrap",
+    "DecayVerdict",
+    "ThroughOriginFit",
+    "fit_power_law",
+    "fit_exponential",
+    "extrapolation_test",
+    "bootstrap_power_law",
+    "bootstrap_exponent_ratio",
+    "classify_decay",
+    "through_origin_regression",
+    "LOG_RMSE_RESOLUTION",
+    "CI_METHODS",
 ]
 
 #: Log-RMSEs below this are treated as this value when two are divided: float64 log residuals
@@ -47,6 +59,7 @@ CI_METHODS = ("percentile", "bca")
 
 # ----------------------------------------------------------------------------- results
 
+
 @dataclass(frozen=True)
 class PowerLawFit:
     """Least-squares fit of ``log values = log C - alpha log windows``.
@@ -55,6 +68,7 @@ class PowerLawFit:
     ``log_rmse`` (RMS residual of ``log values``), ``n_points``; inputs echoed: ``windows``
     (tokens, shape (n,)), ``values`` (shape (n,)), ``floor`` (None unless requested).
     """
+
     alpha: float
     C: float
     log_rmse: float
@@ -75,6 +89,7 @@ class ExponentialFit:
     ``rho`` may exceed 1 if the curve grows; ``C`` is the extrapolated value at w = 0.
     Other fields as in :class:`PowerLawFit`.
     """
+
     rho: float
     C: float
     log_rmse: float
@@ -98,6 +113,7 @@ class ExtrapolationResult:
     order of magnitude". ``power_fit`` / ``exponential_fit`` are the training fits (their
     ``log_rmse`` is in-sample on the training windows).
     """
+
     split_window: float
     n_train: int
     n_test: int
@@ -123,6 +139,7 @@ class PowerLawBootstrap:
     ``C_envelope`` is the constant :meth:`to_profile` uses by default (see there).
     Inputs echoed: ``windows`` (tokens), ``per_prefix_values`` (n_prefixes, n_windows).
     """
+
     alpha: float
     alpha_ci: tuple[float, float]
     C: float
@@ -176,20 +193,31 @@ class PowerLawBootstrap:
         c_used = self.C_envelope if constant == "envelope" else self.C
         record = self._profile_record(constant, provenance)
         if not self.alpha > 0:
-            raise ValueError(f"the fitted exponent alpha = {self.alpha:.4g} is not positive: the measured curve "
-                             "does not decay, so it has no power-law envelope")
+            raise ValueError(
+                f"the fitted exponent alpha = {self.alpha:.4g} is not positive: the measured curve "
+                "does not decay, so it has no power-law envelope"
+            )
         # a CI reaching alpha <= 0 cannot bound a window, and a percentile CI can miss its own
         # estimate (skewed bootstrap): keep such a CI on record, not in the profile
         lo, hi = self.alpha_ci
         alpha_ci = self.alpha_ci if 0 < lo <= self.alpha <= hi else None
         if alpha_ci is None:
             record["alpha_ci_fitted"] = list(self.alpha_ci)
-            record["alpha_ci_note"] = ("the alpha CI reaches 0 (no decay not excluded): no window CI" if lo <= 0 else
-                                       "the percentile CI does not contain the estimate: no window CI")
-        return PowerLaw(alpha=self.alpha, C=c_used, c=None, w0=int(np.ceil(self.windows[0])),
-                        divergence=divergence, alpha_ci=alpha_ci,
-                        C_ci=self.C_ci if constant == "fitted" else None,
-                        provenance=record)
+            record["alpha_ci_note"] = (
+                "the alpha CI reaches 0 (no decay not excluded): no window CI"
+                if lo <= 0
+                else "the percentile CI does not contain the estimate: no window CI"
+            )
+        return PowerLaw(
+            alpha=self.alpha,
+            C=c_used,
+            c=None,
+            w0=int(np.ceil(self.windows[0])),
+            divergence=divergence,
+            alpha_ci=alpha_ci,
+            C_ci=self.C_ci if constant == "fitted" else None,
+            provenance=record,
+        )
 
     def to_tabulated_profile(self, divergence: str, provenance: dict | None = None):
         """Return a :class:`wzbounds.profiles.Tabulated` upper envelope read off the measured curve.
@@ -205,10 +233,18 @@ class PowerLawBootstrap:
         """
         from .profiles import Tabulated
 
-        return Tabulated.envelope(self.windows, self.mean_curve_ci[1], divergence=divergence,
-                                  extrapolate="power_law", tail_alpha=self.alpha if self.alpha > 0 else None,
-                                  provenance={"alpha_fitted": self.alpha, "alpha_ci_fitted": list(self.alpha_ci),
-                                              **self._profile_record("upper-ci-curve", provenance)})
+        return Tabulated.envelope(
+            self.windows,
+            self.mean_curve_ci[1],
+            divergence=divergence,
+            extrapolate="power_law",
+            tail_alpha=self.alpha if self.alpha > 0 else None,
+            provenance={
+                "alpha_fitted": self.alpha,
+                "alpha_ci_fitted": list(self.alpha_ci),
+                **self._profile_record("upper-ci-curve", provenance),
+            },
+        )
 
     def _profile_record(self, constant: str, provenance: dict | None) -> dict:
         """What every profile built from this fit records: the fit's numbers, then ``provenance``."""
@@ -237,6 +273,7 @@ class ExponentRatioBootstrap:
     for their correlation. ``bootstrap_*`` are the raw distributions (shape (n_resamples,)).
     The ratio interval is meaningful only when ``alpha_den_ci`` excludes 0.
     """
+
     ratio: float
     ratio_ci: tuple[float, float]
     alpha_num: float
@@ -262,6 +299,7 @@ class DecayVerdict:
     and ``extrapolation_ratio`` are exponential-over-power log-RMSE ratios (> 1 favours the
     power law). ``alpha_ci`` / ``bootstrap`` are None unless per-prefix values were given.
     """
+
     label: str
     explanation: str
     log_rmse_power: float
@@ -288,6 +326,7 @@ class ThroughOriginFit:
     ``r_squared`` is the uncentred coefficient ``1 - sum (y - slope x)^2 / sum y^2`` (the right
     R^2 for a model without intercept). ``assumption`` names the empirical claim it tests.
     """
+
     slope: float
     r_squared: float
     n_points: int
@@ -298,11 +337,13 @@ class ThroughOriginFit:
 
 # ----------------------------------------------------------------------------- validation
 
+
 def _windows_iv(windows, name="windows", min_points=2) -> np.ndarray:
     w = real_array(name, windows, low=0.0)
     if w.ndim != 1 or w.size < min_points:
-        raise ValueError(f"`{name}` must be a 1-D array of at least {min_points} windows (tokens > 0), "
-                         f"got shape {w.shape}")
+        raise ValueError(
+            f"`{name}` must be a 1-D array of at least {min_points} windows (tokens > 0), got shape {w.shape}"
+        )
     if np.any(np.diff(w) <= 0):
         raise ValueError(f"`{name}` must be strictly increasing")
     return w
@@ -318,9 +359,11 @@ def _log_values_iv(values, n, floor, name="values") -> tuple[np.ndarray, np.ndar
         raise ValueError(f"`{name}` must have shape ({n},) like `windows`, got {v.shape}")
     if floor is None:
         if not np.all(np.isfinite(v) & (v > 0)):
-            raise ValueError(f"`{name}` must be positive and finite (the fit is on the log scale); "
-                             "drop windows whose value is 0, or pass `floor=` to replace values "
-                             "below it by it")
+            raise ValueError(
+                f"`{name}` must be positive and finite (the fit is on the log scale); "
+                "drop windows whose value is 0, or pass `floor=` to replace values "
+                "below it by it"
+            )
         return v, np.log(v), None
     floor = real_scalar("floor", floor, low=0.0)
     if not np.all(np.isfinite(v) & (v >= 0)):
@@ -331,11 +374,11 @@ def _log_values_iv(values, n, floor, name="values") -> tuple[np.ndarray, np.ndar
 def _per_prefix_iv(per_prefix_values, n_windows, name) -> np.ndarray:
     x = real_array(name, per_prefix_values, low=0.0, low_open=False)
     if x.ndim != 2 or x.shape[1] != n_windows or x.shape[0] < 2:
-        raise ValueError(f"`{name}` must have shape (n_prefixes >= 2, {n_windows}) (one column per "
-                         f"window), got {x.shape}")
+        raise ValueError(
+            f"`{name}` must have shape (n_prefixes >= 2, {n_windows}) (one column per window), got {x.shape}"
+        )
     if np.any(x.sum(axis=0) <= 0):
-        raise ValueError(f"`{name}` must have a positive value at every window (a zero mean curve "
-                         "has no logarithm)")
+        raise ValueError(f"`{name}` must have a positive value at every window (a zero mean curve has no logarithm)")
     return x
 
 
@@ -350,6 +393,7 @@ def _bootstrap_iv(rng, n_resamples, confidence_level, method):
 
 # ----------------------------------------------------------------------------- least squares
 
+
 def _line_fit(x, Y):
     """Closed-form least squares of each row of ``Y`` (shape (..., n)) on ``x`` (shape (n,)).
 
@@ -359,7 +403,7 @@ def _line_fit(x, Y):
     slope = (Y @ xc) / (xc @ xc)
     intercept = Y.mean(axis=-1) - slope * x.mean()
     resid = Y - (intercept[..., None] + slope[..., None] * x)
-    return slope, intercept, np.sqrt(np.mean(resid ** 2, axis=-1))
+    return slope, intercept, np.sqrt(np.mean(resid**2, axis=-1))
 
 
 def _fit_power_law_iv(windows, values, floor):
@@ -381,8 +425,15 @@ def fit_power_law(windows, values, *, floor=None) -> PowerLawFit:
     """
     w, v, logv, floor = _fit_power_law_iv(windows, values, floor)
     slope, intercept, rmse = _line_fit(np.log(w), logv)
-    return PowerLawFit(alpha=float(-slope), C=float(np.exp(intercept)), log_rmse=float(rmse),
-                       n_points=int(w.size), windows=w, values=v, floor=floor)
+    return PowerLawFit(
+        alpha=float(-slope),
+        C=float(np.exp(intercept)),
+        log_rmse=float(rmse),
+        n_points=int(w.size),
+        windows=w,
+        values=v,
+        floor=floor,
+    )
 
 
 def fit_exponential(windows, values, *, floor=None) -> ExponentialFit:
@@ -392,8 +443,15 @@ def fit_exponential(windows, values, *, floor=None) -> ExponentialFit:
     """
     w, v, logv, floor = _fit_power_law_iv(windows, values, floor)
     slope, intercept, rmse = _line_fit(w, logv)
-    return ExponentialFit(rho=float(np.exp(slope)), C=float(np.exp(intercept)), log_rmse=float(rmse),
-                          n_points=int(w.size), windows=w, values=v, floor=floor)
+    return ExponentialFit(
+        rho=float(np.exp(slope)),
+        C=float(np.exp(intercept)),
+        log_rmse=float(rmse),
+        n_points=int(w.size),
+        windows=w,
+        values=v,
+        floor=floor,
+    )
 
 
 def _rmse_ratio(num, den) -> float:
@@ -402,14 +460,17 @@ def _rmse_ratio(num, den) -> float:
 
 # ----------------------------------------------------------------------------- extrapolation
 
+
 def _extrapolation_test_iv(windows, values, split_window):
     w = _windows_iv(windows, min_points=3)
     v, _, _ = _log_values_iv(values, w.size, None)
     split = real_scalar("split_window", split_window, low=0.0)
     n_train = int(np.sum(w <= split))
     if n_train < 2 or n_train == w.size:
-        raise ValueError(f"`split_window` must leave at least 2 windows <= it and 1 above it; "
-                         f"windows span [{w[0]:g}, {w[-1]:g}], got {split:g}")
+        raise ValueError(
+            f"`split_window` must leave at least 2 windows <= it and 1 above it; "
+            f"windows span [{w[0]:g}, {w[-1]:g}], got {split:g}"
+        )
     return w, v, split, n_train
 
 
@@ -430,13 +491,22 @@ def extrapolation_test(windows, values, split_window) -> ExtrapolationResult:
     # log of C rho^w computed as log C + w log rho: rho^w underflows long before its log does
     log_pred_e = np.log(expo.C) + w[n_train:] * np.log(expo.rho)
     rmse_e = float(np.sqrt(np.mean((log_pred_e - logv_test) ** 2)))
-    return ExtrapolationResult(split_window=split, n_train=n_train, n_test=int(w.size - n_train),
-                               power_fit=power, exponential_fit=expo, log_rmse_power_out=rmse_p,
-                               log_rmse_exponential_out=rmse_e, ratio=_rmse_ratio(rmse_e, rmse_p),
-                               windows=w, values=v)
+    return ExtrapolationResult(
+        split_window=split,
+        n_train=n_train,
+        n_test=int(w.size - n_train),
+        power_fit=power,
+        exponential_fit=expo,
+        log_rmse_power_out=rmse_p,
+        log_rmse_exponential_out=rmse_e,
+        ratio=_rmse_ratio(rmse_e, rmse_p),
+        windows=w,
+        values=v,
+    )
 
 
 # ----------------------------------------------------------------------------- bootstrap
+
 
 def _resample_weights(n_prefixes, n_resamples, rng) -> np.ndarray:
     """Resample prefixes with replacement; return weights (n_resamples, n_prefixes) summing to 1.
@@ -452,8 +522,10 @@ def _resample_weights(n_prefixes, n_resamples, rng) -> np.ndarray:
 def _log_mean_curves(per_prefix, weights, name) -> np.ndarray:
     means = weights @ per_prefix
     if np.any(means <= 0):
-        raise ValueError(f"`{name}`: a bootstrap resample has a zero mean at some window (too few "
-                         "prefixes with a positive value there); drop that window or add prefixes")
+        raise ValueError(
+            f"`{name}`: a bootstrap resample has a zero mean at some window (too few "
+            "prefixes with a positive value there); drop that window or add prefixes"
+        )
     return np.log(means)
 
 
@@ -479,11 +551,13 @@ def _interval(dist, theta_hat, jackknife, confidence_level, method) -> tuple[flo
         share = (np.mean(dist < theta_hat) + np.mean(dist <= theta_hat)) / 2.0
         z0 = ndtri(share)
         if not np.isfinite(z0):
-            raise ValueError("`method`='bca' is undefined here: the point estimate lies outside the "
-                             "bootstrap distribution; use method='percentile'")
+            raise ValueError(
+                "`method`='bca' is undefined here: the point estimate lies outside the "
+                "bootstrap distribution; use method='percentile'"
+            )
         d = jackknife.mean() - jackknife
-        denom = 6.0 * np.sum(d ** 2) ** 1.5
-        accel = np.sum(d ** 3) / denom if denom > 0 else 0.0
+        denom = 6.0 * np.sum(d**2) ** 1.5
+        accel = np.sum(d**3) / denom if denom > 0 else 0.0
         z = ndtri(probs)
         probs = ndtr(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
     low, high = np.quantile(dist, probs)
@@ -497,8 +571,9 @@ def _bootstrap_power_law_iv(per_prefix_values, windows, rng, n_resamples, confid
     return x, w, n_resamples, confidence_level
 
 
-def bootstrap_power_law(per_prefix_values, windows, rng, n_resamples=1000, confidence_level=0.95,
-                        *, method="percentile") -> PowerLawBootstrap:
+def bootstrap_power_law(
+    per_prefix_values, windows, rng, n_resamples=1000, confidence_level=0.95, *, method="percentile"
+) -> PowerLawBootstrap:
     """Prefix-bootstrap confidence intervals for a power law fitted to the mean curve.
 
     Each resample draws ``n_prefixes`` rows of ``per_prefix_values`` with replacement, averages
@@ -518,7 +593,8 @@ def bootstrap_power_law(per_prefix_values, windows, rng, n_resamples=1000, confi
     method : ``"percentile"`` (default) or ``"bca"``.
     """
     x, w, n_resamples, confidence_level = _bootstrap_power_law_iv(
-        per_prefix_values, windows, rng, n_resamples, confidence_level, method)
+        per_prefix_values, windows, rng, n_resamples, confidence_level, method
+    )
     logw = np.log(w)
     mean_curve = x.mean(axis=0)
     fit = fit_power_law(w, mean_curve)
@@ -535,30 +611,54 @@ def bootstrap_power_law(per_prefix_values, windows, rng, n_resamples=1000, confi
     logC_ci = _interval(boot_logC, np.log(fit.C), jack_logC, confidence_level, method)
     tail = (1.0 - confidence_level) / 2.0
     mean_curve_ci = np.exp(np.quantile(log_means, [tail, 1.0 - tail], axis=0))
-    c_envelope = float(np.max(mean_curve_ci[1] * w ** fit.alpha))
+    c_envelope = float(np.max(mean_curve_ci[1] * w**fit.alpha))
     return PowerLawBootstrap(
-        alpha=fit.alpha, alpha_ci=alpha_ci, C=fit.C, C_ci=(float(np.exp(logC_ci[0])), float(np.exp(logC_ci[1]))),
-        C_envelope=c_envelope, confidence_level=confidence_level, n_resamples=n_resamples, method=method,
-        n_prefixes=int(x.shape[0]), fit=fit, mean_curve=mean_curve, mean_curve_ci=mean_curve_ci,
-        bootstrap_alpha=boot_alpha, bootstrap_C=np.exp(boot_logC), windows=w, per_prefix_values=x)
+        alpha=fit.alpha,
+        alpha_ci=alpha_ci,
+        C=fit.C,
+        C_ci=(float(np.exp(logC_ci[0])), float(np.exp(logC_ci[1]))),
+        C_envelope=c_envelope,
+        confidence_level=confidence_level,
+        n_resamples=n_resamples,
+        method=method,
+        n_prefixes=int(x.shape[0]),
+        fit=fit,
+        mean_curve=mean_curve,
+        mean_curve_ci=mean_curve_ci,
+        bootstrap_alpha=boot_alpha,
+        bootstrap_C=np.exp(boot_logC),
+        windows=w,
+        per_prefix_values=x,
+    )
 
 
-def _bootstrap_exponent_ratio_iv(per_prefix_num, per_prefix_den, windows, windows_den, rng,
-                                 n_resamples, confidence_level, method):
+def _bootstrap_exponent_ratio_iv(
+    per_prefix_num, per_prefix_den, windows, windows_den, rng, n_resamples, confidence_level, method
+):
     w_num = _windows_iv(windows)
     w_den = w_num if windows_den is None else _windows_iv(windows_den, name="windows_den")
     num = _per_prefix_iv(per_prefix_num, w_num.size, "per_prefix_num")
     den = _per_prefix_iv(per_prefix_den, w_den.size, "per_prefix_den")
     if num.shape[0] != den.shape[0]:
-        raise ValueError(f"`per_prefix_den` must have one row per prefix of `per_prefix_num` (paired), "
-                         f"got {den.shape[0]} rows vs {num.shape[0]}")
+        raise ValueError(
+            f"`per_prefix_den` must have one row per prefix of `per_prefix_num` (paired), "
+            f"got {den.shape[0]} rows vs {num.shape[0]}"
+        )
     n_resamples, confidence_level = _bootstrap_iv(rng, n_resamples, confidence_level, method)
     return num, den, w_num, w_den, n_resamples, confidence_level
 
 
-def bootstrap_exponent_ratio(per_prefix_num, per_prefix_den, windows, rng, n_resamples=1000,
-                             confidence_level=0.95, *, windows_den=None,
-                             method="percentile") -> ExponentRatioBootstrap:
+def bootstrap_exponent_ratio(
+    per_prefix_num,
+    per_prefix_den,
+    windows,
+    rng,
+    n_resamples=1000,
+    confidence_level=0.95,
+    *,
+    windows_den=None,
+    method="percentile",
+) -> ExponentRatioBootstrap:
     """Paired prefix bootstrap of ``alpha_num / alpha_den`` (e.g. ``alpha_KL / alpha_TV``).
 
     Parameters
@@ -575,12 +675,15 @@ def bootstrap_exponent_ratio(per_prefix_num, per_prefix_den, windows, rng, n_res
     not decay has no meaningful exponent ratio).
     """
     num, den, w_num, w_den, n_resamples, confidence_level = _bootstrap_exponent_ratio_iv(
-        per_prefix_num, per_prefix_den, windows, windows_den, rng, n_resamples, confidence_level, method)
+        per_prefix_num, per_prefix_den, windows, windows_den, rng, n_resamples, confidence_level, method
+    )
     alpha_num = fit_power_law(w_num, num.mean(axis=0)).alpha
     alpha_den = fit_power_law(w_den, den.mean(axis=0)).alpha
     if alpha_den <= 0:
-        raise ValueError(f"`per_prefix_den`: its mean curve does not decay (alpha = {alpha_den:.3g}), so "
-                         "the exponent ratio is undefined")
+        raise ValueError(
+            f"`per_prefix_den`: its mean curve does not decay (alpha = {alpha_den:.3g}), so "
+            "the exponent ratio is undefined"
+        )
     weights = _resample_weights(num.shape[0], n_resamples, rng)
     boot_num = -_line_fit(np.log(w_num), _log_mean_curves(num, weights, "per_prefix_num"))[0]
     boot_den = -_line_fit(np.log(w_den), _log_mean_curves(den, weights, "per_prefix_den"))[0]
@@ -600,12 +703,20 @@ def bootstrap_exponent_ratio(per_prefix_num, per_prefix_den, windows, rng, n_res
         alpha_num_ci=_interval(boot_num, alpha_num, jack["num"], confidence_level, method),
         alpha_den=float(alpha_den),
         alpha_den_ci=_interval(boot_den, alpha_den, jack["den"], confidence_level, method),
-        confidence_level=confidence_level, n_resamples=n_resamples, method=method,
-        n_prefixes=int(num.shape[0]), bootstrap_ratio=boot_ratio, bootstrap_alpha_num=boot_num,
-        bootstrap_alpha_den=boot_den, windows_num=w_num, windows_den=w_den)
+        confidence_level=confidence_level,
+        n_resamples=n_resamples,
+        method=method,
+        n_prefixes=int(num.shape[0]),
+        bootstrap_ratio=boot_ratio,
+        bootstrap_alpha_num=boot_num,
+        bootstrap_alpha_den=boot_den,
+        windows_num=w_num,
+        windows_den=w_den,
+    )
 
 
 # ----------------------------------------------------------------------------- verdict
+
 
 def _classify_decay_iv(windows, values, split_window, per_prefix_values, rng, factor):
     w = _windows_iv(windows)
@@ -619,8 +730,17 @@ def _classify_decay_iv(windows, values, split_window, per_prefix_values, rng, fa
     return w, split_window, factor
 
 
-def classify_decay(windows, values, *, split_window=None, per_prefix_values=None, rng=None,
-                   factor=2.0, n_resamples=1000, confidence_level=0.95) -> DecayVerdict:
+def classify_decay(
+    windows,
+    values,
+    *,
+    split_window=None,
+    per_prefix_values=None,
+    rng=None,
+    factor=2.0,
+    n_resamples=1000,
+    confidence_level=0.95,
+) -> DecayVerdict:
     """Say whether a sensitivity curve decays polynomially, geometrically, or can't tell.
 
     Decision rule. Let ``r_in = log_rmse_exponential / log_rmse_power`` on all windows and
@@ -662,12 +782,24 @@ def classify_decay(windows, values, *, split_window=None, per_prefix_values=None
     else:
         label = "inconclusive"
     return DecayVerdict(
-        label=label, explanation=_explain(label, power, expo, r_in, extrap, boot, factor),
-        log_rmse_power=power.log_rmse, log_rmse_exponential=expo.log_rmse, in_sample_ratio=r_in,
-        extrapolation_ratio=None if extrap is None else extrap.ratio, alpha=power.alpha,
-        alpha_ci=None if boot is None else boot.alpha_ci, rho=expo.rho, factor=factor,
-        split_window=None if extrap is None else extrap.split_window, power_fit=power,
-        exponential_fit=expo, extrapolation=extrap, bootstrap=boot, windows=w, values=power.values)
+        label=label,
+        explanation=_explain(label, power, expo, r_in, extrap, boot, factor),
+        log_rmse_power=power.log_rmse,
+        log_rmse_exponential=expo.log_rmse,
+        in_sample_ratio=r_in,
+        extrapolation_ratio=None if extrap is None else extrap.ratio,
+        alpha=power.alpha,
+        alpha_ci=None if boot is None else boot.alpha_ci,
+        rho=expo.rho,
+        factor=factor,
+        split_window=None if extrap is None else extrap.split_window,
+        power_fit=power,
+        exponential_fit=expo,
+        extrapolation=extrap,
+        bootstrap=boot,
+        windows=w,
+        values=power.values,
+    )
 
 
 def _times(r) -> str:
@@ -675,23 +807,30 @@ def _times(r) -> str:
 
 
 def _explain(label, power, expo, r_in, extrap, boot, factor) -> str:
-    head = {"polynomial": "Polynomial decay", "geometric": "Geometric decay",
-            "inconclusive": "Inconclusive"}[label]
-    text = (f"{head}: a power law C w^-alpha with alpha = {power.alpha:.3g}"
-            + ("" if boot is None else
-               f" ({100 * boot.confidence_level:g}% bootstrap CI [{boot.alpha_ci[0]:.3g}, {boot.alpha_ci[1]:.3g}])")
-            + f" fits with log-RMSE {power.log_rmse:.3g} against {expo.log_rmse:.3g} for an exponential "
-            f"C rho^w with rho = {expo.rho:.4g} ({_times(r_in)}) over {power.n_points} windows")
+    head = {"polynomial": "Polynomial decay", "geometric": "Geometric decay", "inconclusive": "Inconclusive"}[label]
+    text = (
+        f"{head}: a power law C w^-alpha with alpha = {power.alpha:.3g}"
+        + (
+            ""
+            if boot is None
+            else f" ({100 * boot.confidence_level:g}% bootstrap CI [{boot.alpha_ci[0]:.3g}, {boot.alpha_ci[1]:.3g}])"
+        )
+        + f" fits with log-RMSE {power.log_rmse:.3g} against {expo.log_rmse:.3g} for an exponential "
+        f"C rho^w with rho = {expo.rho:.4g} ({_times(r_in)}) over {power.n_points} windows"
+    )
     if extrap is None:
         text += "; too few windows for an extrapolation test"
     else:
-        text += (f"; fitted on w <= {extrap.split_window:g} and extrapolated to the {extrap.n_test} larger "
-                 f"windows, the power law's log-RMSE is {extrap.log_rmse_power_out:.3g} against "
-                 f"{extrap.log_rmse_exponential_out:.3g} ({_times(extrap.ratio)})")
+        text += (
+            f"; fitted on w <= {extrap.split_window:g} and extrapolated to the {extrap.n_test} larger "
+            f"windows, the power law's log-RMSE is {extrap.log_rmse_power_out:.3g} against "
+            f"{extrap.log_rmse_exponential_out:.3g} ({_times(extrap.ratio)})"
+        )
     return text + f" (a law wins if it is at least {factor:g}x better both ways)."
 
 
 # ----------------------------------------------------------------------------- KL vs TV^2
+
 
 def _through_origin_regression_iv(x, y):
     x = real_array("x", x)
@@ -716,5 +855,5 @@ def through_origin_regression(x, y) -> ThroughOriginFit:
     """
     x, y = _through_origin_regression_iv(x, y)
     slope = float(x @ y / (x @ x))
-    r2 = float(1.0 - np.sum((y - slope * x) ** 2) / np.sum(y ** 2))
+    r2 = float(1.0 - np.sum((y - slope * x) ** 2) / np.sum(y**2))
     return ThroughOriginFit(slope=slope, r_squared=r2, n_points=int(x.size), x=x, y=y)

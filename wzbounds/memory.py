@@ -9,6 +9,7 @@ layer holds every token of the cache; a sliding-window layer at most its window 
 
 and ``bytes_per_token`` is the cost of a token that every layer holds (below every window).
 """
+
 from __future__ import annotations
 
 import re
@@ -23,8 +24,19 @@ from ._validation import positive_int
 __all__ = ["KVMemorySpec", "DTYPE_BYTES"]
 
 #: Bytes per value for the ``torch_dtype`` strings found in transformers config.json files.
-DTYPE_BYTES = {"float32": 4, "float": 4, "float16": 2, "half": 2, "bfloat16": 2, "float64": 8,
-               "double": 8, "int8": 1, "uint8": 1, "float8_e4m3fn": 1, "float8_e5m2": 1}
+DTYPE_BYTES = {
+    "float32": 4,
+    "float": 4,
+    "float16": 2,
+    "half": 2,
+    "bfloat16": 2,
+    "float64": 8,
+    "double": 8,
+    "int8": 1,
+    "uint8": 1,
+    "float8_e4m3fn": 1,
+    "float8_e5m2": 1,
+}
 #: Bytes per value when a config names no dtype (transformers' checkpoints are mostly bfloat16).
 DEFAULT_DTYPE = "bfloat16"
 #: ``layer_types`` entries this module counts.
@@ -35,15 +47,28 @@ ALL_LAYERS_SLIDE = ("mistral", "mixtral", "phi3", "starcoder2")
 #: every N-th layer is global (transformers' defaults: Gemma 2 alternates, Gemma 3 is 5:1).
 SLIDING_PATTERN_DEFAULT = {"gemma2": 2, "gemma3": 6, "gemma3_text": 6, "cohere2": 4}
 #: Config keys that describe a cache layout counted here (a key matching CACHE_KEYS otherwise is not).
-COUNTED_KEYS = {"num_key_value_heads", "sliding_window", "sliding_window_pattern", "layer_types",
-                "use_sliding_window", "max_window_layers", "kv_lora_rank", "q_lora_rank", "qk_rope_head_dim",
-                "qk_nope_head_dim", "v_head_dim", "cache_implementation"}
+COUNTED_KEYS = {
+    "num_key_value_heads",
+    "sliding_window",
+    "sliding_window_pattern",
+    "layer_types",
+    "use_sliding_window",
+    "max_window_layers",
+    "kv_lora_rank",
+    "q_lora_rank",
+    "qk_rope_head_dim",
+    "qk_nope_head_dim",
+    "v_head_dim",
+    "cache_implementation",
+}
 #: Keys that change what a layer caches (hybrid state-space or linear layers, chunked or local
 #: attention, shared or multi-query KV under other names): a config holding one that is not
 #: counted is refused rather than counted as plain attention.
-CACHE_KEYS = re.compile(r"kv|key_value|multi_query|window|sliding|lora_rank|mamba|ssm|linear_|layer_types|"
-                        r"attention_type|attn_layer|chunk|hybrid|block_type|shared_layers|cross_attention|"
-                        r"attention_layers|local_attention|global_attn|recurrent|rwkv")
+CACHE_KEYS = re.compile(
+    r"kv|key_value|multi_query|window|sliding|lora_rank|mamba|ssm|linear_|layer_types|"
+    r"attention_type|attn_layer|chunk|hybrid|block_type|shared_layers|cross_attention|"
+    r"attention_layers|local_attention|global_attn|recurrent|rwkv"
+)
 
 
 @dataclass(frozen=True)
@@ -73,8 +98,9 @@ class KVMemorySpec:
             raise ValueError(f"`layer_windows` must give one entry per layer ({self.layers}), got {len(windows)}")
         object.__setattr__(self, "layer_windows", windows if any(w is not None for w in windows) else ())
         if self.latent and self.kv_heads != 1:
-            raise ValueError(f"`kv_heads` must be 1 for a latent cache (one shared latent per layer), "
-                             f"got {self.kv_heads}")
+            raise ValueError(
+                f"`kv_heads` must be 1 for a latent cache (one shared latent per layer), got {self.kv_heads}"
+            )
 
     @property
     def values_per_layer(self) -> int:
@@ -146,8 +172,10 @@ class KVMemorySpec:
         _refuse_uncounted(cfg, arch)
         for key in ("num_hidden_layers", "num_attention_heads"):
             if key not in cfg:
-                raise ValueError(f"`config` lacks the key {key!r} (need num_hidden_layers, num_attention_heads): "
-                                 f"cannot count the KV cache of {arch}")
+                raise ValueError(
+                    f"`config` lacks the key {key!r} (need num_hidden_layers, num_attention_heads): "
+                    f"cannot count the KV cache of {arch}"
+                )
         layers = _config_int(cfg, "num_hidden_layers")
         heads = _config_int(cfg, "num_attention_heads")
         if cfg.get("kv_lora_rank") is not None:
@@ -165,8 +193,10 @@ class KVMemorySpec:
                     raise ValueError("`config` needs head_dim or hidden_size")
                 hidden = _config_int(cfg, "hidden_size")
                 if hidden % heads:
-                    raise ValueError(f"`config.hidden_size` = {hidden} must be divisible by num_attention_heads = "
-                                     f"{heads} (or give head_dim)")
+                    raise ValueError(
+                        f"`config.hidden_size` = {hidden} must be divisible by num_attention_heads = "
+                        f"{heads} (or give head_dim)"
+                    )
                 head_dim = hidden // heads
             latent = False
             layout = f"{kv_heads} KV head{'s' if kv_heads > 1 else ''} of {head_dim} per layer"
@@ -187,8 +217,10 @@ def _refuse_uncounted(cfg: dict, arch: str) -> None:
     for key in cfg:
         if key in COUNTED_KEYS or not CACHE_KEYS.search(key) or cfg[key] in (None, False, 0, [], {}):
             continue
-        raise ValueError(f"cannot count the KV cache of {arch}: its config key {key!r} describes a layout this "
-                         "calculator does not model (give the shape explicitly)")
+        raise ValueError(
+            f"cannot count the KV cache of {arch}: its config key {key!r} describes a layout this "
+            "calculator does not model (give the shape explicitly)"
+        )
 
 
 def _layer_windows(cfg: dict, model_type, layers: int, arch: str) -> list:
@@ -199,8 +231,10 @@ def _layer_windows(cfg: dict, model_type, layers: int, arch: str) -> list:
             raise ValueError(f"`config.layer_types` must list one type per layer ({layers}), got {short_repr(types)}")
         for t in types:
             if t not in LAYER_TYPES:
-                raise ValueError(f"cannot count the KV cache of {arch}: `config.layer_types` holds {short_repr(t)}, "
-                                 f"not one of {list(LAYER_TYPES)}")
+                raise ValueError(
+                    f"cannot count the KV cache of {arch}: `config.layer_types` holds {short_repr(t)}, "
+                    f"not one of {list(LAYER_TYPES)}"
+                )
         sliding = [t == "sliding_attention" for t in types]
     elif cfg.get("sliding_window") is None:
         sliding = [False] * layers
@@ -210,14 +244,19 @@ def _layer_windows(cfg: dict, model_type, layers: int, arch: str) -> list:
         sliding = [bool(cfg["use_sliding_window"]) and i >= first for i in range(layers)]
     elif cfg.get("sliding_window_pattern") is not None or model_type in SLIDING_PATTERN_DEFAULT:
         every = cfg.get("sliding_window_pattern")
-        every = (SLIDING_PATTERN_DEFAULT[model_type] if every is None
-                 else positive_int("config.sliding_window_pattern", every))
+        every = (
+            SLIDING_PATTERN_DEFAULT[model_type]
+            if every is None
+            else positive_int("config.sliding_window_pattern", every)
+        )
         sliding = [(i + 1) % every != 0 for i in range(layers)]
     elif model_type in ALL_LAYERS_SLIDE:
         sliding = [True] * layers
     else:
-        raise ValueError(f"cannot count the KV cache of {arch}: `config.sliding_window` is set but neither "
-                         "layer_types nor a known rule says which layers slide")
+        raise ValueError(
+            f"cannot count the KV cache of {arch}: `config.sliding_window` is set but neither "
+            "layer_types nor a known rule says which layers slide"
+        )
     if not any(sliding):
         return [None] * layers
     if cfg.get("sliding_window") is None:
@@ -258,4 +297,3 @@ def _config_iv(config) -> dict:
 def _config_int(config: dict, key: str) -> int:
     """``config[key]`` as an int >= 1 (zero heads would divide by zero downstream)."""
     return positive_int(f"config.{key}", config[key])
-

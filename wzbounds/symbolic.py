@@ -12,6 +12,7 @@ Continuous forms (``power_law_window``) are the real solutions of ``U(w) = eps``
 calculator returns the integer forms (``power_law_window_int``: the smallest integer
 ``w >= w0`` with ``U(w) <= eps``, see ``proofs/CONVENTIONS.md``).
 """
+
 from __future__ import annotations
 
 import sympy as sp
@@ -43,7 +44,7 @@ def converse_window():
 
 def converse_window_int():
     """Converse window: smallest integer w >= 1 with c·max(w, w0)^-α <= eps."""
-    return sp.Piecewise((1, c * w0 ** -alpha <= eps), (sp.ceiling(converse_window()), True))
+    return sp.Piecewise((1, c * w0**-alpha <= eps), (sp.ceiling(converse_window()), True))
 
 
 def window_ratio():
@@ -90,7 +91,7 @@ def block_average_memory_tokens():
 # --------------------------------------------------------------------------- block-Markov distortion
 def block_markov_worst():
     """Worst-case block-Markov distortion U(b) = C·b^-α (theorem block_markov)."""
-    return C * b ** -alpha
+    return C * b**-alpha
 
 
 def block_markov_average_sum():
@@ -126,7 +127,7 @@ def pinsker_profile_C():
 
 def reverse_pinsker():
     """KL upper bound (nats) from TV and q_min: log(1 + 2·tv²/q_min) (theorem reverse_pinsker)."""
-    return sp.log(1 + 2 * tv ** 2 / q_min)
+    return sp.log(1 + 2 * tv**2 / q_min)
 
 
 def smoothing_bias():
@@ -159,7 +160,7 @@ def optimal_smoothing_mu():
 def optimal_smoothing_kl_bound():
     """The minimum: log(1 + 8V·τ(a − τ)) if τ < a/2 else log(1 + 2V·a²)."""
     a = 1 - 1 / V
-    return sp.Piecewise((sp.log(1 + 8 * V * tv * (a - tv)), tv < a / 2), (sp.log(1 + 2 * V * a ** 2), True))
+    return sp.Piecewise((sp.log(1 + 8 * V * tv * (a - tv)), tv < a / 2), (sp.log(1 + 2 * V * a**2), True))
 
 
 def smoothing_convexity_kl_bound():
@@ -207,7 +208,7 @@ def smoothed_profile_C_almost_sure():
 
 def locally_quadratic():
     """EMPIRICAL ASSUMPTION (``locally-quadratic``), not a theorem: KL ≈ κ·tv²."""
-    return kappa * tv ** 2
+    return kappa * tv**2
 
 
 def locally_quadratic_profile_C():
@@ -219,7 +220,7 @@ def tv_converse_kl_lower_c():
     """TV lower envelope c·w^-α → Bayes-risk lower envelope 2c²·w^-2α (theorem tv_converse part 2):
     c a lower constant on the least mean TV of suffix-only decoders (2a) or on the Bayes
     predictor's own mean TV (2c, directly; not the chain's 2(c/2)² = c²/2)."""
-    return 2 * c ** 2
+    return 2 * c**2
 
 
 def block_markov_rate_converse():
@@ -261,19 +262,55 @@ def block_markov_rate_gamma_converse():
 
 
 #: name -> function returning the expression.
-FORMULAS = {f.__name__: f for f in (
-    power_law_window, power_law_window_int, converse_window, converse_window_int, window_ratio,
-    window_ratio_limit, geometric_window, geometric_window_int, memory_bytes, sink_memory_tokens,
-    block_peak_memory_tokens, block_average_memory_tokens, block_markov_worst, block_markov_average_sum,
-    block_markov_average, block_markov_average_alpha1, pinsker, pinsker_profile_alpha, pinsker_profile_C,
-    reverse_pinsker, smoothing_bias, smoothing_q_min, smoothing_tv_after, smoothing_kl_bound,
-    optimal_smoothing_mu, optimal_smoothing_kl_bound, smoothing_convexity_kl_bound,
-    smoothing_convexity_mean_bound, smoothing_convexity_optimal_mu, smoothing_convexity_optimal_bound,
-    smoothing_convexity_mean_optimal_bound, smoothed_profile_C_mean, smoothed_profile_D_mean,
-    smoothed_profile_C_almost_sure, locally_quadratic, locally_quadratic_profile_C, tv_converse_kl_lower_c,
-    block_markov_rate_converse, block_markov_rate_converse_simple, block_markov_rate_unconditional,
-    block_markov_rate_tv_average, block_markov_rate_forward_decay, block_markov_rate_gamma_unconditional,
-    block_markov_rate_gamma_converse)}
+FORMULAS = {
+    f.__name__: f
+    for f in (
+        power_law_window,
+        power_law_window_int,
+        converse_window,
+        converse_window_int,
+        window_ratio,
+        window_ratio_limit,
+        geometric_window,
+        geometric_window_int,
+        memory_bytes,
+        sink_memory_tokens,
+        block_peak_memory_tokens,
+        block_average_memory_tokens,
+        block_markov_worst,
+        block_markov_average_sum,
+        block_markov_average,
+        block_markov_average_alpha1,
+        pinsker,
+        pinsker_profile_alpha,
+        pinsker_profile_C,
+        reverse_pinsker,
+        smoothing_bias,
+        smoothing_q_min,
+        smoothing_tv_after,
+        smoothing_kl_bound,
+        optimal_smoothing_mu,
+        optimal_smoothing_kl_bound,
+        smoothing_convexity_kl_bound,
+        smoothing_convexity_mean_bound,
+        smoothing_convexity_optimal_mu,
+        smoothing_convexity_optimal_bound,
+        smoothing_convexity_mean_optimal_bound,
+        smoothed_profile_C_mean,
+        smoothed_profile_D_mean,
+        smoothed_profile_C_almost_sure,
+        locally_quadratic,
+        locally_quadratic_profile_C,
+        tv_converse_kl_lower_c,
+        block_markov_rate_converse,
+        block_markov_rate_converse_simple,
+        block_markov_rate_unconditional,
+        block_markov_rate_tv_average,
+        block_markov_rate_forward_decay,
+        block_markov_rate_gamma_unconditional,
+        block_markov_rate_gamma_converse,
+    )
+}
 
 
 def formula(name: str) -> sp.Expr:

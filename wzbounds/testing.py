@@ -26,7 +26,7 @@ def power_law_curves(draw):
     windows = draw(window_grids())
     alpha = draw(_st.floats(0.1, 3.0))
     C = draw(_st.floats(1e-3, 1e3))
-    return windows, C * windows ** -alpha, alpha, C
+    return windows, C * windows**-alpha, alpha, C
 
 
 @_st.composite
@@ -42,7 +42,7 @@ def exponential_curves(draw):
     start = draw(_st.integers(1, 16))
     windows = (start + step * _np.arange(n)).astype(_np.float64)
     C = draw(_st.floats(1e-3, 1e3))
-    return windows, C * rho ** windows, rho, C
+    return windows, C * rho**windows, rho, C
 
 
 @_st.composite
@@ -58,14 +58,15 @@ def per_prefix_tables(draw, max_prefixes=60):
     C = draw(_st.floats(1e-2, 1e2))
     n_prefixes = draw(_st.integers(5, max_prefixes))
     sigma = draw(_st.floats(0.0, 0.6))
-    rng = _np.random.default_rng(draw(_st.integers(0, 2 ** 32 - 1)))
-    scale = _np.exp(sigma * rng.standard_normal((n_prefixes, 1)) - sigma ** 2 / 2)
-    noise = _np.exp(sigma * rng.standard_normal((n_prefixes, windows.size)) - sigma ** 2 / 2)
-    return scale * noise * C * windows ** -alpha, windows, alpha, C
+    rng = _np.random.default_rng(draw(_st.integers(0, 2**32 - 1)))
+    scale = _np.exp(sigma * rng.standard_normal((n_prefixes, 1)) - sigma**2 / 2)
+    noise = _np.exp(sigma * rng.standard_normal((n_prefixes, windows.size)) - sigma**2 / 2)
+    return scale * noise * C * windows**-alpha, windows, alpha, C
 
 
 # ----------------------------------------------------------------------------- divergences
 # Strategies for wzbounds.divergences: next-token laws on a finite vocabulary.
+
 
 def _normalised(weights):
     w = _np.asarray(weights, dtype=_np.float64)
@@ -79,8 +80,11 @@ def distributions(draw, size=None, *, min_size=2, max_size=20, positive=False):
     as in a softmax); unless ``positive``, some entries may be exactly 0."""
     n = draw(_st.integers(min_size, max_size)) if size is None else size
     low = 1e-9 if positive else 0.0
-    weights = draw(_st.lists(_st.one_of(_st.just(low), _st.floats(1e-9, 1.0)), min_size=n, max_size=n)
-                   .filter(lambda ws: sum(ws) > 0))
+    weights = draw(
+        _st.lists(_st.one_of(_st.just(low), _st.floats(1e-9, 1.0)), min_size=n, max_size=n).filter(
+            lambda ws: sum(ws) > 0
+        )
+    )
     return _normalised(weights)
 
 
@@ -95,11 +99,13 @@ def distribution_pairs(draw, *, min_size=2, max_size=20, q_positive=True):
 # ----------------------------------------------------------------------------- wz
 # Strategies for wzbounds.wz: finite sequence sources, joint laws and distortion matrices.
 
+
 @_st.composite
 def _laws(draw, size, min_mass=0.0):
     """A probability vector of ``size`` entries drawn from integer weights (some may be 0)."""
-    weights = _np.array(draw(_st.lists(_st.integers(0 if min_mass == 0 else 1, 20), min_size=size,
-                                       max_size=size)), dtype=_np.float64)
+    weights = _np.array(
+        draw(_st.lists(_st.integers(0 if min_mass == 0 else 1, 20), min_size=size, max_size=size)), dtype=_np.float64
+    )
     if weights.sum() == 0:
         weights[draw(_st.integers(0, size - 1))] = 1.0
     return weights / weights.sum()
@@ -110,9 +116,10 @@ def finite_sources(draw, max_alphabet=3, max_length=4):
     """A ``wzbounds.wz.setup.FiniteSequenceSource`` with V ≤ ``max_alphabet`` symbols and
     2 ≤ T ≤ ``max_length`` tokens; the joint law may have zeros (impossible sequences)."""
     from wzbounds.wz.setup import FiniteSequenceSource
+
     V = draw(_st.integers(2, max_alphabet))
     T = draw(_st.integers(2, max_length))
-    return FiniteSequenceSource(draw(_laws(V ** T)).reshape((V,) * T))
+    return FiniteSequenceSource(draw(_laws(V**T)).reshape((V,) * T))
 
 
 @_st.composite
@@ -137,10 +144,12 @@ def distortion_matrices(draw, n_source, max_reconstruction=3):
 # ----------------------------------------------------------------------------- sources
 # Strategies for wzbounds.sources: synthetic sources with exactly known truncation risk.
 
+
 @_st.composite
 def santa_fe_sources(draw, min_beta=1.05, max_beta=5.0):
     """A ``SantaFe(beta)`` with beta in [min_beta, max_beta] (the range the evaluator is verified on)."""
     from wzbounds.sources import SantaFe
+
     return SantaFe(draw(_st.floats(min_beta, max_beta)))
 
 
@@ -148,13 +157,14 @@ def santa_fe_sources(draw, min_beta=1.05, max_beta=5.0):
 def bayes_mixtures(draw, max_alphabet=6):
     """A ``BayesMixture(V, a)`` with V in [2, max_alphabet] and concentration a in [0.1, 5]."""
     from wzbounds.sources import BayesMixture
+
     return BayesMixture(draw(_st.integers(2, max_alphabet)), draw(_st.floats(0.1, 5.0)))
 
 
 def _stochastic(draw, shape, floor=0.0):
     """Row-stochastic float64 array of ``shape`` (last axis sums to 1), entries >= floor / V."""
     rows = int(_np.prod(shape[:-1]))
-    seed = draw(_st.integers(0, 2 ** 32 - 1))
+    seed = draw(_st.integers(0, 2**32 - 1))
     conc = draw(_st.sampled_from([0.3, 1.0, 5.0]))
     raw = _np.random.default_rng(seed).dirichlet(_np.full(shape[-1], conc), size=rows)
     raw = (1.0 - floor) * raw + floor / shape[-1]
@@ -166,6 +176,7 @@ def markov_chains(draw, max_order=3, max_alphabet=3):
     """A ``MarkovChain`` of order k in [1, max_order] on V in [2, max_alphabet] symbols, with every
     transition probability >= 0.01 / V (so the stationary law is unique)."""
     from wzbounds.sources import MarkovChain
+
     k, V = draw(_st.integers(1, max_order)), draw(_st.integers(2, max_alphabet))
     return MarkovChain(_stochastic(draw, (V,) * (k + 1), floor=0.01))
 
@@ -175,6 +186,7 @@ def hmms(draw, max_states=3, max_alphabet=3):
     """An ``HMM`` with S in [2, max_states] states and V in [2, max_alphabet] symbols; the
     transition matrix is entrywise >= 0.05 / S (so the Birkhoff envelope applies)."""
     from wzbounds.sources import HMM
+
     S, V = draw(_st.integers(2, max_states)), draw(_st.integers(2, max_alphabet))
     return HMM(_stochastic(draw, (S, S), floor=0.05), _stochastic(draw, (S, V)))
 
@@ -183,23 +195,25 @@ def hmms(draw, max_states=3, max_alphabet=3):
 # Strategies for wzbounds.caches: memory grids and seeds for the beyond-suffix simulations.
 # Santa Fe sources themselves come from ``santa_fe_sources`` above.
 
+
 @_st.composite
 def cache_memory_grids(draw, min_size=3, max_size=5, max_memory=256):
     """Strictly increasing cache memories (tokens or bits), roughly geometric, as a tuple of ints ≥ 1."""
     start = draw(_st.integers(1, 4))
     growth = draw(_st.integers(2, 4))
     n = draw(_st.integers(min_size, max_size))
-    grid = [start * growth ** i for i in range(n)]
+    grid = [start * growth**i for i in range(n)]
     return tuple(m for m in grid if m <= max_memory) or (start,)
 
 
 def seeds():
     """Seeds for ``numpy.random.default_rng``."""
-    return _st.integers(0, 2 ** 32 - 1)
+    return _st.integers(0, 2**32 - 1)
 
 
 # ----------------------------------------------------------------------------- profiles / calculator
 # Strategies for wzbounds.profiles and wzbounds.bounds: sensitivity profiles and targets.
+
 
 @_st.composite
 def power_law_profiles(draw, *, lower=None, cis=False, divergence="kl_nats"):
@@ -207,6 +221,7 @@ def power_law_profiles(draw, *, lower=None, cis=False, divergence="kl_nats"):
     constant ``c = C * u`` (u in [0.01, 1]) when ``lower`` is True (drawn when None); with
     alpha/C confidence intervals around the point estimates when ``cis``."""
     from wzbounds.profiles import PowerLaw
+
     alpha = draw(_st.floats(0.05, 3.0))
     C = draw(_st.floats(1e-2, 1e2))
     has_lower = draw(_st.booleans()) if lower is None else lower
@@ -215,8 +230,7 @@ def power_law_profiles(draw, *, lower=None, cis=False, divergence="kl_nats"):
     if cis:
         alpha_ci = (alpha * draw(_st.floats(0.5, 1.0)), alpha * draw(_st.floats(1.0, 1.5)))
         C_ci = (C * draw(_st.floats(0.5, 1.0)), C * draw(_st.floats(1.0, 2.0)))
-    return PowerLaw(alpha, C, c=c, w0=draw(_st.integers(1, 64)), divergence=divergence,
-                    alpha_ci=alpha_ci, C_ci=C_ci)
+    return PowerLaw(alpha, C, c=c, w0=draw(_st.integers(1, 64)), divergence=divergence, alpha_ci=alpha_ci, C_ci=C_ci)
 
 
 @_st.composite
@@ -224,11 +238,15 @@ def exponential_profiles(draw, *, lower=None):
     """An ``Exponential`` with rho in [0.05, 0.999], C in [1e-2, 1e2], w0 in [1, 64], optional
     lower constant ``c <= C``."""
     from wzbounds.profiles import Exponential
+
     C = draw(_st.floats(1e-2, 1e2))
     has_lower = draw(_st.booleans()) if lower is None else lower
-    return Exponential(draw(_st.floats(0.05, 0.999)), C,
-                       c=C * draw(_st.floats(0.01, 1.0)) if has_lower else None,
-                       w0=draw(_st.integers(1, 64)))
+    return Exponential(
+        draw(_st.floats(0.05, 0.999)),
+        C,
+        c=C * draw(_st.floats(0.01, 1.0)) if has_lower else None,
+        w0=draw(_st.integers(1, 64)),
+    )
 
 
 @_st.composite
@@ -237,6 +255,7 @@ def tabulated_profiles(draw, *, lower=None):
     (so the power-law extrapolation beyond the last window decreases), optional lower values
     ``<=`` the upper ones, and sometimes a ``tail_alpha`` beyond the last window."""
     from wzbounds.profiles import Tabulated
+
     n = draw(_st.integers(2, 10))
     steps = draw(_st.lists(_st.integers(1, 200), min_size=n, max_size=n))
     windows = _np.cumsum(steps)
@@ -252,11 +271,12 @@ def tabulated_profiles(draw, *, lower=None):
 def targets(min_eps=1e-8, max_eps=10.0):
     """Target distortions eps (floats, > 0), log-uniformly spread over [min_eps, max_eps]."""
     lo, hi = _np.log10(min_eps), _np.log10(max_eps)
-    return _st.floats(lo, hi).map(lambda e: float(10.0 ** e))
+    return _st.floats(lo, hi).map(lambda e: float(10.0**e))
 
 
 # ----------------------------------------------------------------------------- wz cache rate-distortion
 # Strategies for wzbounds.wz.cache_rd: small laws p(s, q, x) and relabellings of their axes.
+
 
 @_st.composite
 def cache_laws(draw, max_pasts=4, max_queries=3, max_tokens=3):

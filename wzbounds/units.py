@@ -1,4 +1,5 @@
 """Divergence units. A profile, a target distortion and a result always carry one of these."""
+
 from __future__ import annotations
 
 import math

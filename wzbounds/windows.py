@@ -5,6 +5,7 @@
 - ``converse_window``: smallest integer ``w >= 1`` with ``L(max(w, w0)) <= eps``
   (``converse_suffix``): every suffix-only policy with a shorter window has distortion > eps.
 """
+
 from __future__ import annotations
 
 import numpy as np

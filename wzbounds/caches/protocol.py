@@ -9,6 +9,7 @@ Loss convention: the per-step excess log-loss in bits against the infinite-past 
 knows every bit, i.e. -log2 q(Z_{K_t}) where q is the decoder's bit law. The key part of the
 prediction is p_{K_t} for every policy and cancels.
 """
+
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable

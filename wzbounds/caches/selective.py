@@ -1,4 +1,5 @@
 """Selective cache: keep the most recent occurrence of each of the m most probable keys."""
+
 from __future__ import annotations
 
 import numpy as np

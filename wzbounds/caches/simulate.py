@@ -7,6 +7,7 @@ interval over the independent replicates. The exact expectation of that same col
 (``expected_cold_start_bits``) is what the measured mean estimates; ``stationary_bits`` is the
 theorem's infinite-past minimum, which it approaches as ``burn_in`` grows.
 """
+
 from __future__ import annotations
 
 import math
@@ -85,12 +86,20 @@ class SimulationResult:
 
     def to_dict(self) -> dict:
         return {
-            "beta": self.beta, "n_steps": self.n_steps, "burn_in": self.burn_in,
-            "replicates": self.replicates, "confidence_level": self.confidence_level,
+            "beta": self.beta,
+            "n_steps": self.n_steps,
+            "burn_in": self.burn_in,
+            "replicates": self.replicates,
+            "confidence_level": self.confidence_level,
             "points": [vars(p) for p in self.points],
-            "fits": [{**vars(f), "memories": list(f.memories),
-                      "exponent_ci": None if f.exponent_ci is None else list(f.exponent_ci)}
-                     for f in self.fits],
+            "fits": [
+                {
+                    **vars(f),
+                    "memories": list(f.memories),
+                    "exponent_ci": None if f.exponent_ci is None else list(f.exponent_ci),
+                }
+                for f in self.fits
+            ],
         }
 
 
@@ -133,14 +142,19 @@ def _simulate_iv(source, memories, n_steps, rng, replicates, burn_in, policies, 
     burn_in = mems[-1] if burn_in is None else positive_int("burn_in", burn_in, minimum=0)
     path = burn_in + n_steps
     if path > MAX_PATH_TOKENS:
-        raise ValueError(f"`burn_in` + `n_steps` = {path} tokens per path exceeds {MAX_PATH_TOKENS} "
-                         "(each path is held in memory; `burn_in` defaults to the largest of `memories`)")
+        raise ValueError(
+            f"`burn_in` + `n_steps` = {path} tokens per path exceeds {MAX_PATH_TOKENS} "
+            "(each path is held in memory; `burn_in` defaults to the largest of `memories`)"
+        )
     if replicates * path > MAX_TOTAL_TOKENS:
-        raise ValueError(f"`replicates` x (`burn_in` + `n_steps`) = {replicates * path} sampled tokens "
-                         f"exceeds {MAX_TOTAL_TOKENS}")
+        raise ValueError(
+            f"`replicates` x (`burn_in` + `n_steps`) = {replicates * path} sampled tokens exceeds {MAX_TOTAL_TOKENS}"
+        )
     if mems[-1] > path:
-        raise ValueError(f"`memories` must be <= the path length `burn_in` + `n_steps` = {path}, "
-                         f"got {mems[-1]} (a cache larger than its path never fills)")
+        raise ValueError(
+            f"`memories` must be <= the path length `burn_in` + `n_steps` = {path}, "
+            f"got {mems[-1]} (a cache larger than its path never fills)"
+        )
     for name in policies:
         if name not in POLICIES:
             raise ValueError(f"`policies` must be drawn from {sorted(POLICIES)}, got {name!r}")
@@ -148,8 +162,17 @@ def _simulate_iv(source, memories, n_steps, rng, replicates, burn_in, policies, 
     return mems, n_steps, generator_iv(rng), replicates, burn_in, tuple(policies), level
 
 
-def simulate(source, memories, n_steps, rng, *, replicates=8, burn_in=None,
-             policies=("sliding", "selective", "summary"), confidence_level=0.95) -> SimulationResult:
+def simulate(
+    source,
+    memories,
+    n_steps,
+    rng,
+    *,
+    replicates=8,
+    burn_in=None,
+    policies=("sliding", "selective", "summary"),
+    confidence_level=0.95,
+) -> SimulationResult:
     """Measure distortion against memory for each policy.
 
     Parameters
@@ -161,7 +184,8 @@ def simulate(source, memories, n_steps, rng, *, replicates=8, burn_in=None,
     rng : numpy Generator; replicates use independent child generators.
     """
     mems, n_steps, rng, replicates, burn_in, policies, level = _simulate_iv(
-        source, memories, n_steps, rng, replicates, burn_in, policies, confidence_level)
+        source, memories, n_steps, rng, replicates, burn_in, policies, confidence_level
+    )
     per_rep = {(p, m): np.empty(replicates) for p in policies for m in mems}
     for r, child in enumerate(rng.spawn(replicates)):
         keys, bits = source.sample(burn_in + n_steps, child)
@@ -177,15 +201,31 @@ def simulate(source, memories, n_steps, rng, *, replicates=8, burn_in=None,
         for m in mems:
             vals = per_rep[name, m]
             half = t_crit * vals.std(ddof=1) / math.sqrt(replicates)
-            points.append(SimulationPoint(
-                name, cls.policy_class, m, cls.memory_unit, float(vals.mean()),
-                float(vals.mean() - half), float(vals.mean() + half),
-                expected_cold_start_bits(m, source, name, burn_in, burn_in + n_steps),
-                theory.min_distortion(m, source, cls.policy_class).distortion_kl_bits,
-                theory.THEOREM_IDS[cls.policy_class]))
+            points.append(
+                SimulationPoint(
+                    name,
+                    cls.policy_class,
+                    m,
+                    cls.memory_unit,
+                    float(vals.mean()),
+                    float(vals.mean() - half),
+                    float(vals.mean() + half),
+                    expected_cold_start_bits(m, source, name, burn_in, burn_in + n_steps),
+                    theory.min_distortion(m, source, cls.policy_class).distortion_kl_bits,
+                    theory.THEOREM_IDS[cls.policy_class],
+                )
+            )
     fits = tuple(_fit(name, mems, per_rep, points, source, t_crit) for name in policies)
-    return SimulationResult(float(source.beta), n_steps, burn_in, replicates, level, tuple(points), fits,
-                            {f"{p}:{m}": v for (p, m), v in per_rep.items()})
+    return SimulationResult(
+        float(source.beta),
+        n_steps,
+        burn_in,
+        replicates,
+        level,
+        tuple(points),
+        fits,
+        {f"{p}:{m}": v for (p, m), v in per_rep.items()},
+    )
 
 
 def _fit(name, mems, per_rep, points, source, t_crit):
@@ -195,9 +235,12 @@ def _fit(name, mems, per_rep, points, source, t_crit):
     asym = consts.suffix_exponent if POLICIES[name].policy_class == "suffix" else consts.selective_exponent
     if len(usable) < 2:
         # one memory, or a large beta or memory: the cache (almost) never misses on these paths
-        note = (f"not fitted: an exponent needs 2 memories, {len(mems)} given" if len(mems) < 2 else
-                f"not fitted: every replicate lost something at only {len(usable)} of {len(mems)} memories "
-                "and a log-log fit needs 2 (use smaller memories or beta, or more steps)")
+        note = (
+            f"not fitted: an exponent needs 2 memories, {len(mems)} given"
+            if len(mems) < 2
+            else f"not fitted: every replicate lost something at only {len(usable)} of {len(mems)} memories "
+            "and a log-log fit needs 2 (use smaller memories or beta, or more steps)"
+        )
         return ExponentFit(name, tuple(usable), None, None, None, asym, note)
     w = np.asarray(usable, dtype=np.float64)
     mean = np.array([per_rep[name, m].mean() for m in usable])
@@ -205,9 +248,14 @@ def _fit(name, mems, per_rep, points, source, t_crit):
     slopes = np.array([fit_power_law(w, row).alpha for row in reps])
     half = t_crit * slopes.std(ddof=1) / math.sqrt(slopes.size)
     expected = np.array([p.expected_cold_start_bits for p in points if p.policy == name and p.memory in usable])
-    return ExponentFit(name, tuple(usable), fit_power_law(w, mean).alpha,
-                       (float(slopes.mean() - half), float(slopes.mean() + half)),
-                       fit_power_law(w, expected).alpha, asym)
+    return ExponentFit(
+        name,
+        tuple(usable),
+        fit_power_law(w, mean).alpha,
+        (float(slopes.mean() - half), float(slopes.mean() + half)),
+        fit_power_law(w, expected).alpha,
+        asym,
+    )
 
 
 def streaming_losses(policy, keys, bits) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Sliding window (the suffix-only class): keep the last w tokens."""
+
 from __future__ import annotations
 
 from collections import deque

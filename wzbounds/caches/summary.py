@@ -1,4 +1,5 @@
 """Summary cache: an M-bit recurrent state C_t = f(C_{t-1}, X_{t-1}) holding the bits of keys 1..M."""
+
 from __future__ import annotations
 
 import math

@@ -23,6 +23,7 @@ Asymptotics (``asymptotic_constants``): I_w ~ A w^-(1-1/β) with A = Γ(1-1/β)/
 Σ_{k>m} p_k ~ B m^-(β-1) with B = 1/((β-1) ζ(β)); hence w(ε)/m(ε) ~ K(β)/ε with
 K(β) = (Γ(1-1/β)^β (β-1)/β^β)^{1/(β-1)} (ζ(β) cancels).
 """
+
 from __future__ import annotations
 
 import math
@@ -132,8 +133,7 @@ def min_distortion(memory, source, policy_class: str) -> ClassDistortion:
         value = float(source.bayes_risk(memory, unit="bits"))
     else:
         value = float(source.tail_mass(memory))
-    return ClassDistortion(policy_class, memory, MEMORY_UNITS[policy_class], beta, value,
-                           THEOREM_IDS[policy_class])
+    return ClassDistortion(policy_class, memory, MEMORY_UNITS[policy_class], beta, value, THEOREM_IDS[policy_class])
 
 
 def asymptotic_constants(source) -> AsymptoticConstants:
@@ -189,8 +189,7 @@ def _suffix_guess(eps_bits: float, source, start: float, exponent: float) -> int
     return round(w)
 
 
-def window_for_epsilon_by_class(eps, source, policy_class: str, *,
-                                divergence: str = "kl_bits") -> ClassMemoryResult:
+def window_for_epsilon_by_class(eps, source, policy_class: str, *, divergence: str = "kl_bits") -> ClassMemoryResult:
     """Smallest memory (tokens or bits, see ``MEMORY_UNITS``) at which ``policy_class`` reaches ``eps``.
 
     Selective/summary memories are exact integers of any size (mpmath, precision grown with the
@@ -204,8 +203,10 @@ def window_for_epsilon_by_class(eps, source, policy_class: str, *,
     if policy_class == "suffix":
         log_asym = (math.log(consts.suffix_constant) - math.log(eps_bits)) / consts.suffix_exponent
         if log_asym > math.log(_MAX_FLOAT_WINDOW) - 1.0:
-            raise ValueError(f"`eps` = {eps} is too small: the suffix window exceeds 2**53 tokens "
-                             "(beyond exact float64 evaluation of I_w)")
+            raise ValueError(
+                f"`eps` = {eps} is too small: the suffix window exceeds 2**53 tokens "
+                "(beyond exact float64 evaluation of I_w)"
+            )
         guess = _suffix_guess(eps_bits, source, math.exp(log_asym), consts.suffix_exponent)
         memory = _smallest_int(lambda w: float(source.bayes_risk(w, unit="bits")) <= eps_bits, guess)
         value = float(source.bayes_risk(memory, unit="bits"))
@@ -213,8 +214,10 @@ def window_for_epsilon_by_class(eps, source, policy_class: str, *,
         log_asym = (math.log(consts.selective_constant) - math.log(eps_bits)) / consts.selective_exponent
         digits = int(max(log_asym, 0.0) / math.log(10.0))
         if digits >= MAX_WINDOW_DIGITS:  # the calculator's cap: the zeta sums would take hours
-            raise ValueError(f"`eps` = {eps!r} needs a memory of about 10^{digits} {MEMORY_UNITS[policy_class]}; "
-                             f"the calculator evaluates sizes of up to {MAX_WINDOW_DIGITS} digits")
+            raise ValueError(
+                f"`eps` = {eps!r} needs a memory of about 10^{digits} {MEMORY_UNITS[policy_class]}; "
+                f"the calculator evaluates sizes of up to {MAX_WINDOW_DIGITS} digits"
+            )
         with mpmath.workdps(30 + 2 * digits):
             # selective_cache.md part 5: m(eps) lies in [x - 1, ceil(x)], x = (B/eps)^(1/(beta-1))
             b_exact = 1 / ((mpmath.mpf(beta) - 1) * mpmath.zeta(beta))
@@ -222,8 +225,16 @@ def window_for_epsilon_by_class(eps, source, policy_class: str, *,
             memory = _smallest_int(lambda m: _tail_mp(m, beta) <= eps_bits, int(mpmath.ceil(x)))
             value = float(_tail_mp(memory, beta))
         log_asym = min(log_asym, 700.0)  # the float echo saturates; `memory` itself stays exact
-    return ClassMemoryResult(eps_bits, policy_class, beta, memory, MEMORY_UNITS[policy_class], value,
-                             math.exp(log_asym), THEOREM_IDS[policy_class])
+    return ClassMemoryResult(
+        eps_bits,
+        policy_class,
+        beta,
+        memory,
+        MEMORY_UNITS[policy_class],
+        value,
+        math.exp(log_asym),
+        THEOREM_IDS[policy_class],
+    )
 
 
 def memory_ratio(eps, source, *, divergence: str = "kl_bits") -> MemoryRatio:
@@ -236,5 +247,12 @@ def memory_ratio(eps, source, *, divergence: str = "kl_bits") -> MemoryRatio:
     if selective.memory == 0:
         raise ValueError(f"`eps` = {eps} is at least 1 bit: no memory is needed and the ratio is undefined")
     consts = asymptotic_constants(source)
-    return MemoryRatio(suffix.eps_kl_bits, suffix.beta, suffix.memory, selective.memory, selective.memory,
-                       suffix.memory / selective.memory, consts.ratio_constant / suffix.eps_kl_bits)
+    return MemoryRatio(
+        suffix.eps_kl_bits,
+        suffix.beta,
+        suffix.memory,
+        selective.memory,
+        selective.memory,
+        suffix.memory / selective.memory,
+        consts.ratio_constant / suffix.eps_kl_bits,
+    )

@@ -1,5 +1,6 @@
 """``wzbounds window``: target distortion -> window, converse, memory (table or JSON); with
 ``--scheme block-markov-rate`` the block-Markov KL rate exponent in both regimes."""
+
 from __future__ import annotations
 
 import json
@@ -13,41 +14,75 @@ ALMOST_SURE = "almost-sure"
 
 def register(subparsers) -> None:
     from ..profiles import DEFAULT_POWER_LAW_PROFILE, DEFAULT_PROFILE
+
     p = subparsers.add_parser(
-        "window", help="smallest cache window for a target distortion",
+        "window",
+        help="smallest cache window for a target distortion",
         description="Smallest window (and converse, memory) that guarantees distortion <= eps. "
-                    "The profile comes from --alpha/--C (power law), --profile (JSON file or "
-                    f"built-in name), or the built-in default (the measured SmolLM2 upper-confidence curve "
-                    f"{DEFAULT_PROFILE}; for block-markov-rate that run's power-law fit {DEFAULT_POWER_LAW_PROFILE}). "
-                    "--scheme block-markov-rate reports the "
-                    "block-Markov KL rate exponent from a TV profile, unconditionally and under forward "
-                    "decay + regularity (eps is then a KL target in nats).")
-    p.add_argument("--eps", action="append", metavar="EPS",
-                   help=f"target distortion; repeat or comma-separate for several (default {DEFAULT_EPS})")
+        "The profile comes from --alpha/--C (power law), --profile (JSON file or "
+        f"built-in name), or the built-in default (the measured SmolLM2 upper-confidence curve "
+        f"{DEFAULT_PROFILE}; for block-markov-rate that run's power-law fit {DEFAULT_POWER_LAW_PROFILE}). "
+        "--scheme block-markov-rate reports the "
+        "block-Markov KL rate exponent from a TV profile, unconditionally and under forward "
+        "decay + regularity (eps is then a KL target in nats).",
+    )
+    p.add_argument(
+        "--eps",
+        action="append",
+        metavar="EPS",
+        help=f"target distortion; repeat or comma-separate for several (default {DEFAULT_EPS})",
+    )
     p.add_argument("--alpha", type=float, help="power-law exponent (with --C)")
     p.add_argument("--C", type=float, dest="C", help="power-law upper constant")
     p.add_argument("--c", type=float, dest="c", help="power-law lower constant (enables the converse)")
     p.add_argument("--w0", type=int, help="smallest window at which the envelopes hold (default 1)")
     p.add_argument("--profile", help="profile JSON file or built-in name")
-    p.add_argument("--allow-untrusted-profile", action="store_true",
-                   help="use a profile whose measurement failed its sanity checks (prints a warning)")
-    p.add_argument("--divergence", choices=("kl_nats", "kl_bits", "tv", "tv2"),
-                   help="divergence of --alpha/--C (default kl_nats); with --profile it must match")
+    p.add_argument(
+        "--allow-untrusted-profile",
+        action="store_true",
+        help="use a profile whose measurement failed its sanity checks (prints a warning)",
+    )
+    p.add_argument(
+        "--divergence",
+        choices=("kl_nats", "kl_bits", "tv", "tv2"),
+        help="divergence of --alpha/--C (default kl_nats); with --profile it must match",
+    )
     p.add_argument("--scheme", default="sliding", choices=SCHEMES)
     p.add_argument("--sinks", type=int, default=None, help="sink tokens for --scheme sink (default 4)")
-    p.add_argument("--vocab-size", type=int, default=None,
-                   help="vocabulary size V for --scheme block-markov-rate (default: vocab_size of --model-config)")
-    p.add_argument("--forward-decay", metavar="SPEC", default=None,
-                   help=f"block-markov-rate: '{ALMOST_SURE}' (the TV envelope holds at every step) or a tv2 "
-                        "profile (file or name) bounding E[TV^2]")
-    p.add_argument("--regularity", type=float, default=None, metavar="ETA",
-                   help="block-markov-rate: the decoder's output is >= ETA on every symbol")
-    p.add_argument("--context", type=int, default=None, metavar="T",
-                   help="policy profiles only: context length T in tokens (the cached tokens and the query, as "
-                        "`policies --prefix-len`) to answer the budget and the kvpress compression_ratio at "
-                        "(default: every length the profile measured); between measured lengths interpolated in log T")
-    p.add_argument("--extrapolate-context", action="store_true",
-                   help="allow a --context outside the lengths the policy profile measured (the output says so)")
+    p.add_argument(
+        "--vocab-size",
+        type=int,
+        default=None,
+        help="vocabulary size V for --scheme block-markov-rate (default: vocab_size of --model-config)",
+    )
+    p.add_argument(
+        "--forward-decay",
+        metavar="SPEC",
+        default=None,
+        help=f"block-markov-rate: '{ALMOST_SURE}' (the TV envelope holds at every step) or a tv2 "
+        "profile (file or name) bounding E[TV^2]",
+    )
+    p.add_argument(
+        "--regularity",
+        type=float,
+        default=None,
+        metavar="ETA",
+        help="block-markov-rate: the decoder's output is >= ETA on every symbol",
+    )
+    p.add_argument(
+        "--context",
+        type=int,
+        default=None,
+        metavar="T",
+        help="policy profiles only: context length T in tokens (the cached tokens and the query, as "
+        "`policies --prefix-len`) to answer the budget and the kvpress compression_ratio at "
+        "(default: every length the profile measured); between measured lengths interpolated in log T",
+    )
+    p.add_argument(
+        "--extrapolate-context",
+        action="store_true",
+        help="allow a --context outside the lengths the policy profile measured (the output says so)",
+    )
     p.add_argument("--model-config", help="transformers config.json for byte counts")
     p.add_argument("--layers", type=int)
     p.add_argument("--kv-heads", type=int)
@@ -77,13 +112,16 @@ def _trusted(profile, label, allow: bool):
         return
     reasons = "; ".join(profile.untrusted_reasons) or "no reason recorded"
     if not allow:
-        raise ValueError(f"profile {label} is marked untrusted by its measurement ({reasons}); "
-                         "pass --allow-untrusted-profile to use it anyway")
+        raise ValueError(
+            f"profile {label} is marked untrusted by its measurement ({reasons}); "
+            "pass --allow-untrusted-profile to use it anyway"
+        )
     print(f"wzbounds window: warning: using untrusted profile {label} ({reasons})", file=sys.stderr)
 
 
 def _profile(args):
     from ..profiles import DEFAULT_POWER_LAW_PROFILE, DEFAULT_PROFILE, PowerLaw, load_profile
+
     explicit = any(v is not None for v in (args.alpha, args.C, args.c, args.w0))
     if args.profile is not None and not args.profile.strip():
         raise ValueError("`--profile` is empty: give a profile file or a built-in name")
@@ -92,16 +130,23 @@ def _profile(args):
     if explicit:
         if args.alpha is None or args.C is None:
             raise ValueError("a power-law profile needs both --alpha and --C")
-        profile = PowerLaw(args.alpha, args.C, c=args.c, w0=1 if args.w0 is None else args.w0,
-                           divergence=args.divergence or "kl_nats",
-                           provenance={"source": "command line"})
+        profile = PowerLaw(
+            args.alpha,
+            args.C,
+            c=args.c,
+            w0=1 if args.w0 is None else args.w0,
+            divergence=args.divergence or "kl_nats",
+            provenance={"source": "command line"},
+        )
         return profile, "command-line power law"
     default = DEFAULT_POWER_LAW_PROFILE if args.scheme == "block-markov-rate" else DEFAULT_PROFILE
     name = args.profile or default
     profile = load_profile(name)
     if args.divergence and args.divergence != profile.divergence:
-        raise ValueError(f"`--divergence` {args.divergence!r} does not match the profile's "
-                         f"{profile.divergence!r} (convert with wzbounds.divergences)")
+        raise ValueError(
+            f"`--divergence` {args.divergence!r} does not match the profile's "
+            f"{profile.divergence!r} (convert with wzbounds.divergences)"
+        )
     label = f"{name}" if args.profile else f"built-in default {default!r}"
     _check_provenance(profile, repr(name))
     _trusted(profile, repr(name), args.allow_untrusted_profile)
@@ -113,6 +158,7 @@ def _model_config(args):
     from pathlib import Path
 
     from ..memory import _config_iv
+
     if args.model_config is None:
         return None
     if not args.model_config.strip():
@@ -127,6 +173,7 @@ def _model_config(args):
 
 def _memory(args):
     from ..memory import KVMemorySpec
+
     shape = (args.layers, args.kv_heads, args.head_dim)
     config = _model_config(args)
     if config is not None and any(v is not None for v in shape):
@@ -158,6 +205,7 @@ def _fmt(v) -> str:
 def _at(v, i):
     """Entry ``i`` of a scalar-or-array result field (None stays None)."""
     import numpy as np
+
     if v is None:
         return None
     a = np.asarray(v, dtype=object if isinstance(v, int) else None)
@@ -185,12 +233,15 @@ def _memory_note(profile, config) -> str | None:
             return None
     model_type = text.get("model_type") or config.get("model_type")
     what = name or (f"model_type {model_type}" if isinstance(model_type, str) else "an unnamed model")
-    return (f"note: the window comes from the profile measured on {measured_on}; the bytes count the "
-            f"--model-config model ({what}), whose own window may differ")
+    return (
+        f"note: the window comes from the profile measured on {measured_on}; the bytes count the "
+        f"--model-config model ({what}), whose own window may differ"
+    )
 
 
 def _table(result, label, profile, note=None) -> str:
     import numpy as np
+
     rows = []
     size = "block" if result.scheme.startswith("block") else "window"
     cols = ["eps", size, "converse", "ratio", "peak mem (tok)", "avg mem (tok)"]
@@ -199,19 +250,26 @@ def _table(result, label, profile, note=None) -> str:
     if result.window_ci_tokens is not None:
         cols += ["window CI range"]
     for i in range(np.size(result.eps)):
-        row = [_fmt(float(_at(result.eps, i))), _fmt(_at(result.window_tokens, i)),
-               _fmt(_at(result.converse_window_tokens, i)),
-               "-" if result.ratio is None else f"{float(_at(result.ratio, i)):.4g}",
-               _fmt(_at(result.peak_memory_tokens, i)), _fmt(_plain(_at(result.average_memory_tokens, i)))]
+        row = [
+            _fmt(float(_at(result.eps, i))),
+            _fmt(_at(result.window_tokens, i)),
+            _fmt(_at(result.converse_window_tokens, i)),
+            "-" if result.ratio is None else f"{float(_at(result.ratio, i)):.4g}",
+            _fmt(_at(result.peak_memory_tokens, i)),
+            _fmt(_plain(_at(result.average_memory_tokens, i))),
+        ]
         if result.peak_memory_bytes is not None:
             row += [_fmt(_at(result.peak_memory_bytes, i)), _fmt(_plain(_at(result.average_memory_bytes, i)))]
         if result.window_ci_tokens is not None:
             lo, hi = result.window_ci_tokens
             row += [f"[{_at(lo, i)}, {_at(hi, i)}]"]
         rows.append(row)
-    head = [f"profile: {label} -- {profile.describe()}",
-            f"scheme: {result.scheme}" + (f" ({result.sinks} sinks)" if result.scheme == "sink" else "")
-            + f"; divergence: {result.divergence}; theorems: {', '.join(result.theorem_ids)}"]
+    head = [
+        f"profile: {label} -- {profile.describe()}",
+        f"scheme: {result.scheme}"
+        + (f" ({result.sinks} sinks)" if result.scheme == "sink" else "")
+        + f"; divergence: {result.divergence}; theorems: {', '.join(result.theorem_ids)}",
+    ]
     head += _provenance_lines(result.window_tokens, profile)
     if result.converse_window_tokens is None:
         head.append("converse: none (the profile has no lower envelope)")
@@ -237,32 +295,40 @@ def _check_provenance(profile, label) -> None:
     prov = profile.provenance or {}
     level, windows = prov.get("confidence_level"), prov.get("windows_tokens")
     if level is not None and not number(level, lambda v: 0 < v < 1):
-        raise ValueError(f"profile {label}: `provenance.confidence_level` must be a number in (0, 1), "
-                         f"got {short_repr(level)}")
-    if windows is not None and not (isinstance(windows, list) and windows
-                                    and all(number(w, lambda v: v >= 1) for w in windows)):
-        raise ValueError(f"profile {label}: `provenance.windows_tokens` must be a list of windows >= 1, "
-                         f"got {short_repr(windows)}")
+        raise ValueError(
+            f"profile {label}: `provenance.confidence_level` must be a number in (0, 1), got {short_repr(level)}"
+        )
+    if windows is not None and not (
+        isinstance(windows, list) and windows and all(number(w, lambda v: v >= 1) for w in windows)
+    ):
+        raise ValueError(
+            f"profile {label}: `provenance.windows_tokens` must be a list of windows >= 1, got {short_repr(windows)}"
+        )
 
 
 def _provenance_lines(windows, profile) -> list[str]:
     """Where the profile came from and, for a measured one, whether the windows extrapolate."""
     import numpy as np
+
     prov = profile.provenance or {}
     lines = []
     if prov.get("status"):
         lines.append(f"provenance: {prov['status']}")
     measured = prov.get("windows_tokens")
     if prov.get("source") == "wzbounds validate" and measured:
-        lines.append(f"provenance: measured by wzbounds validate on {prov.get('model_id', '?')} "
-                     f"({prov.get('corpus', '?')}; {prov.get('n_prefixes', '?')} prefixes of "
-                     f"{prov.get('prefix_tokens', '?')} tokens; protocol {prov.get('protocol') or 'fixed-end'}; "
-                     f"windows {min(measured):g}-{max(measured):g}; "
-                     f"verdict {prov.get('verdict', '?')})")
+        lines.append(
+            f"provenance: measured by wzbounds validate on {prov.get('model_id', '?')} "
+            f"({prov.get('corpus', '?')}; {prov.get('n_prefixes', '?')} prefixes of "
+            f"{prov.get('prefix_tokens', '?')} tokens; protocol {prov.get('protocol') or 'fixed-end'}; "
+            f"windows {min(measured):g}-{max(measured):g}; "
+            f"verdict {prov.get('verdict', '?')})"
+        )
         if prov.get("constant") == "upper-ci-curve":
             level = prov.get("confidence_level")
-            lines.append(f"profile values: the upper {'' if level is None else f'{100 * level:g}% '}bootstrap limit "
-                         "of the measured mean at each window, log-log between windows")
+            lines.append(
+                f"profile values: the upper {'' if level is None else f'{100 * level:g}% '}bootstrap limit "
+                "of the measured mean at each window, log-log between windows"
+            )
         if windows is not None and max(np.asarray(windows, dtype=object).ravel()) > max(measured):
             if profile.kind != "tabulated":
                 law = "the fitted power law"
@@ -276,6 +342,7 @@ def _provenance_lines(windows, profile) -> list[str]:
 
 def _plain(v):
     from fractions import Fraction
+
     if isinstance(v, Fraction):  # half-integer averages of huge blocks: print them exactly
         return int(v) if v.denominator == 1 else f"{v.numerator // 2}.5"
     return v.item() if hasattr(v, "item") else v
@@ -287,13 +354,16 @@ def _forward_decay(spec):
     from pathlib import Path
 
     from ..profiles import builtin_profiles, load_profile
+
     if spec is None:
         return None
     if spec == ALMOST_SURE:
         return True
     if spec not in builtin_profiles() and not Path(spec).expanduser().is_file():
-        raise ValueError(f"`--forward-decay` {spec!r} is neither {ALMOST_SURE!r}, a profile file nor a built-in "
-                         f"profile ({', '.join(builtin_profiles())})")
+        raise ValueError(
+            f"`--forward-decay` {spec!r} is neither {ALMOST_SURE!r}, a profile file nor a built-in "
+            f"profile ({', '.join(builtin_profiles())})"
+        )
     try:
         profile = load_profile(Path(spec).expanduser() if spec not in builtin_profiles() else spec)
     except ValueError as exc:
@@ -305,6 +375,7 @@ def _forward_decay(spec):
 
 def _vocab_size(args):
     from .._validation import positive_int
+
     config = _model_config(args)  # read and checked even when --vocab-size wins: a bad path is never ignored
     if args.vocab_size is not None:
         return args.vocab_size, "--vocab-size"
@@ -336,32 +407,54 @@ def _rate_regimes(args, eps, profile):
         return [(r.regime, r.gamma, r, None)], v_from, r.gamma_converse
     exps = regime_exponents(profile, fd if fd is not None else True)
     uncond = block_markov_rate(profile, eps=eps if v is not None else None, vocab_size=v)
-    out = [("unconditional", uncond.gamma, uncond,
-            None if v is not None else "block needs --vocab-size (or vocab_size in --model-config)")]
+    out = [
+        (
+            "unconditional",
+            uncond.gamma,
+            uncond,
+            None if v is not None else "block needs --vocab-size (or vocab_size in --model-config)",
+        )
+    ]
     fd_given = fd is not None or profile.divergence == "tv2"
     if fd_given and args.regularity is not None:
-        r = block_markov_rate(profile, forward_decay=False if fd is None else fd, regularity=args.regularity,
-                              eps=eps, vocab_size=v)
+        r = block_markov_rate(
+            profile, forward_decay=False if fd is None else fd, regularity=args.regularity, eps=eps, vocab_size=v
+        )
         out.append((r.regime, r.gamma, r, None))
     else:
         needs = ([] if fd_given else [f"--forward-decay ({ALMOST_SURE} assumed for the exponent)"]) + ["--regularity"]
-        out.append(("forward-decay+regularity", exps["forward-decay+regularity"], None,
-                    "if its hypotheses hold; a block needs " + " and ".join(needs)))
+        out.append(
+            (
+                "forward-decay+regularity",
+                exps["forward-decay+regularity"],
+                None,
+                "if its hypotheses hold; a block needs " + " and ".join(needs),
+            )
+        )
     return out, v_from, exps["converse"]
 
 
 def _rate_table(regimes, label, profile, v_from, converse) -> str:
     import numpy as np
+
     results = [r for _, _, r, _ in regimes if r is not None]
-    head = [f"profile: {label} -- {profile.describe()}",
-            "scheme: block-markov-rate; eps and bounds in kl_nats (block average of E KL); "
-            f"theorems: {', '.join(dict.fromkeys(t for r in results for t in r.theorem_ids))}"]
+    head = [
+        f"profile: {label} -- {profile.describe()}",
+        "scheme: block-markov-rate; eps and bounds in kl_nats (block average of E KL); "
+        f"theorems: {', '.join(dict.fromkeys(t for r in results for t in r.theorem_ids))}",
+    ]
     if results[0].vocab_size is not None:
         head.append(f"vocabulary: V = {results[0].vocab_size} (from {v_from})")
     head += _provenance_lines(None, profile)
     kl_exponent = 2 * profile.alpha if profile.divergence == "tv" else profile.alpha
-    head.append("converse: gamma <= " + (f"{converse:.4g} for every suffix-only scheme" if converse is not None else
-                                         f"{kl_exponent:.4g} given a lower envelope (the profile has none)"))
+    head.append(
+        "converse: gamma <= "
+        + (
+            f"{converse:.4g} for every suffix-only scheme"
+            if converse is not None
+            else f"{kl_exponent:.4g} given a lower envelope (the profile has none)"
+        )
+    )
     for regime, gamma, r, note in regimes:
         hyp = f"; hypotheses: {', '.join(r.hypotheses)}" if r is not None else ""
         head.append(f"regime {regime}: gamma >= {gamma:.4g}{hyp}" + (f" ({note})" if note else ""))
@@ -371,16 +464,24 @@ def _rate_table(regimes, label, profile, v_from, converse) -> str:
         if r.block_tokens is None:
             continue
         for i in range(np.size(r.eps)):
-            rows.append([r.regime, _fmt(float(_at(r.eps, i))), _fmt(_at(r.block_tokens, i)),
-                         _fmt(_at(r.converse_block_tokens, i)), _fmt(_at(r.peak_memory_tokens, i)),
-                         _fmt(_plain(_at(r.average_memory_tokens, i))),
-                         f"{float(_at(r.distortion_bound_nats, i)):.4g}"])
+            rows.append(
+                [
+                    r.regime,
+                    _fmt(float(_at(r.eps, i))),
+                    _fmt(_at(r.block_tokens, i)),
+                    _fmt(_at(r.converse_block_tokens, i)),
+                    _fmt(_at(r.peak_memory_tokens, i)),
+                    _fmt(_plain(_at(r.average_memory_tokens, i))),
+                    f"{float(_at(r.distortion_bound_nats, i)):.4g}",
+                ]
+            )
     return "\n".join(head + (_grid(cols, rows) if rows else []))
 
 
 def _run_rate(args, eps, profile, label) -> int:
     from ..bounds import _jsonable
     from ..profiles import profile_to_dict
+
     if args.dtype_bytes is not None or args.layers is not None:
         raise ValueError("--scheme block-markov-rate reports tokens; byte options do not apply")
     regimes, v_from, converse = _rate_regimes(args, eps, profile)
@@ -390,11 +491,17 @@ def _run_rate(args, eps, profile, label) -> int:
             row = {"regime": regime, "gamma": gamma, "note": note}
             if r is not None:
                 row.update({k: _jsonable(v) for k, v in vars(r).items() if k not in ("profile", "forward_decay")})
-                row["forward_decay"] = r.forward_decay if isinstance(r.forward_decay, bool) \
-                    else profile_to_dict(r.forward_decay)
+                row["forward_decay"] = (
+                    r.forward_decay if isinstance(r.forward_decay, bool) else profile_to_dict(r.forward_decay)
+                )
             rows.append(row)
-        out = {"scheme": "block-markov-rate", "profile_source": label, "profile": profile_to_dict(profile),
-               "gamma_converse": converse, "regimes": rows}
+        out = {
+            "scheme": "block-markov-rate",
+            "profile_source": label,
+            "profile": profile_to_dict(profile),
+            "gamma_converse": converse,
+            "regimes": rows,
+        }
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
@@ -405,19 +512,26 @@ def _run_rate(args, eps, profile, label) -> int:
 # ----------------------------------------------------------------------------- policy profiles
 def _budget_table(results, label, profile) -> str:
     import numpy as np
+
     prov = profile.provenance or {}
     first = results[0]
-    head = [f"profile: {label} -- {profile.describe()}",
-            f"policy: {profile.policy} under {profile.semantics} eviction; divergence: {profile.divergence} (a mean "
-            f"over the measured text's positions, not a per-token guarantee); theorems: {', '.join(first.theorem_ids)}"]
+    head = [
+        f"profile: {label} -- {profile.describe()}",
+        f"policy: {profile.policy} under {profile.semantics} eviction; divergence: {profile.divergence} (a mean "
+        f"over the measured text's positions, not a per-token guarantee); theorems: {', '.join(first.theorem_ids)}",
+    ]
     if prov.get("source") == "wzbounds policies":
-        head.append(f"provenance: measured by wzbounds policies on {prov.get('model_id', '?')} "
-                    f"({prov.get('corpus', '?')}; "
-                    f"{prov.get('n_prefixes_per_context', '?')} prefixes per context length; verdict "
-                    f"{prov.get('verdict', '?')}); values: the upper {100 * prov.get('confidence_level', 0.95):g}% "
-                    "prefix-bootstrap limit of the mean, log-log between budgets")
-    head.append("budget k = tokens the query sees (k - 1 cache entries kept and itself); kvpress ratio: the "
-                "compression_ratio keeping exactly k - 1 of the T - 1 cached tokens")
+        head.append(
+            f"provenance: measured by wzbounds policies on {prov.get('model_id', '?')} "
+            f"({prov.get('corpus', '?')}; "
+            f"{prov.get('n_prefixes_per_context', '?')} prefixes per context length; verdict "
+            f"{prov.get('verdict', '?')}); values: the upper {100 * prov.get('confidence_level', 0.95):g}% "
+            "prefix-bootstrap limit of the mean, log-log between budgets"
+        )
+    head.append(
+        "budget k = tokens the query sees (k - 1 cache entries kept and itself); kvpress ratio: the "
+        "compression_ratio keeping exactly k - 1 of the T - 1 cached tokens"
+    )
     cols = ["eps", "budget k", "cache kept", "kvpress ratio", "bound", "power-law k [CI]"]
     if first.memory_bytes is not None:
         cols.insert(4, "memory (B)")
@@ -430,17 +544,26 @@ def _budget_table(results, label, profile) -> str:
             how = f"interpolated in log T between {used}"
         else:
             how = "EXTRAPOLATED beyond the measured lengths " + (
-                f"from {used}" if len(r.contexts_used) == 2 else f"(the curve measured at {used}, used unchanged)")
-        lines.append(f"context T = {r.context_tokens} ({how}; assumptions: {', '.join(r.assumptions)}): budgets "
-                     f"{r.budgets_measured_tokens[0]}..{r.budgets_measured_tokens[1]} answer eps in "
-                     f"[{r.eps_range[0]:.4g}, {r.eps_range[1]:.4g}]")
+                f"from {used}" if len(r.contexts_used) == 2 else f"(the curve measured at {used}, used unchanged)"
+            )
+        lines.append(
+            f"context T = {r.context_tokens} ({how}; assumptions: {', '.join(r.assumptions)}): budgets "
+            f"{r.budgets_measured_tokens[0]}..{r.budgets_measured_tokens[1]} answer eps in "
+            f"[{r.eps_range[0]:.4g}, {r.eps_range[1]:.4g}]"
+        )
         rows = []
         for i in range(np.size(r.eps)):
             pl = _at(r.power_law_budget_tokens, i)
             ci = r.power_law_budget_ci_tokens
             pl_text = "-" if pl is None else str(pl) + ("" if ci is None else f" [{_at(ci[0], i)}, {_at(ci[1], i)}]")
-            row = [_fmt(float(_at(r.eps, i))), str(_at(r.budget_tokens, i)), str(_at(r.cache_tokens, i)),
-                   f"{float(_at(r.compression_ratio, i)):.6f}", f"{float(_at(r.distortion_bound, i)):.4g}", pl_text]
+            row = [
+                _fmt(float(_at(r.eps, i))),
+                str(_at(r.budget_tokens, i)),
+                str(_at(r.cache_tokens, i)),
+                f"{float(_at(r.compression_ratio, i)):.6f}",
+                f"{float(_at(r.distortion_bound, i)):.4g}",
+                pl_text,
+            ]
             if r.memory_bytes is not None:
                 row.insert(4, str(_at(r.memory_bytes, i)))
             rows.append(row)
@@ -453,18 +576,25 @@ def _run_budget(args, eps, profile, label) -> int:
     from .._validation import parameters_as_options
     from ..budget import budget_for_epsilon
 
-    for given, option in ((args.scheme != "sliding", "--scheme"), (args.sinks is not None, "--sinks"),
-                          (args.vocab_size is not None, "--vocab-size"),
-                          (args.forward_decay is not None, "--forward-decay"),
-                          (args.regularity is not None, "--regularity")):
+    for given, option in (
+        (args.scheme != "sliding", "--scheme"),
+        (args.sinks is not None, "--sinks"),
+        (args.vocab_size is not None, "--vocab-size"),
+        (args.forward_decay is not None, "--forward-decay"),
+        (args.regularity is not None, "--regularity"),
+    ):
         if given:
-            raise ValueError(f"`{option}` applies to truncation profiles; {label} is a policy profile, whose budget is "
-                             "for the policy it measured")
+            raise ValueError(
+                f"`{option}` applies to truncation profiles; {label} is a policy profile, whose budget is "
+                "for the policy it measured"
+            )
     memory = _memory(args)
     contexts = [args.context] if args.context is not None else list(profile.context_tokens)
     with parameters_as_options({"eps": "--eps", "context_tokens": "--context"}):
-        results = [budget_for_epsilon(eps, profile, context_tokens=T, extrapolate=args.extrapolate_context,
-                                      memory=memory) for T in contexts]
+        results = [
+            budget_for_epsilon(eps, profile, context_tokens=T, extrapolate=args.extrapolate_context, memory=memory)
+            for T in contexts
+        ]
     if args.json:
         json.dump({"profile_source": label, "budgets": [r.to_dict() for r in results]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -475,6 +605,7 @@ def _run_budget(args, eps, profile, label) -> int:
 
 def run(args) -> int:
     from ..bounds import window_for_epsilon
+
     eps = _parse_eps(args.eps)
     if args.context is not None and args.context < 2:
         raise ValueError(f"`--context` must be an integer >= 2, got {args.context}")
@@ -482,8 +613,10 @@ def run(args) -> int:
     if profile.kind == "policy":
         return _run_budget(args, eps, profile, label)
     if args.context is not None or args.extrapolate_context:
-        raise ValueError(f"`--context` and `--extrapolate-context` need a policy profile (written by wzbounds policies "
-                         f"to --out/profiles); {label} is a {profile.kind} profile")
+        raise ValueError(
+            f"`--context` and `--extrapolate-context` need a policy profile (written by wzbounds policies "
+            f"to --out/profiles); {label} is a {profile.kind} profile"
+        )
     if hasattr(sys, "set_int_max_str_digits"):  # exact windows may exceed 4300 decimal digits
         sys.set_int_max_str_digits(0)
     if args.scheme == "block-markov-rate":

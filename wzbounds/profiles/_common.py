@@ -1,4 +1,5 @@
 """Helpers shared by the profile classes (window arrays, CI tuples, w0)."""
+
 from __future__ import annotations
 
 import math

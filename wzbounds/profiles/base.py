@@ -7,6 +7,7 @@ A profile is a frozen dataclass whose fields are its parameters plus ``divergenc
 blocks and evaluates. Serialisation is shared: ``to_dict`` writes every constructor field,
 ``from_dict`` refuses unknown and missing keys, naming them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +23,16 @@ from .envelopes import Envelope
 #: ``trusted`` / ``untrusted_reasons`` are written by the measurement pipeline when its
 #: tokenizer sanity checks fail (``wzbounds window --profile`` then refuses the profile).
 PROVENANCE_TYPES = {
-    "source": str, "status": str, "model_id": str, "corpus": str, "protocol": str, "verdict": str,
-    "n_prefixes": int, "prefix_tokens": int, "windows_tokens": list, "trusted": bool,
+    "source": str,
+    "status": str,
+    "model_id": str,
+    "corpus": str,
+    "protocol": str,
+    "verdict": str,
+    "n_prefixes": int,
+    "prefix_tokens": int,
+    "windows_tokens": list,
+    "trusted": bool,
     "untrusted_reasons": list,
 }
 
@@ -68,8 +77,11 @@ class Profile:
             return None
         w = np.asarray(w)
         w0 = self.w0
-        w = np.where(w < w0, w0, w) if w.dtype != object else np.array(
-            [max(v, w0) for v in w.ravel()], dtype=object).reshape(w.shape)
+        w = (
+            np.where(w < w0, w0, w)
+            if w.dtype != object
+            else np.array([max(v, w0) for v in w.ravel()], dtype=object).reshape(w.shape)
+        )
         return env.values(w)
 
     def block_average(self, b) -> np.ndarray:
@@ -111,8 +123,11 @@ class Profile:
         unknown = sorted(set(d) - allowed)
         if unknown:
             raise ValueError(f"unknown keys for a {cls.kind} profile: {unknown}; allowed: {sorted(allowed)}")
-        required = [f.name for f in cls._init_fields()
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        required = [
+            f.name
+            for f in cls._init_fields()
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         missing = [k for k in [*required, "divergence"] if k not in d]
         if missing:
             raise ValueError(f"`{missing[0]}` is missing (a {cls.kind} profile needs {[*required, 'divergence']})")
@@ -133,8 +148,9 @@ def provenance_iv(value) -> dict:
         if not isinstance(v, typ) or (typ is int and isinstance(v, bool)):
             raise ValueError(f"`provenance.{key}` must be {typ.__name__} or null, got {type(v).__name__}")
     windows = value.get("windows_tokens")
-    if windows is not None and not all(isinstance(x, (int, float)) and not isinstance(x, bool)
-                                       and math.isfinite(x) and x > 0 for x in windows):
+    if windows is not None and not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in windows
+    ):
         raise ValueError("`provenance.windows_tokens` must be a list of positive numbers")
     reasons = value.get("untrusted_reasons")
     if reasons is not None and not all(isinstance(x, str) for x in reasons):

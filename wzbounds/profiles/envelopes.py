@@ -10,6 +10,7 @@ Block sums ``sum_{k=m}^{n-1} U(k)`` are exact in mpmath: closed forms (Hurwitz z
 geometric sum) for moderate ``m``, and for ``m >= EM_START`` the Euler-Maclaurin formula with
 its remainder bounded explicitly (``_euler_maclaurin``), which stays fast at any size of ``m``.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,14 +28,14 @@ from ._common import log_windows
 
 #: Smallest block start at which sums use Euler-Maclaurin (each correction term gains a factor
 #: of about (2 pi m)^-2, so a handful of terms reach any precision the calculator needs).
-EM_START = 10 ** 4
+EM_START = 10**4
 _EM_MAX_TERMS = 16
 #: Significant digits of block averages returned as float64 (before cancellation guards).
 _FLOAT_DIGITS = 30
 #: Largest relative error bound of a vectorised block average returned as float64 (the bound
 #: is generous: the values are typically within a few ulps); larger ones come from mpmath.
-_VALUE_REL_ERR = 2.0 ** -40
-U = 2.0 ** -53
+_VALUE_REL_ERR = 2.0**-40
+U = 2.0**-53
 
 
 def _digits_of(n: int) -> int:
@@ -126,11 +127,14 @@ class Envelope:
         flat = arr.ravel()
         out = np.full(flat.shape, np.nan)
         if flat.size and self._block_fast():
-            hi = np.array([float(min(int(v), 2 ** 1000)) for v in flat]) if flat.dtype == object else \
-                flat.astype(np.float64)
+            hi = (
+                np.array([float(min(int(v), 2**1000)) for v in flat])
+                if flat.dtype == object
+                else flat.astype(np.float64)
+            )
             lo = np.zeros(hi.shape)
-            hi[hi >= 2.0 ** 1000] = np.nan  # past double-double range: mpmath
-            far = np.flatnonzero(np.isfinite(hi) & (hi >= 2.0 ** 53))  # exact double-doubles beyond float64
+            hi[hi >= 2.0**1000] = np.nan  # past double-double range: mpmath
+            far = np.flatnonzero(np.isfinite(hi) & (hi >= 2.0**53))  # exact double-doubles beyond float64
             if far.size:
                 lo[far] = [float(int(v) - int(h)) for v, h in zip(flat[far], hi[far], strict=True)]
             out = self._block_values(hi, lo)
@@ -163,6 +167,7 @@ class Envelope:
     def _small_sums(self):
         """Prefix sums ``C[k] = sum_{i=1}^{k-1} U(i)`` for ``k <= 2 FAMILY_MIN``, summed in mpmath
         and rounded once (error <= u C[k]; computed once per envelope)."""
+
         def make():
             with mpmath.workdps(30):
                 acc, sums = mpmath.mpf(0), [0.0, 0.0]
@@ -170,6 +175,7 @@ class Envelope:
                     acc += self.value_mp(k)
                     sums.append(float(acc))
             return np.array(sums)
+
         return _cached_mp(self, "small_sums", make)
 
     def _small_block_float(self, b):
@@ -203,7 +209,7 @@ class Envelope:
         (double-double where its bound is too wide)."""
         out, rel = np.full(b.shape, np.nan), np.full(b.shape, np.inf)
         with np.errstate(all="ignore"):
-            small = np.flatnonzero(b < 2.0 ** 52)
+            small = np.flatnonzero(b < 2.0**52)
             if small.size:
                 val, err = self._block_float(b[small])
                 out[small], rel[small] = np.exp(val), err + 2 * U * np.abs(val)
@@ -311,8 +317,14 @@ class PowerEnvelope(_OneFamily, Envelope):
         error bound in units of 2**-prec: each log is off by one charge (``MP_ULPS``) of itself,
         the difference and the quotient by one of theirs (alpha is exact), so log x is off by
         ``MP_ULPS (2 (|log K| + |log eps|)/alpha + |log x|)``; exp adds one charge."""
-        log_k, inv_a = _cached_mp(self, prec, lambda: (
-            _hp_log(float(self.K), prec), libmp.mpf_div(libmp.fone, libmp.from_float(float(self.alpha)), prec)))
+        log_k, inv_a = _cached_mp(
+            self,
+            prec,
+            lambda: (
+                _hp_log(float(self.K), prec),
+                libmp.mpf_div(libmp.fone, libmp.from_float(float(self.alpha)), prec),
+            ),
+        )
         log_eps = _hp_log(eps, prec)
         log_x = libmp.mpf_mul(libmp.mpf_sub(log_k, log_eps, prec), inv_a, prec)
         lk, le = abs(math.log(self.K)), abs(math.log(eps))
@@ -323,6 +335,7 @@ class PowerEnvelope(_OneFamily, Envelope):
     def td_line(self, eps):
         """``(c, s, s_float)``: ``log U(w) = c - s log w`` as triple-doubles broadcast to ``eps``'s
         shape (the triple-double tier of ``wzbounds._inversion``)."""
+
         def make():
             with mpmath.workprec(250):
                 return _dd.td_const(mpmath.log(mpmath.mpf(self.K))), _dd.td_const(mpmath.mpf(self.alpha))
@@ -350,8 +363,9 @@ class PowerEnvelope(_OneFamily, Envelope):
             mm, nn = mpmath.mpf(m), mpmath.mpf(n)
             s = 1 - a
             # int_m^n x^-a dx = m^s (r^s - 1)/s, r = n/m, with expm1 (no cancellation near s = 0)
-            integral = mpmath.power(mm, s) * (mpmath.log(nn / mm) if s == 0 else
-                                               mpmath.expm1(s * mpmath.log(nn / mm)) / s)
+            integral = mpmath.power(mm, s) * (
+                mpmath.log(nn / mm) if s == 0 else mpmath.expm1(s * mpmath.log(nn / mm)) / s
+            )
             em = _euler_maclaurin(mm, nn, integral, lambda j, x: _power_derivative(j, x, a))
             if em is not None:
                 return K * em
@@ -393,6 +407,7 @@ class LogPowerEnvelope(_OneFamily, Envelope):
             x, err = PowerEnvelope(self.C, self.alpha).inverse(eps, np.float64)
             return x.astype(dtype), err.astype(dtype)
         from scipy.special import lambertw
+
         with np.errstate(all="ignore"):
             r = self._branch_arg(eps, np)
             ok = r >= -1 / math.e
@@ -504,8 +519,9 @@ class LogPowerEnvelope(_OneFamily, Envelope):
         if D == 0:
             return C * power
         if m >= EM_START:
-            em = _euler_maclaurin(mpmath.mpf(m), mpmath.mpf(n), _log_power_integral(m, n, a),
-                                  lambda j, x: _log_power_derivative(j, x, a))
+            em = _euler_maclaurin(
+                mpmath.mpf(m), mpmath.mpf(n), _log_power_integral(m, n, a), lambda j, x: _log_power_derivative(j, x, a)
+            )
             if em is not None:
                 return C * power + D * em
         if a == 1:
@@ -567,9 +583,9 @@ def _log_power_integral(m: int, n: int, a):
     s, L = 1 - a, mpmath.log(nn / mm)
     k = L if s == 0 else mpmath.expm1(s * L) / s
     if abs(s * L) <= 1:  # k'(s) = sum_j s^j L^(j+2) / (j! (j+2)), terms fall like 1/j!
-        k1 = _log_power_series(s * L) * L ** 2
+        k1 = _log_power_series(s * L) * L**2
     else:
-        k1 = (L * mpmath.exp(s * L) * s - mpmath.expm1(s * L)) / s ** 2
+        k1 = (L * mpmath.exp(s * L) * s - mpmath.expm1(s * L)) / s**2
     return mpmath.power(mm, s) * (mpmath.log(mm) * k + k1)
 
 
@@ -582,8 +598,11 @@ class GeometricEnvelope(Envelope):
 
     def values(self, w) -> np.ndarray:
         w = np.asarray(w)
-        w = w.astype(np.float64) if w.dtype != object else np.array(
-            [float(min(v, 2 ** 1000)) for v in w.ravel()]).reshape(w.shape)
+        w = (
+            w.astype(np.float64)
+            if w.dtype != object
+            else np.array([float(min(v, 2**1000)) for v in w.ravel()]).reshape(w.shape)
+        )
         return self.K * np.power(self.rho, w)
 
     def value_mp(self, w):
@@ -608,8 +627,9 @@ class GeometricEnvelope(Envelope):
     def inverse_hp(self, eps: float, prec: int):
         """``(log K - log eps) / -log rho`` as a libmp number at ``prec`` bits, and its relative
         error bound in units of 2**-prec (one charge per log, per difference and per quotient)."""
-        log_k, log_rho = _cached_mp(self, ("logs", prec), lambda: (_hp_log(float(self.K), prec),
-                                                                   _hp_log(float(self.rho), prec)))
+        log_k, log_rho = _cached_mp(
+            self, ("logs", prec), lambda: (_hp_log(float(self.K), prec), _hp_log(float(self.rho), prec))
+        )
         log_eps = _hp_log(eps, prec)
         x = libmp.mpf_div(libmp.mpf_sub(log_k, log_eps, prec), libmp.mpf_neg(log_rho), prec)
         num = abs(math.log(self.K) - math.log(eps))
@@ -678,8 +698,9 @@ class LogLogEnvelope(Envelope):
         beyond = x > lw[-1]
         if np.any(beyond):
             if self.extrapolate == "none":
-                raise ValueError(f"`w` must be <= the last tabulated window {int(self.windows[-1])} "
-                                 "(extrapolate='none')")
+                raise ValueError(
+                    f"`w` must be <= the last tabulated window {int(self.windows[-1])} (extrapolate='none')"
+                )
             out = np.where(beyond, lv[-1] + self._tail_slope * (x - lw[-1]), out)
         # at a tabulated window, the tabulated value itself (exp(log v) can be an ulp above it)
         k = np.clip(np.searchsorted(lw, x), 0, lw.size - 1)
@@ -744,8 +765,9 @@ class LogLogEnvelope(Envelope):
             else:
                 start = int(W[-2])
                 dw, dv = self._lw[-1] - self._lw[-2], self._lv[-2] - self._lv[-1]
-                guard = 16 + int(math.log2(1 + (abs(self._lw[-1]) / max(dw, 1e-300))
-                                           + abs(self._lv[-1]) / max(abs(dv), 1e-300)))
+                guard = 16 + int(
+                    math.log2(1 + (abs(self._lw[-1]) / max(dw, 1e-300)) + abs(self._lv[-1]) / max(abs(dv), 1e-300))
+                )
 
                 def exact(prec):
                     with mpmath.workprec(prec + min(guard, 4 * prec)):
@@ -753,6 +775,7 @@ class LogLogEnvelope(Envelope):
                         lv2 = mpmath.log(mpmath.mpf(V[-1]))
                         sl = (mpmath.log(mpmath.mpf(V[-2])) - lv2) / (lw2 - lw1)
                         return lv2 + sl * lw2, sl, mpmath.mpf(0)
+
             cached = Family(exact, max(start, FAMILY_MIN + 1))
             object.__setattr__(self, "_family", cached)
         return cached
@@ -772,12 +795,21 @@ class LogLogEnvelope(Envelope):
         dw, dv = lw[1:] - lw[:-1], lv[1:] - lv[:-1]
         with np.errstate(all="ignore"):
             slope = np.where(dv == 0, 0.0, -dv / dw)  # equal values: exactly flat
-            rel = np.where(dv == 0, 0.0, 4 * U * ((np.abs(lw[:-1]) + np.abs(lw[1:]) + dw) / dw
-                                                  + (np.abs(lv[:-1]) + np.abs(lv[1:]) + np.abs(dv)) / np.abs(dv) + 1))
+            rel = np.where(
+                dv == 0,
+                0.0,
+                4
+                * U
+                * (
+                    (np.abs(lw[:-1]) + np.abs(lw[1:]) + dw) / dw
+                    + (np.abs(lv[:-1]) + np.abs(lv[1:]) + np.abs(dv)) / np.abs(dv)
+                    + 1
+                ),
+            )
         if self.tail_alpha is not None:
             slope, rel = np.append(slope, self.tail_alpha), np.append(rel, 2 * U)
-        start, end = W[:last + 1], np.append(W[1:last + 1], np.inf)
-        seg = (start, end, lw[:last + 1], lv[:last + 1], slope[:last + 1], rel[:last + 1])
+        start, end = W[: last + 1], np.append(W[1 : last + 1], np.inf)
+        seg = (start, end, lw[: last + 1], lv[: last + 1], slope[: last + 1], rel[: last + 1])
         inner = np.flatnonzero((start >= FAMILY_MIN) & (np.arange(last + 1) < last))
         totals, errs = np.zeros(last + 1), np.zeros(last + 1)
         if inner.size:
@@ -819,8 +851,11 @@ class LogLogEnvelope(Envelope):
             norm = j0 + half + em
             one = (n - m) == 1
             total = np.where(one, fm, fm * m * norm)
-            rel_f = (8 * U * (1 + np.abs(lv) + 2 * np.abs(s * dlm) + np.abs(lf)) + 4 * U * s * (np.abs(lm) + np.abs(lw))
-                     + rs * s * np.maximum(np.abs(dlm), np.abs(dlm + lr)) * 1.01)
+            rel_f = (
+                8 * U * (1 + np.abs(lv) + 2 * np.abs(s * dlm) + np.abs(lf))
+                + 4 * U * s * (np.abs(lm) + np.abs(lw))
+                + rs * s * np.maximum(np.abs(dlm), np.abs(dlm + lr)) * 1.01
+            )
             rel_n = 16 * U * (2 + np.abs(z)) + (8 * U * (np.abs(em) + np.abs(half)) + np.abs(term)) / norm
             err = total * (rel_f + np.where(one, 0.0, rel_n)) * 1.01
         return total, np.where(np.isfinite(err) & (total > 1e-290), err, np.inf)
@@ -836,7 +871,7 @@ class LogLogEnvelope(Envelope):
             val[small], err[small] = self._small_block_float(b[small])
         mid = np.flatnonzero(~small & (b < family.start))
         if mid.size:
-            if self.windows[-1] >= 2 ** 52:  # windows inexact in float64: no segment look-up here
+            if self.windows[-1] >= 2**52:  # windows inexact in float64: no segment look-up here
                 err[mid] = np.inf
             else:
                 val[mid], err[mid] = self._table_block_float(b[mid])
@@ -879,8 +914,7 @@ class LogLogEnvelope(Envelope):
             total += (min(n, w_first) - m) * mpmath.mpf(self.values_[0])
             m = w_first
         if self.extrapolate == "none" and n - 1 > w_last:
-            raise ValueError(f"`b` must keep the block inside the last tabulated window {w_last} "
-                             "(extrapolate='none')")
+            raise ValueError(f"`b` must keep the block inside the last tabulated window {w_last} (extrapolate='none')")
         last = self._last_segment
         j = max(int(np.searchsorted(W, min(m, w_last), side="right")) - 1, 0) if m < n else len(W) - 1
         while j < len(W) - 1 and m < n:
@@ -912,11 +946,15 @@ class LogLogEnvelope(Envelope):
         last = self.values_[-1]
         if np.any(np.asarray(eps) < last):
             if self.extrapolate == "none":
-                raise ValueError(f"`eps` must be >= the last tabulated value {last:g} "
-                                 "(extrapolate='none' makes no claim beyond the last window)")
+                raise ValueError(
+                    f"`eps` must be >= the last tabulated value {last:g} "
+                    "(extrapolate='none' makes no claim beyond the last window)"
+                )
             if self.tail_alpha is None and self.values_[-2] == last:
-                raise ValueError(f"`eps` must be >= {last:g}: the last two tabulated values are equal, "
-                                 "so the power-law extrapolation never decreases")
+                raise ValueError(
+                    f"`eps` must be >= {last:g}: the last two tabulated values are equal, "
+                    "so the power-law extrapolation never decreases"
+                )
 
     def inverse(self, eps, dtype=np.float64):
         self._check_reachable(eps)
@@ -942,8 +980,11 @@ class LogLogEnvelope(Envelope):
             # nearly flat segment: such targets go to the exact tiers) and ~ulp * 2 max|lw| /
             # (lw[j+1] - lw[j]) (large for neighbouring big windows: 2047, 2048)
             k = np.minimum(j + 1, n - 1)
-            cond = np.where(j == n - 1, 0.0, big / np.abs(self._lv[k] - self._lv[j])
-                            + 2 * np.abs(self._lw[k]) / np.abs(self._lw[k] - self._lw[j]))
+            cond = np.where(
+                j == n - 1,
+                0.0,
+                big / np.abs(self._lv[k] - self._lv[j]) + 2 * np.abs(self._lw[k]) / np.abs(self._lw[k] - self._lw[j]),
+            )
             rel = 64 * ulp * (1.0 + np.abs(lx) + (np.abs(log_eps) + big) * np.abs(ratio) * (1.0 + cond))
         return x, rel * x
 
@@ -975,8 +1016,9 @@ class LogLogEnvelope(Envelope):
             tail = i == n
             j = np.where(tail, n - 1, j)
             inv_a = _dd.div(_dd.exact(np.full(np.shape(eps), -1.0)), _dd.exact(np.full(np.shape(eps), self.tail_alpha)))
-            rj = _dd.DD(np.where(tail, inv_a.hi, rj.hi), np.where(tail, inv_a.lo, rj.lo),
-                        np.where(tail, inv_a.err, rj.err))
+            rj = _dd.DD(
+                np.where(tail, inv_a.hi, rj.hi), np.where(tail, inv_a.lo, rj.lo), np.where(tail, inv_a.err, rj.err)
+            )
         with np.errstate(all="ignore"):
             lx = _dd.add(take(lw, j), _dd.mul(_dd.sub(_dd.log(_dd.exact(eps)), take(lv, j)), rj))
             x = _dd.exp(lx)
@@ -989,6 +1031,7 @@ class LogLogEnvelope(Envelope):
         (lv_{j+1} - lv_j)`` of segment j (``-1/tail_alpha`` for the tail from the last point,
         j = n - 1) and that ratio's relative error bound in charges (each log off by one charge
         of itself, each difference and the quotient by one of theirs)."""
+
         def make():
             W, V = self.windows, self.values_
             lw, lv = _hp_log(int(W[j]), prec), _hp_log(float(V[j]), prec)
@@ -1005,6 +1048,7 @@ class LogLogEnvelope(Envelope):
                 return lw, lv, libmp.fzero, (abs(fw), abs(fv), 0.0, math.inf)
             rel = (abs(fw) + abs(fw1) + adw) / adw + (abs(fv) + abs(fv1) + adv) / adv + 1
             return lw, lv, libmp.mpf_div(dw, dv, prec), (abs(fw), abs(fv), adw / adv, rel * 1.001)
+
         return _cached_mp(self, ("segment", j, prec), make)
 
     def inverse_hp(self, eps: float, prec: int):
@@ -1073,9 +1117,13 @@ class StepEnvelope(Envelope):
 
     def values(self, w) -> np.ndarray:
         w = np.asarray(w)
-        idx = np.searchsorted(self.windows, w.astype(np.float64) if w.dtype != object else
-                              np.array([float(min(v, 2 ** 1000)) for v in w.ravel()]).reshape(w.shape),
-                              side="left")
+        idx = np.searchsorted(
+            self.windows,
+            w.astype(np.float64)
+            if w.dtype != object
+            else np.array([float(min(v, 2**1000)) for v in w.ravel()]).reshape(w.shape),
+            side="left",
+        )
         return np.append(self.values_, 0.0)[idx]
 
     def value_mp(self, w):

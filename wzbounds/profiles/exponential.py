@@ -1,5 +1,6 @@
 """Geometric truncation sensitivity: ``delta(w) <= C rho^w`` (optionally a lower envelope
 ``c rho^w``) for integer ``w >= w0`` — e.g. hidden Markov sources."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,8 +19,7 @@ __all__ = ["Exponential", "GeometricEnvelope", "geometric_window"]
 def geometric_window(eps, rho, C, w0=1):
     """Smallest integer ``w >= w0`` with ``C rho^w <= eps`` (exact; shapes as ``power_law_window``)."""
     eps_arr = real_array("eps", eps, low=0.0)
-    env = GeometricEnvelope(real_scalar("C", C, low=0.0),
-                            real_scalar("rho", rho, low=0.0, high=1.0, high_open=True))
+    env = GeometricEnvelope(real_scalar("C", C, low=0.0), real_scalar("rho", rho, low=0.0, high=1.0, high_open=True))
     out = smallest_window(eps_arr, env, int_w0(w0))
     return int(out) if out.ndim == 0 else out
 

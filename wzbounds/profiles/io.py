@@ -11,6 +11,7 @@ Unknown keys, kinds or versions, a missing ``divergence`` or parameter, and prov
 the wrong type raise ``ValueError`` naming the field (and, from ``load_profile``, the file): a
 typo never passes silently.
 """
+
 from __future__ import annotations
 
 import json
@@ -87,8 +88,9 @@ def load_profile(path_or_name) -> Profile:
     else:
         names = builtin_profiles()
         if str(path_or_name) not in names:
-            raise ValueError(f"`profile` must be a JSON file or a built-in name {list(names)}, "
-                             f"got {str(path_or_name)!r}")
+            raise ValueError(
+                f"`profile` must be a JSON file or a built-in name {list(names)}, got {str(path_or_name)!r}"
+            )
         label = f"built-in profile {str(path_or_name)!r}"
         text = (_data_dir() / f"{path_or_name}.json").read_text(encoding="utf-8")
     d = loads_json(text, label)

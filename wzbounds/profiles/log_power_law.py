@@ -3,6 +3,7 @@
 This is the shape of the KL envelope the smoothing route gives from a *mean* TV envelope
 (``smoothing_convexity`` part 4): the exponent is kept, up to the log factor.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,10 @@ class LogPowerLaw(Profile):
         set_(self, "D", real_scalar("D", self.D, low=0.0, low_open=False))
         set_(self, "w0", int_w0(self.w0))
         if self.C + self.D * math.log(self.w0) < self.D / self.alpha:
-            raise ValueError(f"`w0` = {self.w0} must lie where the envelope decreases "
-                             f"(C + D log w0 >= D/alpha = {self.D / self.alpha:g})")
+            raise ValueError(
+                f"`w0` = {self.w0} must lie where the envelope decreases "
+                f"(C + D log w0 >= D/alpha = {self.D / self.alpha:g})"
+            )
         set_(self, "divergence", check_divergence(self.divergence))
         set_(self, "provenance", provenance_iv(self.provenance))
 
@@ -55,5 +58,7 @@ class LogPowerLaw(Profile):
         return None
 
     def describe(self) -> str:
-        return (f"LogPowerLaw upper ({self.C:g} + {self.D:g}*log w)*w^-{self.alpha:g} for w >= {self.w0} "
-                f"[{self.divergence}]")
+        return (
+            f"LogPowerLaw upper ({self.C:g} + {self.D:g}*log w)*w^-{self.alpha:g} for w >= {self.w0} "
+            f"[{self.divergence}]"
+        )

@@ -20,6 +20,7 @@ Rules (``proofs/measured_policy_envelope.md``):
 The profile is a ``Profile`` like any other: with one context its ``upper_envelope`` is that
 curve; with several, choose one with ``at_context(T)`` (or ``wzbounds.budget.budget_for_epsilon``).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -101,16 +102,22 @@ class PolicyProfile(Profile):
     # --- the Profile interface (one context) ---------------------------------------------
     def _single(self) -> int:
         if len(self.context_tokens) != 1:
-            raise ValueError(f"`context_tokens`: this policy profile was measured at several context lengths "
-                             f"{list(self.context_tokens)}; choose one with at_context(T) or "
-                             "budget_for_epsilon(..., context_tokens=T)")
+            raise ValueError(
+                f"`context_tokens`: this policy profile was measured at several context lengths "
+                f"{list(self.context_tokens)}; choose one with at_context(T) or "
+                "budget_for_epsilon(..., context_tokens=T)"
+            )
         return 0
 
     @property
     def upper_envelope(self) -> LogLogEnvelope:
         j = self._single()
-        return LogLogEnvelope(np.asarray(self.budgets_tokens[j], dtype=np.int64),
-                              np.asarray(self.values[j], dtype=np.float64), "none", None)
+        return LogLogEnvelope(
+            np.asarray(self.budgets_tokens[j], dtype=np.int64),
+            np.asarray(self.values[j], dtype=np.float64),
+            "none",
+            None,
+        )
 
     @property
     def lower_envelope(self):
@@ -136,8 +143,10 @@ class PolicyProfile(Profile):
         inside = Ts[0] < T < Ts[-1]
         if not inside and not extrapolate:
             span = f"{Ts[0]}" if len(Ts) == 1 else f"[{Ts[0]}, {Ts[-1]}]"
-            raise ValueError(f"`context_tokens` = {T} lies outside the measured context lengths {span}; "
-                             "measure it (policies --prefix-len), or ask to extrapolate")
+            raise ValueError(
+                f"`context_tokens` = {T} lies outside the measured context lengths {span}; "
+                "measure it (policies --prefix-len), or ask to extrapolate"
+            )
         if len(Ts) == 1:
             return self._curve_from(T, (0,), None, "extrapolated")
         j = int(np.searchsorted(Ts, T)) - 1 if inside else (0 if T < Ts[0] else len(Ts) - 2)
@@ -157,8 +166,10 @@ class PolicyProfile(Profile):
             W = np.union1d(Wa, Wb)
             W = W[(W >= lo) & (W <= hi)]
             if W.size < 2:
-                raise ValueError(f"`context_tokens` = {T}: the curves at {self.context_tokens[a]} and "
-                                 f"{self.context_tokens[b]} share fewer than two budgets")
+                raise ValueError(
+                    f"`context_tokens` = {T}: the curves at {self.context_tokens[a]} and "
+                    f"{self.context_tokens[b]} share fewer than two budgets"
+                )
             la = np.log(self._envelope(a).values(W))
             lb = np.log(self._envelope(b).values(W))
             V = np.exp((1.0 - lam) * la + lam * lb)
@@ -172,14 +183,22 @@ class PolicyProfile(Profile):
         return PolicyCurve(int(T), W, V, status, tuple(self.context_tokens[j] for j in js), lam, *fit)
 
     def _envelope(self, j) -> LogLogEnvelope:
-        return LogLogEnvelope(np.asarray(self.budgets_tokens[j], dtype=np.int64),
-                              np.asarray(self.values[j], dtype=np.float64), "none", None)
+        return LogLogEnvelope(
+            np.asarray(self.budgets_tokens[j], dtype=np.int64),
+            np.asarray(self.values[j], dtype=np.float64),
+            "none",
+            None,
+        )
 
     def _fit(self, j):
         if self.alpha is None:
             return None, None, None, None
-        return (self.alpha[j], None if self.alpha_ci is None else self.alpha_ci[j],
-                self.C[j], None if self.C_ci is None else self.C_ci[j])
+        return (
+            self.alpha[j],
+            None if self.alpha_ci is None else self.alpha_ci[j],
+            self.C[j],
+            None if self.C_ci is None else self.C_ci[j],
+        )
 
     def _fit_between(self, a, b, lam):
         """The power law at the interpolated context: alpha and log C affine in log T (CI ends too)."""
@@ -209,12 +228,20 @@ class PolicyProfile(Profile):
             return None if v is None else (v,)
 
         prov = dict(self.provenance or {})
-        prov.update(context_status=c.status, contexts_used=list(c.contexts_used),
-                    context_weight=c.weight)
-        return PolicyProfile(self.policy, self.semantics, (c.context_tokens,),
-                             (tuple(int(k) for k in c.budgets_tokens),),
-                             (tuple(float(v) for v in c.values),), self.divergence, one(c.alpha), one(c.alpha_ci),
-                             one(c.C), one(c.C_ci), prov)
+        prov.update(context_status=c.status, contexts_used=list(c.contexts_used), context_weight=c.weight)
+        return PolicyProfile(
+            self.policy,
+            self.semantics,
+            (c.context_tokens,),
+            (tuple(int(k) for k in c.budgets_tokens),),
+            (tuple(float(v) for v in c.values),),
+            self.divergence,
+            one(c.alpha),
+            one(c.alpha_ci),
+            one(c.C),
+            one(c.C_ci),
+            prov,
+        )
 
 
 def _per_context(name, value, n, convert):
@@ -252,7 +279,7 @@ def _policy_profile_iv(p: PolicyProfile) -> None:
             W = _windows_iv(v)
         except ValueError as exc:
             raise ValueError(str(exc).replace("`windows`", f"`{name}`")) from None
-        j = int(name[name.index("[") + 1:-1])
+        j = int(name[name.index("[") + 1 : -1])
         if W[-1] > Ts[j] - 1:
             raise ValueError(f"`{name}` must lie in [1, context - 1 = {Ts[j] - 1}], got {int(W[-1])}")
         return tuple(int(k) for k in W)
@@ -261,7 +288,7 @@ def _policy_profile_iv(p: PolicyProfile) -> None:
 
     def curve(name, v):
         V = real_array(name, v, low=0.0)
-        j = int(name[name.index("[") + 1:-1])
+        j = int(name[name.index("[") + 1 : -1])
         if V.ndim != 1 or V.size != len(W[j]):
             raise ValueError(f"`{name}` must have one value per budget ({len(W[j])})")
         if np.any(np.diff(V) > 0):

@@ -1,5 +1,6 @@
 """Polynomial truncation sensitivity: ``delta(w) <= C w^-alpha`` (and optionally a lower
 envelope ``c w^-alpha`` on the suffix-only risk, the two-sided condition) for ``w >= w0``."""
+
 from __future__ import annotations
 
 import itertools
@@ -79,8 +80,7 @@ class PowerLaw(Profile):
             return ()
         alphas = self.alpha_ci or (self.alpha,)
         Cs = self.C_ci or (self.C,)
-        return tuple(PowerLaw(a, k, w0=self.w0, divergence=self.divergence)
-                     for a, k in itertools.product(alphas, Cs))
+        return tuple(PowerLaw(a, k, w0=self.w0, divergence=self.divergence) for a, k in itertools.product(alphas, Cs))
 
     def describe(self) -> str:
         lower = "" if self.c is None else f", lower {self.c:g}*w^-{self.alpha:g}"

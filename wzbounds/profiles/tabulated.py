@@ -23,6 +23,7 @@ Rules:
   ``values``); ``Tabulated.envelope`` builds the smallest non-increasing envelope of a noisy
   measured curve.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from .envelopes import LogLogEnvelope, StepEnvelope
 
 EXTRAPOLATIONS = ("power_law", "none")
 #: Tabulated windows must be exact int64 values with room for block arithmetic (2b).
-MAX_TABULATED_WINDOW = 2 ** 62
+MAX_TABULATED_WINDOW = 2**62
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,8 +100,10 @@ class Tabulated(Profile):
     def describe(self) -> str:
         lower = "" if self.lower_values is None else " with lower values"
         tail = "" if self.tail_alpha is None else f" (tail w^-{self.tail_alpha:.6g})"
-        return (f"Tabulated {len(self.windows)} points, windows {self.windows[0]}..{self.windows[-1]}"
-                f"{lower}, extrapolate={self.extrapolate}{tail} [{self.divergence}]")
+        return (
+            f"Tabulated {len(self.windows)} points, windows {self.windows[0]}..{self.windows[-1]}"
+            f"{lower}, extrapolate={self.extrapolate}{tail} [{self.divergence}]"
+        )
 
 
 def _windows_iv(windows) -> np.ndarray:
@@ -114,7 +117,8 @@ def _windows_iv(windows) -> np.ndarray:
         raise ValueError("`windows` must be a 1-D sequence of at least two integers >= 1")
     for v in items:
         integral = isinstance(v, (int, np.integer)) or (
-            isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer())
+            isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer()
+        )
         if isinstance(v, bool) or not integral:
             raise ValueError(f"`windows` must be integers >= 1, got {windows!r}")
         if not 1 <= v < MAX_TABULATED_WINDOW:
@@ -129,8 +133,7 @@ def _per_window(name: str, value, W: np.ndarray) -> np.ndarray:
     """Positive finite numbers, one per window (a 1-D sequence of the length of ``windows``)."""
     V = real_array(name, value, low=0.0)
     if V.shape != W.shape:
-        raise ValueError(f"`{name}` must be a 1-D sequence of {W.size} numbers (one per window), "
-                         f"got shape {V.shape}")
+        raise ValueError(f"`{name}` must be a 1-D sequence of {W.size} numbers (one per window), got shape {V.shape}")
     return V
 
 
@@ -139,8 +142,10 @@ def _tabulated_iv(p: Tabulated) -> None:
     W = _windows_iv(p.windows)
     V = _per_window("values", p.values, W)
     if np.any(np.diff(V) > 0):
-        raise ValueError("`values` must be non-increasing in the window (an upper envelope); "
-                         "use Tabulated.envelope(windows, values) for a noisy measured curve")
+        raise ValueError(
+            "`values` must be non-increasing in the window (an upper envelope); "
+            "use Tabulated.envelope(windows, values) for a noisy measured curve"
+        )
     set_(p, "windows", tuple(int(v) for v in W))
     set_(p, "values", tuple(float(v) for v in V))
     set_(p, "divergence", check_divergence(p.divergence))

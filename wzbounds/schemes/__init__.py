@@ -8,6 +8,7 @@ profile)``, ``window_tokens(size)``, ``peak_memory_tokens(size)``,
 ``block_rate.block_markov_rate`` is not a scheme of this kind: it answers how fast the
 block-Markov KL distortion can fall from TV information (theorem ``block_markov_rate``).
 """
+
 from __future__ import annotations
 
 from .block import (
@@ -49,6 +50,18 @@ def get_scheme(scheme="sliding", *, sinks: int | None = None):
     return BlockMarkov("worst_case" if scheme == "block" else "time_average")
 
 
-__all__ = ["Sliding", "Sink", "BlockMarkov", "BlockSlidingComparison", "BlockMarkovRate", "get_scheme",
-           "SCHEME_NAMES", "block_average_distortion", "block_average_distortion_mp", "block_size_time_average",
-           "block_markov_rate", "compare_block_with_sliding", "profile_block_average"]
+__all__ = [
+    "Sliding",
+    "Sink",
+    "BlockMarkov",
+    "BlockSlidingComparison",
+    "BlockMarkovRate",
+    "get_scheme",
+    "SCHEME_NAMES",
+    "block_average_distortion",
+    "block_average_distortion_mp",
+    "block_size_time_average",
+    "block_markov_rate",
+    "compare_block_with_sliding",
+    "profile_block_average",
+]

@@ -9,6 +9,7 @@ window is ``b + j``: it cycles through ``[b, 2b)``. Memory: peak ``2b - 1``, ave
 holds) and ``(C/b)[psi(2b) - psi(b)]`` at ``alpha = 1``. The sums are the envelopes' own
 (``Envelope.range_sum_mp``), exact in mpmath at any block size.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -191,8 +192,14 @@ def compare_block_with_sliding(b, profile) -> BlockSlidingComparison:
     peak, avg = 2 * b - 1, (3 * b - 1) // 2
     worst, average = BlockMarkov().distortion(b, profile)
     return BlockSlidingComparison(
-        block_tokens=b, peak_memory_tokens=peak, divergence=profile.divergence,
-        block_worst_case_distortion=float(worst), block_time_average_distortion=float(average),
-        sliding_equal_peak_window_tokens=peak, sliding_equal_peak_distortion=float(profile.upper(peak)),
-        sliding_equal_average_window_tokens=avg, sliding_equal_average_distortion=float(profile.upper(avg)),
-        theorem_ids=("block_markov", profile.achievability_theorem))
+        block_tokens=b,
+        peak_memory_tokens=peak,
+        divergence=profile.divergence,
+        block_worst_case_distortion=float(worst),
+        block_time_average_distortion=float(average),
+        sliding_equal_peak_window_tokens=peak,
+        sliding_equal_peak_distortion=float(profile.upper(peak)),
+        sliding_equal_average_window_tokens=avg,
+        sliding_equal_average_distortion=float(profile.upper(avg)),
+        theorem_ids=("block_markov", profile.achievability_theorem),
+    )

@@ -16,6 +16,7 @@ Constants enter in mpmath (C², 2c², 2C₂/η may lie beyond float range), bloc
 
 A KL profile needs none of this: it bounds D_b directly (``block_markov``), γ = its α.
 """
+
 from __future__ import annotations
 
 import math
@@ -100,13 +101,16 @@ def _tv_parts(profile, forward_decay):
         return profile.alpha, profile.C, None
     if forward_decay is True:  # the TV envelope holds at every step: E TV^2 <= U^2
         if not math.isfinite(2 * profile.alpha):
-            raise ValueError(f"`profile.alpha` = {profile.alpha!r}: the second-moment exponent 2·alpha exceeds "
-                             "float range")
+            raise ValueError(
+                f"`profile.alpha` = {profile.alpha!r}: the second-moment exponent 2·alpha exceeds float range"
+            )
         with mpmath.workprec(128):
             return profile.alpha, profile.C, (2 * profile.alpha, mpmath.mpf(profile.C) ** 2, profile.w0)
     if not isinstance(forward_decay, PowerLaw) or forward_decay.divergence != "tv2":
-        raise ValueError("`forward_decay` must be False, True (the TV envelope holds almost surely) or a "
-                         f"PowerLaw in 'tv2', got {forward_decay!r}")
+        raise ValueError(
+            "`forward_decay` must be False, True (the TV envelope holds almost surely) or a "
+            f"PowerLaw in 'tv2', got {forward_decay!r}"
+        )
     return profile.alpha, profile.C, (forward_decay.alpha, mpmath.mpf(forward_decay.C), forward_decay.w0)
 
 
@@ -121,8 +125,11 @@ def regime_exponents(profile, forward_decay=True) -> dict:
         raise ValueError("`profile` must be a PowerLaw in 'tv' or 'tv2'")
     beta, _, fd = _tv_parts(profile, False if profile.divergence == "tv2" else forward_decay)
     lower = _lower_kl(profile)
-    return {"unconditional": beta, "forward-decay+regularity": max(beta, fd[0]),
-            "converse": None if lower is None else lower[0]}
+    return {
+        "unconditional": beta,
+        "forward-decay+regularity": max(beta, fd[0]),
+        "converse": None if lower is None else lower[0],
+    }
 
 
 def _lower_kl(profile):
@@ -166,6 +173,7 @@ def _g_inverse(eps: float, v: int, digits: int = 40):
                 return x
             x -= x * mpmath.mpf(10) ** (2 - mpmath.mp.dps)
         raise ValueError(f"`eps` = {eps!r}: the smoothing bound could not be inverted")
+
 
 def _clamped_average_mp(b: int, c, alpha: float, w0: int):
     """(1/b) sum_{k=b}^{2b-1} c max(k, w0)^-alpha: the lower envelope extended below w0."""
@@ -211,8 +219,12 @@ def _converse_blocks(eps_arr, alpha: float, c, w0: int):
 
     c_float = float(c)
     if not (math.isfinite(c_float) and c_float > 0 and mpmath.mpf(c_float) == c):
-        return exact(np.array([_converse_block(float(e), alpha, c, w0) for e in eps_arr.ravel()],
-                              dtype=object).reshape(eps_arr.shape), lambda b: b)
+        return exact(
+            np.array([_converse_block(float(e), alpha, c, w0) for e in eps_arr.ravel()], dtype=object).reshape(
+                eps_arr.shape
+            ),
+            lambda b: b,
+        )
     blocks = block_sizes_time_average(eps_arr, PowerLaw(alpha, c_float, w0=w0, divergence="kl_nats"))
     flat, targets = np.asarray(blocks, dtype=object).ravel(), eps_arr.ravel()
     for i in np.flatnonzero(flat == w0):  # the smallest b >= w0 is w0: a smaller b may do too
@@ -248,6 +260,7 @@ def _forward_decay_block(eps: float, k_of, alpha2: float, w0: int, uncond):
     other = None if uncond is None else uncond(eps)
     return other if other is not None and other[0] < b else found
 
+
 def _rate_iv(profile, forward_decay, regularity, vocab_size, eps):
     from ..profiles import PowerLaw
 
@@ -265,8 +278,7 @@ def _rate_iv(profile, forward_decay, regularity, vocab_size, eps):
     return regularity, vocab_size, eps_arr
 
 
-def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None,
-                      vocab_size=None) -> BlockMarkovRate:
+def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None, vocab_size=None) -> BlockMarkovRate:
     """Rate exponent of the block-Markov KL distortion (theorem ``block_markov_rate``).
 
     Parameters
@@ -300,8 +312,10 @@ def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None
         tv_env = PowerLaw(beta, c_s, w0=profile.w0, divergence="tv")
         hypotheses = [tv_env.upper_assumption, "finite-alphabet"]
         if fd is not None and lower is not None and fd[0] > lower[0]:
-            raise ValueError(f"`forward_decay` exponent {fd[0]:g} exceeds the converse exponent {lower[0]:g}: "
-                             "the second-moment envelope and the lower envelope contradict each other")
+            raise ValueError(
+                f"`forward_decay` exponent {fd[0]:g} exceeds the converse exponent {lower[0]:g}: "
+                "the second-moment envelope and the lower envelope contradict each other"
+            )
         if fd is not None and regularity is not None:
             regime, gamma = "forward-decay+regularity", max(beta, fd[0])
             hypotheses += ["forward-decay", "regularity"]
@@ -320,6 +334,7 @@ def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None
                 if vocab_size is None:
                     raise ValueError("`vocab_size` is needed for the unconditional block (the bound has log(V/mu))")
                 return _unconditional_block(e, tv_env, vocab_size)
+
     if lower is not None:
         hypotheses.append(profile.lower_assumption)
         theorem_ids += ["converse_suffix"] + (["tv_converse"] if profile.divergence not in KL_UNITS else [])
@@ -340,14 +355,26 @@ def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None
         conv = _converse_blocks(eps_arr, lower[0], lower[1], profile.w0)
     peak = None if blocks is None else exact(blocks, lambda b: 2 * b - 1)
     return BlockMarkovRate(
-        profile=profile, forward_decay=forward_decay, regularity_eta=regularity, vocab_size=vocab_size,
-        eps=_scalar(eps_arr), regime=regime, gamma=float(gamma),
-        gamma_converse=None if lower is None else float(lower[0]), hypotheses=tuple(dict.fromkeys(hypotheses)),
-        block_tokens=_scalar(blocks), converse_block_tokens=_scalar(conv), peak_memory_tokens=_scalar(peak),
+        profile=profile,
+        forward_decay=forward_decay,
+        regularity_eta=regularity,
+        vocab_size=vocab_size,
+        eps=_scalar(eps_arr),
+        regime=regime,
+        gamma=float(gamma),
+        gamma_converse=None if lower is None else float(lower[0]),
+        hypotheses=tuple(dict.fromkeys(hypotheses)),
+        block_tokens=_scalar(blocks),
+        converse_block_tokens=_scalar(conv),
+        peak_memory_tokens=_scalar(peak),
         average_memory_tokens=None if blocks is None else _scalar(half_integers(exact(blocks, lambda b: 3 * b - 1))),
-        memory=_scalar(peak), memory_unit="tokens", distortion_bound_nats=_scalar(bounds), smoothing_mu=_scalar(mus),
+        memory=_scalar(peak),
+        memory_unit="tokens",
+        distortion_bound_nats=_scalar(bounds),
+        smoothing_mu=_scalar(mus),
         block_theorem=None if routes is None else (str(routes) if routes.ndim == 0 else routes),
-        theorem_ids=tuple(theorem_ids))
+        theorem_ids=tuple(theorem_ids),
+    )
 
 
 def _scalar(v):

@@ -3,6 +3,7 @@
 Memory ``s + w`` tokens. Distortion ``<= U(w)`` under the ``sink-monotone`` assumption
 (adding sink tokens to a ``w``-suffix does not increase distortion): ``sink_recent``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Sliding window: keep the last ``w`` tokens. Memory ``w`` tokens; distortion ``U(w)``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ A source is a stationary process over a finite (or countable) alphabet with a kn
 (proofs/CONVENTIONS.md). Every source exposes ``sample(n, rng)``, ``bayes_risk(w, unit)``
 and ``profile(divergence)``; the window validation and unit conversion live here once.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,20 +26,22 @@ def windows_iv(w) -> tuple[np.ndarray, bool]:
     Returns ``(int64 array, is_scalar)``; raises ``ValueError`` naming ``w`` otherwise.
     """
     arr = np.asarray(w)
-    if arr.dtype == object and arr.size and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in arr.ravel()):
+    if arr.dtype == object and arr.size and all(isinstance(v, int) and not isinstance(v, bool) for v in arr.ravel()):
         if min(arr.ravel()) >= 0:  # Python ints beyond int64: the size, not the type, is wrong
             raise ValueError(f"`w` must be < 2**62, got {max(arr.ravel())!r}")
-    if arr.dtype == bool or arr.dtype == object or not (
-            np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+    if (
+        arr.dtype == bool
+        or arr.dtype == object
+        or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating))
+    ):
         raise ValueError(f"`w` must be integer window sizes >= 0, got {w!r}")
     if np.issubdtype(arr.dtype, np.floating):
         if arr.size and not (np.all(np.isfinite(arr)) and np.all(arr == np.floor(arr))):
             raise ValueError(f"`w` must be integer window sizes >= 0, got {w!r}")
-        if arr.size and np.max(arr) >= 2.0 ** 62:
+        if arr.size and np.max(arr) >= 2.0**62:
             raise ValueError(f"`w` must be < 2**62, got {w!r}")
     arr = arr.astype(np.int64)
-    if arr.size and np.max(arr) >= 2 ** 62:
+    if arr.size and np.max(arr) >= 2**62:
         raise ValueError(f"`w` must be < 2**62, got {w!r}")
     if arr.size and np.min(arr) < 0:
         raise ValueError(f"`w` must be integer window sizes >= 0, got {w!r}")
@@ -67,7 +70,7 @@ class Source(ABC):
 
     theorem_id: str = ""
     risk_is_exact: bool = True
-    max_exact_window: int = 2 ** 53
+    max_exact_window: int = 2**53
     divergence: str = "kl_nats"
 
     def bayes_risk(self, w, unit: str = "nats"):
@@ -108,8 +111,10 @@ class Source(ABC):
                 return self.bayes_risk(w, unit=unit) <= eps
             if not top_checked:  # evaluated only if the gallop gets there (it can cost O(top))
                 if not self.bayes_risk(top, unit=unit) <= eps:
-                    raise ValueError(f"`eps` = {eps!r} needs a window beyond {self.max_exact_window} tokens, "
-                                     f"the range where {type(self).__name__}.bayes_risk is exact")
+                    raise ValueError(
+                        f"`eps` = {eps!r} needs a window beyond {self.max_exact_window} tokens, "
+                        f"the range where {type(self).__name__}.bayes_risk is exact"
+                    )
                 top_checked = True
             return True
 

@@ -7,6 +7,7 @@ H(X_t | X_{t-L}^{t-1}, S_{t-L}) <= h_inf <= h_L at the largest affordable L (pro
 part 2); ``monte_carlo_risk`` estimates I_w for large w. With A > 0 entrywise the risk decays
 geometrically: I_w <= Delta(A) tau(A)^(w-1) nats (Birkhoff contraction, part 3).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ from .base import Source, generator_iv
 from .markov import stationary_law, stochastic_iv
 
 #: Enumeration budget: number of window strings times states (V^w * S).
-_ENUM_BUDGET = 2 ** 18
+_ENUM_BUDGET = 2**18
 
 
 @dataclass(frozen=True)
@@ -148,14 +149,20 @@ class HMM(Source):
         check_divergence(divergence)
         consts = self.birkhoff_constants()
         if divergence not in KL_UNITS or consts is None:
-            raise ValueError("HMM.profile needs `divergence` in ('kl_nats', 'kl_bits') and a transition "
-                             "matrix with all entries > 0")
+            raise ValueError(
+                "HMM.profile needs `divergence` in ('kl_nats', 'kl_bits') and a transition matrix with all entries > 0"
+            )
         delta, tau = consts
         scale = 1.0 if divergence == "kl_nats" else 1 / math.log(2.0)
         # tau = 0 means A has identical rows: I_w = 0 for w >= 1; keep rho in (0, 1).
         rho = max(tau, 1e-300)
-        return Exponential(rho=rho, C=max(delta / rho, np.finfo(np.float64).tiny) * scale, w0=1,
-                           divergence=divergence, provenance={"source": repr(self), "theorem": self.theorem_id})
+        return Exponential(
+            rho=rho,
+            C=max(delta / rho, np.finfo(np.float64).tiny) * scale,
+            w0=1,
+            divergence=divergence,
+            provenance={"source": repr(self), "theorem": self.theorem_id},
+        )
 
     # ---- sampling and Monte Carlo -----------------------------------------------------------
     def _sample_paths(self, m: int, n: int, rng) -> np.ndarray:
@@ -185,8 +192,14 @@ class HMM(Source):
             pred = (post / post.sum(axis=1, keepdims=True)) @ A
         return pred @ E
 
-    def monte_carlo_risk(self, w: int, rng: np.random.Generator, n_samples: int = 4000,
-                         burn_in: int | None = None, confidence_level: float = 0.95) -> MonteCarloRisk:
+    def monte_carlo_risk(
+        self,
+        w: int,
+        rng: np.random.Generator,
+        n_samples: int = 4000,
+        burn_in: int | None = None,
+        confidence_level: float = 0.95,
+    ) -> MonteCarloRisk:
         """Estimate I_w (any w >= 0) from ``n_samples`` independent stationary paths.
 
         Each path has ``burn_in`` = L >= w tokens (default max(4w, w + 200)); the sample is
@@ -200,7 +213,7 @@ class HMM(Source):
         level = real_scalar("confidence_level", confidence_level, low=0.0, high=1.0, high_open=True)
         paths = self._sample_paths(n_samples, L, rng)
         p_full = self._predict(paths)
-        p_win = self._predict(paths[:, L - w:])
+        p_win = self._predict(paths[:, L - w :])
         kl = np.sum(special.rel_entr(p_full, p_win), axis=1)
         mean, half = float(kl.mean()), float(special.ndtri(0.5 + level / 2) * kl.std(ddof=1) / math.sqrt(n_samples))
         consts = self.birkhoff_constants()

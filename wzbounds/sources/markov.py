@@ -3,6 +3,7 @@
 ``transition`` has shape (V,)*k + (V,): transition[x_{t-k}, ..., x_{t-1}, x_t] = P(x_t | last k).
 The chain is started from the stationary law of its k-tuples (required unique).
 """
+
 from __future__ import annotations
 
 import math
@@ -56,10 +57,10 @@ class MarkovChain(Source):
         self.alphabet_size, self.order = V, self.transition.ndim - 1
         k = self.order
         # lift to the chain on k-tuples: (x_1..x_k) -> (x_2..x_{k+1})
-        flat = self.transition.reshape(V ** k, V)
-        lifted = np.zeros((V ** k, V ** k))
-        for s in range(V ** k):
-            nxt = (s * V) % (V ** k) + np.arange(V)
+        flat = self.transition.reshape(V**k, V)
+        lifted = np.zeros((V**k, V**k))
+        for s in range(V**k):
+            nxt = (s * V) % (V**k) + np.arange(V)
             lifted[s, nxt] += flat[s]
         self._tuple_law = stationary_law(lifted)
         # stationary law of k+1 consecutive symbols, shape (V,)*(k+1)
@@ -93,24 +94,29 @@ class MarkovChain(Source):
 
         check_kl_unit(divergence)
         w = np.arange(1, self.order)
-        risks = self.bayes_risk(w) * 2.0 ** w if w.size else np.zeros(0)
+        risks = self.bayes_risk(w) * 2.0**w if w.size else np.zeros(0)
         C = max(float(np.max(risks, initial=0.0)), np.finfo(np.float64).tiny)
         scale = 1.0 if divergence == "kl_nats" else 1 / math.log(2.0)
-        return Exponential(rho=0.5, C=C * scale, w0=1, divergence=divergence,
-                           provenance={"source": repr(self), "theorem": self.theorem_id})
+        return Exponential(
+            rho=0.5,
+            C=C * scale,
+            w0=1,
+            divergence=divergence,
+            provenance={"source": repr(self), "theorem": self.theorem_id},
+        )
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n symbols from the stationary chain: int64 array of shape (n,)."""
         n = positive_int("n", n, minimum=0)
         rng = generator_iv(rng)
         V, k = self.alphabet_size, self.order
-        state = int(rng.choice(V ** k, p=self._tuple_law))
-        flat = self.transition.reshape(V ** k, V)
+        state = int(rng.choice(V**k, p=self._tuple_law))
+        flat = self.transition.reshape(V**k, V)
         cum = np.cumsum(flat, axis=1)
         u = rng.random(n)
         out = np.empty(n, dtype=np.int64)
         for t in range(n):
             x = min(int(np.searchsorted(cum[state], u[t], side="right")), V - 1)
             out[t] = x
-            state = (state * V) % (V ** k) + x
+            state = (state * V) % (V**k) + x
         return out

@@ -10,6 +10,7 @@ with n_1 ~ BetaBinomial(w, a, (V-1) a), q_n = (n + a)/(w + V a) and phi(x) = psi
 (V-1)/(2N) - V/(12N) E[1/(n_1 + a)] <= I_w <= (V-1)/(2N) + 1/(12 N^2), N = w + V a,
 so w I_w -> (V-1)/2 (Rissanen's (V-1)/2 log w regret, per step).
 """
+
 from __future__ import annotations
 
 import math
@@ -22,10 +23,10 @@ from ..units import check_kl_unit
 from .base import Source, generator_iv
 
 #: Largest window evaluated exactly (the sum has w + 1 terms).
-MAX_EXACT_WINDOW = 10 ** 7
-_CHUNK = 2 ** 20
+MAX_EXACT_WINDOW = 10**7
+_CHUNK = 2**20
 #: Largest default ``w0`` the profile searches (the search sums O(w0) terms per candidate).
-MAX_DEFAULT_W0 = 2 ** 20
+MAX_DEFAULT_W0 = 2**20
 
 
 def _phi(x: np.ndarray) -> np.ndarray:
@@ -116,8 +117,10 @@ class BayesMixture(Source):
             if c >= C / 2:
                 return w0
             w0 *= 2
-        raise ValueError(f"`w0`: no power of 2 up to {MAX_DEFAULT_W0} has a proved lower constant >= half the "
-                         f"upper one for {self!r}; give `w0` explicitly")
+        raise ValueError(
+            f"`w0`: no power of 2 up to {MAX_DEFAULT_W0} has a proved lower constant >= half the "
+            f"upper one for {self!r}; give `w0` explicitly"
+        )
 
     def profile(self, divergence: str = "kl_nats", w0: int | None = None):
         """PowerLaw(alpha=1) with the proved constants; ``w0`` default: the smallest power of 2 with
@@ -131,9 +134,18 @@ class BayesMixture(Source):
         if c <= 0:
             raise ValueError(f"`w0` is too small for a positive proved lower constant, got {w0}")
         scale = 1.0 if divergence == "kl_nats" else 1 / math.log(2.0)
-        return PowerLaw(alpha=1.0, C=C * scale, c=c * scale, w0=w0, divergence=divergence,
-                        provenance={"source": repr(self), "theorem": self.theorem_id,
-                                    "asymptotic_constant": (self.alphabet_size - 1) / 2 * scale})
+        return PowerLaw(
+            alpha=1.0,
+            C=C * scale,
+            c=c * scale,
+            w0=w0,
+            divergence=divergence,
+            provenance={
+                "source": repr(self),
+                "theorem": self.theorem_id,
+                "asymptotic_constant": (self.alphabet_size - 1) / 2 * scale,
+            },
+        )
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """theta ~ Dirichlet(a), then n i.i.d. symbols: int64 array of shape (n,)."""

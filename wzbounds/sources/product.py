@@ -4,6 +4,7 @@ I_w adds (proofs/hmm_geometric.md, part 4): the conditional mutual information o
 pairs is the sum of the conditional mutual informations. A power-law source times a geometric
 one gives a curve with both regimes.
 """
+
 from __future__ import annotations
 
 import numpy as np

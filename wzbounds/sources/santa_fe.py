@@ -11,6 +11,7 @@ f(x) = p(x)(1 - p(x))^w at K. K is chosen so that f is smooth on a scale of >= 8
 the peak at k ~ (w / zeta)^(1/beta), is summed term by term. Verified against independent
 evaluations to a relative error < 1e-12 for beta in [1.05, 5] and w up to 1e9 (tests/, notes).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,7 +25,7 @@ from ..units import check_divergence
 from .base import Source, generator_iv, windows_iv
 
 #: Keys >= KEY_CAP cannot be stored as int64 keys; see ``SantaFe.sample``.
-KEY_CAP = 2 ** 62
+KEY_CAP = 2**62
 
 # Euler-Maclaurin settings: smoothness scale (in units of the lattice step) at the head cut, and
 # the number of Bernoulli correction terms; remainder ~ (2m)! / (2 pi S)^(2m) ~ 1e-14 relative.
@@ -43,7 +44,7 @@ class SantaFe(Source):
     theorem_id = "santa_fe"
     divergence = "kl_bits"
     #: The evaluator is verified to 1e-12 relative up to here (module docstring).
-    max_exact_window = 10 ** 9
+    max_exact_window = 10**9
 
     def __init__(self, beta: float):
         self.beta = real_scalar("beta", beta, low=1.0, high=50.0)
@@ -106,7 +107,8 @@ class SantaFe(Source):
         integral = z ** (-1.0 / b) / b * complete * float(special.betainc(a, w + 1.0, p_cut))
         coeffs = _taylor_f(K, w, b, p_cut, 2 * _EM_TERMS)
         correction = coeffs[0] / 2.0 - sum(
-            _BERNOULLI[2 * j] / (2 * j) * coeffs[2 * j - 1] for j in range(1, _EM_TERMS + 1))
+            _BERNOULLI[2 * j] / (2 * j) * coeffs[2 * j - 1] for j in range(1, _EM_TERMS + 1)
+        )
         return head + integral + correction
 
     def tv_sensitivity(self, w):
@@ -132,8 +134,9 @@ class SantaFe(Source):
         p2 = 2.0 ** (-b) / z
         lam = 1.0 / (1.0 - p2)
         y0 = lam * p2 * w0
-        lower = lam ** (-alpha) * (A - z ** (-1.0 / b) / b * y0 ** (alpha - 1.0) * math.exp(-y0)) \
-            - w0 ** (-1.0 / b) / (math.e * lam)
+        lower = lam ** (-alpha) * (A - z ** (-1.0 / b) / b * y0 ** (alpha - 1.0) * math.exp(-y0)) - w0 ** (-1.0 / b) / (
+            math.e * lam
+        )
         return lower, upper
 
     def smallest_valid_w0(self) -> int:
@@ -164,12 +167,23 @@ class SantaFe(Source):
         w0 = 4 * self.smallest_valid_w0() if w0 is None else positive_int("w0", w0)
         c, C = self.envelope_constants(w0)
         if c <= 0:
-            raise ValueError(f"`w0` must be >= {self.smallest_valid_w0()} for a positive proved "
-                             f"lower constant at beta={self.beta}, got {w0}")
+            raise ValueError(
+                f"`w0` must be >= {self.smallest_valid_w0()} for a positive proved "
+                f"lower constant at beta={self.beta}, got {w0}"
+            )
         scale = {"kl_bits": 1.0, "kl_nats": math.log(2.0), "tv": 0.5}[divergence]
-        return PowerLaw(alpha=self.exponent, C=C * scale, c=c * scale, w0=w0, divergence=divergence,
-                        provenance={"source": repr(self), "theorem": self.theorem_id,
-                                    "asymptotic_constant": self.asymptotic_constant_bits * scale})
+        return PowerLaw(
+            alpha=self.exponent,
+            C=C * scale,
+            c=c * scale,
+            w0=w0,
+            divergence=divergence,
+            provenance={
+                "source": repr(self),
+                "theorem": self.theorem_id,
+                "asymptotic_constant": self.asymptotic_constant_bits * scale,
+            },
+        )
 
     # ---- sampling ------------------------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator):
@@ -205,13 +219,13 @@ def _taylor_f(K: int, w: int, beta: float, p0: float, order: int) -> np.ndarray:
     dq = q[1:] * n[1:]  # coefficients of q'(r), length order - 1
     ratio = np.zeros(order - 1)
     for i in range(order - 1):
-        ratio[i] = (dq[i] - np.dot(q[1:i + 1], ratio[i - 1::-1][:i])) / q[0]
+        ratio[i] = (dq[i] - np.dot(q[1 : i + 1], ratio[i - 1 :: -1][:i])) / q[0]
     g = np.zeros(order)
     g[1:] = w * ratio / n[1:]
     e = np.zeros(order)
     e[0] = 1.0
     for i in range(1, order):
-        e[i] = np.dot(n[1:i + 1] * g[1:i + 1], e[i - 1::-1][:i]) / i
+        e[i] = np.dot(n[1 : i + 1] * g[1 : i + 1], e[i - 1 :: -1][:i]) / i
     f0 = p0 * math.exp(w * math.log1p(-p0))
     f = f0 * np.convolve(binom, e)[:order]
     return f / float(K) ** n
@@ -220,7 +234,7 @@ def _taylor_f(K: int, w: int, beta: float, p0: float, order: int) -> np.ndarray:
 def _zipf(beta: float, n: int, rng: np.random.Generator) -> np.ndarray:
     """Exact Zipf(beta) keys (Devroye 1986, X.6.1), vectorised rejection; labels beyond KEY_CAP."""
     am1 = beta - 1.0
-    b = 2.0 ** am1
+    b = 2.0**am1
     out = np.empty(n, dtype=np.int64)
     todo = np.arange(n)
     while todo.size:
@@ -236,7 +250,7 @@ def _zipf(beta: float, n: int, rng: np.random.Generator) -> np.ndarray:
         idx = todo[accept]
         vals = x[accept].astype(np.int64)
         huge = big[accept]
-        vals[huge] = rng.integers(KEY_CAP, 2 ** 63 - 1, size=int(huge.sum()), dtype=np.int64)
+        vals[huge] = rng.integers(KEY_CAP, 2**63 - 1, size=int(huge.sum()), dtype=np.int64)
         out[idx] = vals
         todo = todo[~accept]
     return out

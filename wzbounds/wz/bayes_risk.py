@@ -12,6 +12,7 @@ distortion any w-token suffix policy can reach. I_w is non-increasing in w.
 :class:`~wzbounds.wz.setup.FiniteSequenceSource` (the total over the full context, I_w from
 the Bayes predictor, the excess over the window law), so the identity is checked, not assumed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class BayesRiskDecomposition:
     """E KL(p_t ‖ q) = I_w + E KL(p̄_w ‖ q), every term in nats, each computed independently.
 
     ``identity_gap_nats`` = total − (truncation + excess): zero up to float64 round-off."""
+
     window_tokens: int
     position: int
     expected_kl_nats: float
@@ -41,6 +43,7 @@ class BayesRiskDecomposition:
 @dataclass(frozen=True)
 class TruncationRiskProfile:
     """I_w in nats for w = 0..t−1 at position t (``truncation_risk_nats[w]``); non-increasing."""
+
     position: int
     window_tokens: np.ndarray
     truncation_risk_nats: np.ndarray
@@ -62,9 +65,14 @@ def bayes_risk_decomposition(source, q, window_tokens, *, t=None) -> BayesRiskDe
     total = source.expected_kl(q, window_tokens, t)
     truncation = source.truncation_risk(window_tokens, t)
     excess = source.excess_risk(q, window_tokens, t)
-    return BayesRiskDecomposition(window_tokens=int(window_tokens), position=t, expected_kl_nats=total,
-                                  truncation_risk_nats=truncation, excess_risk_nats=excess,
-                                  identity_gap_nats=total - truncation - excess)
+    return BayesRiskDecomposition(
+        window_tokens=int(window_tokens),
+        position=t,
+        expected_kl_nats=total,
+        truncation_risk_nats=truncation,
+        excess_risk_nats=excess,
+        identity_gap_nats=total - truncation - excess,
+    )
 
 
 def truncation_risk_profile(source, *, t=None) -> TruncationRiskProfile:

@@ -13,6 +13,7 @@ tokens before the query (w tokens with ``query="none"``): :func:`window_cache` b
 distortion is I_w − I_{n+1}, and :func:`window_comparison` sets its bits (H of the cached tokens,
 or their count times log2 V) against the least cache at the same distortion.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -33,7 +34,7 @@ QUERIES = ("last_token", "none")
 #: Beliefs (predictive hidden-state laws) equal to this many decimals are merged by ``statistic="belief"``.
 BELIEF_DECIMALS = 12
 #: Largest number of token strings a builder enumerates (V^(n+2) for the joint).
-MAX_STRINGS = 2 ** 22
+MAX_STRINGS = 2**22
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class CacheLaw:
     strings, else None (counts, beliefs, bits). ``floor_bits``: distortion of the reference
     predictor p(x|s,q) against the infinite past, known to ± ``floor_error_bits``.
     """
+
     p_sqx: np.ndarray
     source: str
     statistic: str
@@ -60,9 +62,9 @@ class CacheLaw:
 def _string_law(transition, emission, stationary, length):
     """P(x_1..x_L) of a stationary HMM, shape (V,)*L, by the forward recursion over strings."""
     n_states, V = emission.shape
-    if V ** length > MAX_STRINGS:
+    if V**length > MAX_STRINGS:
         raise ValueError(f"`n_past` is too large: {V}^{length} strings exceed {MAX_STRINGS}")
-    alpha = stationary[None, :]                      # P(string so far, next hidden state)
+    alpha = stationary[None, :]  # P(string so far, next hidden state)
     for _ in range(length):
         alpha = ((alpha[:, None, :] * emission.T[None, :, :]) @ transition).reshape(-1, n_states)
     return alpha.sum(axis=1).reshape((V,) * length), alpha
@@ -71,18 +73,21 @@ def _string_law(transition, emission, stationary, length):
 def _token_law(probs, V, n_past, query):
     """Split the law of n + 2 (or n + 1) consecutive tokens into (past, query, next)."""
     n_q = V if query == "last_token" else 1
-    return probs.reshape(V ** n_past, n_q, V)
+    return probs.reshape(V**n_past, n_q, V)
 
 
 def _past_strings(V, n_past):
-    return np.array(list(itertools.product(range(V), repeat=n_past)), dtype=np.int64).reshape(V ** n_past, n_past)
+    return np.array(list(itertools.product(range(V), repeat=n_past)), dtype=np.int64).reshape(V**n_past, n_past)
 
 
 def _hmm_iv(hmm, n_past, statistic, query):
     if not isinstance(hmm, HMM):
         raise ValueError(f"`hmm` must be a wzbounds.sources.HMM, got {type(hmm).__name__}")
-    return (positive_int("n_past", n_past, minimum=0), choice("statistic", statistic, ("tokens", "belief")),
-            choice("query", query, QUERIES))
+    return (
+        positive_int("n_past", n_past, minimum=0),
+        choice("statistic", statistic, ("tokens", "belief")),
+        choice("query", query, QUERIES),
+    )
 
 
 def hmm_cache_law(hmm, n_past, *, statistic="tokens", query="last_token") -> CacheLaw:
@@ -95,10 +100,17 @@ def hmm_cache_law(hmm, n_past, *, statistic="tokens", query="last_token") -> Cac
     if window > hmm.max_exact_window:
         raise ValueError(f"`n_past` is too large for an exact floor: window {window} > {hmm.max_exact_window}")
     p_sqx, tokens = _hidden_chain_law(hmm.transition, hmm.emission, hmm.stationary, n_past, statistic, query)
-    return CacheLaw(p_sqx=p_sqx, source=repr(hmm), statistic=statistic, query=query, n_past=n_past,
-                    alphabet_size=hmm.alphabet_size, past_tokens=tokens,
-                    floor_bits=float(hmm.bayes_risk(window, unit="bits")),
-                    floor_error_bits=hmm.risk_error_nats() / math.log(2.0))
+    return CacheLaw(
+        p_sqx=p_sqx,
+        source=repr(hmm),
+        statistic=statistic,
+        query=query,
+        n_past=n_past,
+        alphabet_size=hmm.alphabet_size,
+        past_tokens=tokens,
+        floor_bits=float(hmm.bayes_risk(window, unit="bits")),
+        floor_error_bits=hmm.risk_error_nats() / math.log(2.0),
+    )
 
 
 def _hidden_chain_law(transition, emission, stationary, n_past, statistic, query):
@@ -125,17 +137,25 @@ def markov_cache_law(chain, n_past, *, query="last_token") -> CacheLaw:
     n_past = positive_int("n_past", n_past, minimum=0)
     query = choice("query", query, QUERIES)
     V, k = chain.alphabet_size, chain.order
-    tuples = np.arange(V ** k)
-    lifted = np.zeros((V ** k, V ** k))
+    tuples = np.arange(V**k)
+    lifted = np.zeros((V**k, V**k))
     # state (x_1..x_k) -> (x_2..x_k, x) with probability P(x | x_1..x_k); it emits its newest symbol
-    lifted[np.repeat(tuples, V), (tuples[:, None] * V % V ** k + np.arange(V)).ravel()] = \
-        chain.transition.reshape(V ** k, V).ravel()
-    p_sqx, tokens = _hidden_chain_law(lifted, np.eye(V)[tuples % V], stationary_law(lifted), n_past, "tokens",
-                                      query)
+    lifted[np.repeat(tuples, V), (tuples[:, None] * V % V**k + np.arange(V)).ravel()] = chain.transition.reshape(
+        V**k, V
+    ).ravel()
+    p_sqx, tokens = _hidden_chain_law(lifted, np.eye(V)[tuples % V], stationary_law(lifted), n_past, "tokens", query)
     window = n_past + (1 if query == "last_token" else 0)
-    return CacheLaw(p_sqx=p_sqx, source=repr(chain), statistic="tokens", query=query, n_past=n_past,
-                    alphabet_size=V, past_tokens=tokens, floor_bits=float(chain.bayes_risk(window, unit="bits")),
-                    floor_error_bits=0.0)
+    return CacheLaw(
+        p_sqx=p_sqx,
+        source=repr(chain),
+        statistic="tokens",
+        query=query,
+        n_past=n_past,
+        alphabet_size=V,
+        past_tokens=tokens,
+        floor_bits=float(chain.bayes_risk(window, unit="bits")),
+        floor_error_bits=0.0,
+    )
 
 
 def mixture_cache_law(mixture, n_past, *, statistic="counts", query="last_token") -> CacheLaw:
@@ -159,19 +179,30 @@ def mixture_cache_law(mixture, n_past, *, statistic="counts", query="last_token"
     if len(counts) * V * V > MAX_STRINGS:
         raise ValueError(f"`n_past` is too large: {len(counts)} pasts exceed the enumeration budget")
     # P(one string with these counts) = Γ(Va)/Γ(n+Va) Π_v Γ(c_v+a)/Γ(a) (Pólya urn)
-    log_string = special.gammaln(V * a) - special.gammaln(n_past + V * a) + \
-        (special.gammaln(counts + a) - special.gammaln(a)).sum(axis=1)
+    log_string = (
+        special.gammaln(V * a)
+        - special.gammaln(n_past + V * a)
+        + (special.gammaln(counts + a) - special.gammaln(a)).sum(axis=1)
+    )
     p_s = multiplicity * np.exp(log_string)
-    first = (counts + a) / (n_past + V * a)                                           # p(q | past)
+    first = (counts + a) / (n_past + V * a)  # p(q | past)
     if query == "none":
         p_sqx = (p_s[:, None] * first)[:, None, :]
     else:
-        second = (counts[:, None, :] + a + np.eye(V)[None]) / (n_past + 1 + V * a)     # p(x | past, q)
+        second = (counts[:, None, :] + a + np.eye(V)[None]) / (n_past + 1 + V * a)  # p(x | past, q)
         p_sqx = p_s[:, None, None] * first[:, :, None] * second
     window = n_past + (1 if query == "last_token" else 0)
-    return CacheLaw(p_sqx=p_sqx / p_sqx.sum(), source=repr(mixture), statistic=statistic, query=query,
-                    n_past=n_past, alphabet_size=V, past_tokens=tokens,
-                    floor_bits=float(mixture.bayes_risk(window, unit="bits")), floor_error_bits=0.0)
+    return CacheLaw(
+        p_sqx=p_sqx / p_sqx.sum(),
+        source=repr(mixture),
+        statistic=statistic,
+        query=query,
+        n_past=n_past,
+        alphabet_size=V,
+        past_tokens=tokens,
+        floor_bits=float(mixture.bayes_risk(window, unit="bits")),
+        floor_error_bits=0.0,
+    )
 
 
 # --------------------------------------------------------------------------- Santa Fe
@@ -188,20 +219,28 @@ def santa_fe_cache_law(source, n_keys, *, query="none") -> CacheLaw:
         raise ValueError(f"`n_keys` must be at most 11 (2^K pasts), got {K}")
     query = choice("query", query, ("none", "key"))
     p_key = np.append(source.key_probabilities(np.arange(1, K + 1)), source.tail_mass(K))
-    bits = (np.arange(2 ** K)[:, None] >> np.arange(K)) & 1                               # (S, K)
-    p_x_given_s = np.zeros((2 ** K, K + 1, 2))                                            # [s, key, z]
-    p_x_given_s[np.arange(2 ** K)[:, None], np.arange(K)[None, :], bits] = 1.0
+    bits = (np.arange(2**K)[:, None] >> np.arange(K)) & 1  # (S, K)
+    p_x_given_s = np.zeros((2**K, K + 1, 2))  # [s, key, z]
+    p_x_given_s[np.arange(2**K)[:, None], np.arange(K)[None, :], bits] = 1.0
     p_x_given_s[:, K, :] = 0.5
     p_x_given_s *= p_key[None, :, None]
     if query == "none":
-        p_sqx = p_x_given_s.reshape(2 ** K, 1, 2 * (K + 1)) / 2 ** K
+        p_sqx = p_x_given_s.reshape(2**K, 1, 2 * (K + 1)) / 2**K
     else:
-        p_sqx = np.zeros((2 ** K, K + 1, 2 * (K + 1)))
+        p_sqx = np.zeros((2**K, K + 1, 2 * (K + 1)))
         for j in range(K + 1):
-            p_sqx[:, j, 2 * j:2 * j + 2] = p_x_given_s[:, j, :] / 2 ** K
-    return CacheLaw(p_sqx=p_sqx / p_sqx.sum(), source=repr(source), statistic="bits", query=query, n_past=K,
-                    alphabet_size=None, past_tokens=None, floor_bits=float(source.tail_mass(K)),
-                    floor_error_bits=0.0)
+            p_sqx[:, j, 2 * j : 2 * j + 2] = p_x_given_s[:, j, :] / 2**K
+    return CacheLaw(
+        p_sqx=p_sqx / p_sqx.sum(),
+        source=repr(source),
+        statistic="bits",
+        query=query,
+        n_past=K,
+        alphabet_size=None,
+        past_tokens=None,
+        floor_bits=float(source.tail_mass(K)),
+        floor_error_bits=0.0,
+    )
 
 
 def santa_fe_cache_curve(source, n_keys, D_bits):
@@ -222,8 +261,17 @@ def dsbs_cache_law(p0) -> CacheLaw:
     """S a fair bit, X = S ⊕ Z with Z ~ Bernoulli(p0), Q trivial: p_sqx of shape (2, 1, 2)."""
     p0 = real_scalar("p0", p0, low=0.0, high=0.5, low_open=False, high_open=False)
     p_sqx = (np.array([[1 - p0, p0], [p0, 1 - p0]]) / 2)[:, None, :]
-    return CacheLaw(p_sqx=p_sqx, source=f"DSBS(p0={p0!r})", statistic="bits", query="none", n_past=1,
-                    alphabet_size=2, past_tokens=None, floor_bits=0.0, floor_error_bits=0.0)
+    return CacheLaw(
+        p_sqx=p_sqx,
+        source=f"DSBS(p0={p0!r})",
+        statistic="bits",
+        query="none",
+        n_past=1,
+        alphabet_size=2,
+        past_tokens=None,
+        floor_bits=0.0,
+        floor_error_bits=0.0,
+    )
 
 
 def side_information_cache_law(p0) -> CacheLaw:
@@ -233,8 +281,17 @@ def side_information_cache_law(p0) -> CacheLaw:
     p_sqx = np.zeros((4, 2, 2))
     for a, b, x in itertools.product(range(2), repeat=3):
         p_sqx[2 * a + b, a, x] = 0.25 * ((1 - p0) if x == a ^ b else p0)
-    return CacheLaw(p_sqx=p_sqx, source=f"side information (p0={p0!r})", statistic="bits", query="last_token",
-                    n_past=2, alphabet_size=2, past_tokens=None, floor_bits=0.0, floor_error_bits=0.0)
+    return CacheLaw(
+        p_sqx=p_sqx,
+        source=f"side information (p0={p0!r})",
+        statistic="bits",
+        query="last_token",
+        n_past=2,
+        alphabet_size=2,
+        past_tokens=None,
+        floor_bits=0.0,
+        floor_error_bits=0.0,
+    )
 
 
 def dsbs_cache_curve(p0, delta):
@@ -263,9 +320,9 @@ def window_cache(law, window_tokens) -> np.ndarray:
     p(u | s), shape (S, V^c) with c = the number of tokens it holds besides the query."""
     cached = _cached_tokens(law, window_tokens)
     V = law.alphabet_size
-    held = law.past_tokens[:, law.n_past - cached:]
+    held = law.past_tokens[:, law.n_past - cached :]
     index = held @ (V ** np.arange(cached - 1, -1, -1)) if cached else np.zeros(len(held), dtype=np.int64)
-    return np.eye(V ** cached)[index]
+    return np.eye(V**cached)[index]
 
 
 @dataclass(frozen=True)
@@ -278,6 +335,7 @@ class WindowComparison:
     their count × log2 V, ``window_rate_bits`` = I(S; window | Q). Cache at the same distortion:
     ``cache.rate_bits`` (upper bound on R_cache), ``cache.rate_without_side_info_bits``,
     ``cache.lower_bound_bits`` (certified)."""
+
     window_tokens: np.ndarray
     cached_tokens: np.ndarray
     distortion_bits: np.ndarray
@@ -300,9 +358,14 @@ def window_comparison(law, *, rng, windows=None, **solver_options) -> WindowComp
     evaluated = [evaluate_cache(law.p_sqx, window_cache(law, int(w))) for w in windows]
     distortion = np.array([e.distortion_bits for e in evaluated])
     cache = cache_rate_distortion(law.p_sqx, distortion, rng=rng, **solver_options)
-    return WindowComparison(window_tokens=windows, cached_tokens=cached, distortion_bits=distortion,
-                            total_distortion_bits=distortion + law.floor_bits,
-                            window_entropy_bits=np.array([e.entropy_bits for e in evaluated]),
-                            window_raw_bits=cached * math.log2(law.alphabet_size),
-                            window_rate_bits=np.array([e.rate_bits for e in evaluated]),
-                            floor_bits=law.floor_bits, cache=cache)
+    return WindowComparison(
+        window_tokens=windows,
+        cached_tokens=cached,
+        distortion_bits=distortion,
+        total_distortion_bits=distortion + law.floor_bits,
+        window_entropy_bits=np.array([e.entropy_bits for e in evaluated]),
+        window_raw_bits=cached * math.log2(law.alphabet_size),
+        window_rate_bits=np.array([e.rate_bits for e in evaluated]),
+        floor_bits=law.floor_bits,
+        cache=cache,
+    )

@@ -49,6 +49,7 @@ descent reached its slope's global minimum (not proved); refinement stops when i
 BLAS threads: the descent is many small matrix products; on a machine whose cores are busy,
 multi-threaded OpenBLAS slows it down by an order of magnitude (set OPENBLAS_NUM_THREADS=1).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -99,10 +100,11 @@ KINDS = ("binned", "nobin")
 @dataclass(frozen=True)
 class CachePoint:
     """One cache p(u|s) evaluated exactly: rates, distortion and entropy of U, in bits."""
-    rate_bits: float                      # I(S; U | Q)
-    rate_without_side_info_bits: float    # I(S; U)
-    distortion_bits: float                # I(X; S | U, Q)
-    entropy_bits: float                   # H(U)
+
+    rate_bits: float  # I(S; U | Q)
+    rate_without_side_info_bits: float  # I(S; U)
+    distortion_bits: float  # I(X; S | U, Q)
+    entropy_bits: float  # H(U)
     theorem_id: str = THEOREM_ID
 
 
@@ -126,6 +128,7 @@ class CacheRateDistortionResult:
     unconverged descent still gives an achievable point, and supports a line only at the limit
     its geometric decrease extrapolates to); ``converged``: every gap ≤ ``tol_bits``.
     """
+
     D_bits: float | np.ndarray
     rate_bits: float | np.ndarray
     rate_without_side_info_bits: float | np.ndarray
@@ -158,12 +161,13 @@ class CacheRateDistortionResult:
 @dataclass(frozen=True)
 class _Law:
     """p(t, q, x) on the minimal sufficient statistic T of S (zero-mass q, x dropped)."""
-    joint: np.ndarray        # (T, Q, X)
-    cond: np.ndarray         # (T, Q*X): p(q, x | t)
-    q_given_t: np.ndarray    # (T, Q)
-    p_t: np.ndarray          # (T,)
-    p_q: np.ndarray          # (Q,)
-    classes: np.ndarray      # (S,): class of each original past, -1 where p(s) = 0
+
+    joint: np.ndarray  # (T, Q, X)
+    cond: np.ndarray  # (T, Q*X): p(q, x | t)
+    q_given_t: np.ndarray  # (T, Q)
+    p_t: np.ndarray  # (T,)
+    p_q: np.ndarray  # (Q,)
+    classes: np.ndarray  # (S,): class of each original past, -1 where p(s) = 0
 
 
 def _sufficient(p_sqx) -> _Law:
@@ -180,8 +184,7 @@ def _sufficient(p_sqx) -> _Law:
     p_t = np.bincount(inverse, weights=p_s[live], minlength=uniq.shape[0])
     joint = (p_t[:, None] * uniq).reshape((uniq.shape[0], *p_sqx.shape[1:]))
     p_tq = joint.sum(axis=2)
-    return _Law(joint=joint, cond=uniq, q_given_t=p_tq / p_t[:, None], p_t=p_t, p_q=p_tq.sum(axis=0),
-                classes=classes)
+    return _Law(joint=joint, cond=uniq, q_given_t=p_tq / p_t[:, None], p_t=p_t, p_q=p_tq.sum(axis=0), classes=classes)
 
 
 def _entropy(p, axis=None):
@@ -205,11 +208,11 @@ def _evaluate(law: _Law, channels, h_x_given_tq):
     h_u_given_t = -np.sum(xlogy(p_tu, channels), axis=(1, 2))
     p_u = p_tu.sum(axis=1)
     p_qu = np.einsum("tq,ntu->nqu", law.joint.sum(axis=2), channels)
-    p_kqu = np.einsum("tk,ntu->nku", law.cond * law.p_t[:, None], channels)     # k = (q, x)
+    p_kqu = np.einsum("tk,ntu->nku", law.cond * law.p_t[:, None], channels)  # k = (q, x)
     h_u, h_qu = _entropy(p_u, axis=1), _entropy(p_qu, axis=(1, 2))
     h_q = _entropy(law.p_q)
     distortion = _entropy(p_kqu, axis=(1, 2)) - h_qu - h_x_given_tq
-    binned = h_qu - h_q - h_u_given_t      # I(S;U|Q) = H(U|Q) − H(U|S), as H(U|S,Q) = H(U|S)
+    binned = h_qu - h_q - h_u_given_t  # I(S;U|Q) = H(U|Q) − H(U|S), as H(U|S,Q) = H(U|S)
     nobin = h_u - h_u_given_t
     return np.maximum(distortion, 0.0), np.maximum(binned, 0.0), np.maximum(nobin, 0.0), h_u
 
@@ -224,11 +227,11 @@ def _update(law: _Law, channels, betas, binned, h_x_given_tq):
     m, T, U = channels.shape
     n_q, n_x = law.joint.shape[1:]
     stacked = channels.transpose(1, 0, 2).reshape(T, m * U)
-    joint = (law.cond * law.p_t[:, None]).T @ stacked                 # p(q, x, u), (Q*X, m*U)
-    p_qu = joint.reshape(n_q, n_x, m * U).sum(axis=1)                 # p(q, u)
+    joint = (law.cond * law.p_t[:, None]).T @ stacked  # p(q, x, u), (Q*X, m*U)
+    p_qu = joint.reshape(n_q, n_x, m * U).sum(axis=1)  # p(q, u)
     log_p_qu = np.log(np.maximum(p_qu, _TINY))
     log_decoder = np.log(np.maximum(joint, _TINY)).reshape(n_q, n_x, -1) - log_p_qu[:, None, :]
-    fit = law.cond @ log_decoder.reshape(n_q * n_x, -1)               # Σ_{q,x} p(q,x|t) log p(x|u,q)
+    fit = law.cond @ log_decoder.reshape(n_q * n_x, -1)  # Σ_{q,x} p(q,x|t) log p(x|u,q)
     # log r(u|q) averaged over p(q|t) (binned) or log r(u) (no binning): the cache sees no q.
     if binned.any():
         prior = law.q_given_t @ (log_p_qu - np.log(law.p_q)[:, None])
@@ -259,16 +262,16 @@ def _descend(law: _Law, betas, binned, starts, max_iter, h_x_given_tq):
     active = np.arange(n)
     cycles = np.zeros(n, dtype=np.int64)
     previous = np.full(n, np.inf)
-    decreases = np.full((n, RATE_WINDOW + 1), np.inf)      # the last decreases of J, newest last
+    decreases = np.full((n, RATE_WINDOW + 1), np.inf)  # the last decreases of J, newest last
     converged = np.zeros(n, dtype=bool)
     for _ in range(int(caps.max(initial=0))):
         c0, b, kind = channels[active], betas[active], binned[active]
         c1, _ = _update(law, c0, b, kind, h_x_given_tq)
         c2, j2 = _update(law, c1, b, kind, h_x_given_tq)
         r, v = c1 - c0, c2 - 2 * c1 + c0
-        norm_r, norm_v = np.sqrt((r ** 2).sum(axis=(1, 2))), np.sqrt((v ** 2).sum(axis=(1, 2)))
+        norm_r, norm_v = np.sqrt((r**2).sum(axis=(1, 2))), np.sqrt((v**2).sum(axis=(1, 2)))
         a = np.minimum(-np.divide(norm_r, norm_v, out=np.ones_like(norm_r), where=norm_v > 0), -1.0)[:, None, None]
-        jump = np.maximum(c0 - 2 * a * r + a ** 2 * v, 1e-3 * c2)   # never below a thousandth of c2
+        jump = np.maximum(c0 - 2 * a * r + a**2 * v, 1e-3 * c2)  # never below a thousandth of c2
         c3, j3 = _update(law, jump / jump.sum(axis=2, keepdims=True), b, kind, h_x_given_tq)
         better = j3 <= j2
         channels[active] = np.where(better[:, None, None], c3, c2)
@@ -295,21 +298,21 @@ def _sdpi_lower_bound(law: _Law, D_nats, zero_rate_nats):
     of p(s|q); the least rate buying the reduction I(X;S|Q) − D is a fractional knapsack
     (queries by decreasing η_q)."""
     n_q, n_x = law.joint.shape[1:]
-    cond = law.cond.reshape(-1, n_q, n_x)                                    # p(q, x | t)
+    cond = law.cond.reshape(-1, n_q, n_x)  # p(q, x | t)
     p_tq = law.joint.sum(axis=2)
     eta = np.zeros(n_q)
     info = np.zeros(n_q)
     for q in range(n_q):
         support = p_tq[:, q] > 0
-        rows = cond[support, q, :] / law.q_given_t[support, q][:, None]      # p(x | t, q)
+        rows = cond[support, q, :] / law.q_given_t[support, q][:, None]  # p(x | t, q)
         eta[q] = 0.5 * np.abs(rows[:, None, :] - rows[None, :, :]).sum(axis=2).max()
         weights = p_tq[support, q] / law.p_q[q]
         mix = weights @ rows
         info[q] = max(float(np.sum(weights[:, None] * (xlogy(rows, rows) - xlogy(rows, mix[None, :])))), 0.0)
     useful = (eta > 0) & (info > 0)
     order = np.argsort(-eta[useful], kind="stable")
-    capacity = (law.p_q * info)[useful][order]                               # distortion each q can remove
-    cost = capacity / eta[useful][order]                                    # rate it costs
+    capacity = (law.p_q * info)[useful][order]  # distortion each q can remove
+    cost = capacity / eta[useful][order]  # rate it costs
     removed = np.concatenate([[0.0], np.cumsum(capacity)])
     spent = np.concatenate([[0.0], np.cumsum(cost)])
     need = np.clip(zero_rate_nats - D_nats, 0.0, removed[-1])
@@ -318,9 +321,13 @@ def _sdpi_lower_bound(law: _Law, D_nats, zero_rate_nats):
 
 # --------------------------------------------------------------------------- validation
 def _options_iv(n_restarts, n_betas, max_iter, tol_bits, refine_steps):
-    return (positive_int("n_restarts", n_restarts, minimum=0), positive_int("n_betas", n_betas, minimum=2),
-            positive_int("max_iter", max_iter), real_scalar("tol_bits", tol_bits, low=0.0),
-            positive_int("refine_steps", refine_steps, minimum=0))
+    return (
+        positive_int("n_restarts", n_restarts, minimum=0),
+        positive_int("n_betas", n_betas, minimum=2),
+        positive_int("max_iter", max_iter),
+        real_scalar("tol_bits", tol_bits, low=0.0),
+        positive_int("refine_steps", refine_steps, minimum=0),
+    )
 
 
 def _targets_iv(D):
@@ -342,9 +349,9 @@ class _PointSet:
     def __init__(self, law, zero_rate, tol_nats):
         self.law, self.zero_rate, self.tol_nats = law, zero_rate, tol_nats
         self.dist, self.rates, self.found_at, self.channels = [], {k: [] for k in KINDS}, [], []
-        self.lines = {k: [] for k in KINDS}         # (slope, least limit of its descents)
+        self.lines = {k: [] for k in KINDS}  # (slope, least limit of its descents)
         self.tried = {k: set() for k in KINDS}
-        self.slow = {k: [] for k in KINDS}          # slopes whose best descent hit max_iter
+        self.slow = {k: [] for k in KINDS}  # slopes whose best descent hit max_iter
 
     def add(self, dist, binned, nobin, channels, found_at):
         self.dist.extend(dist)
@@ -375,8 +382,9 @@ class _PointSet:
         vertices = self.envelope(kind)
         d, r = np.array(self.dist)[vertices], np.array(self.rates[kind])[vertices]
         i = np.clip(np.searchsorted(d, D, side="right") - 1, 0, max(d.size - 2, 0))
-        segment = np.stack([vertices[i], vertices[np.minimum(i + 1, d.size - 1)], vertices[np.maximum(i - 1, 0)]],
-                           axis=1)
+        segment = np.stack(
+            [vertices[i], vertices[np.minimum(i + 1, d.size - 1)], vertices[np.maximum(i - 1, 0)]], axis=1
+        )
         return np.where(D < self.zero_rate, np.interp(D, d, r), 0.0), segment
 
     def gap(self, kind, D, value):
@@ -396,9 +404,14 @@ class _PointSet:
         descent converged (B,), (largest cycle count, every descent converged, descents))."""
         starts, caps = batch
         B, k = starts.shape[:2]
-        channels, cycles, remaining = _descend(self.law, np.repeat(slopes, k), np.repeat(kinds == "binned", k),
-                                               starts.reshape((B * k, *starts.shape[2:])), caps.ravel(),
-                                               h_x_given_tq)
+        channels, cycles, remaining = _descend(
+            self.law,
+            np.repeat(slopes, k),
+            np.repeat(kinds == "binned", k),
+            starts.reshape((B * k, *starts.shape[2:])),
+            caps.ravel(),
+            h_x_given_tq,
+        )
         dist, binned, nobin, _ = _evaluate(self.law, channels, h_x_given_tq)
         # I(S;U|Q) ≥ I(X;U|Q) = I(X;S|Q) − distortion; a point closer to the zero-rate anchor
         # than round-off is that anchor (its slope to it would be noise), and is not added.
@@ -419,8 +432,11 @@ class _PointSet:
                 self.lines[kind].append((float(slope), float(floor)))
             if not ok:
                 self.slow[kind].append(float(slope))
-        return (channels.reshape((B, k, *channels.shape[1:]))[np.arange(B), best], settled,
-                (int(cycles.max(initial=0)), bool(np.all(remaining == 0)), B * k))
+        return (
+            channels.reshape((B, k, *channels.shape[1:]))[np.arange(B), best],
+            settled,
+            (int(cycles.max(initial=0)), bool(np.all(remaining == 0)), B * k),
+        )
 
 
 def _compress(channel, p_t):
@@ -446,7 +462,7 @@ def _warm(channel, U, weight, rng):
     (breaks the symmetry of the spare letters, so that a letter can split, and moves the start
     off the previous fixed point)."""
     padded = np.zeros((channel.shape[0], U))
-    padded[:, :channel.shape[1]] = channel
+    padded[:, : channel.shape[1]] = channel
     return weight * padded + (1 - weight) * rng.dirichlet(np.ones(U), size=channel.shape[0])
 
 
@@ -466,8 +482,9 @@ def _batch(warm_channels, n_restarts, T, max_iter, rng, spare=SPARE_LETTERS):
     return np.stack(rows), np.array(caps)
 
 
-def cache_rate_distortion(p_sqx, D, *, rng, n_restarts=1, n_betas=24, max_iter=2000, tol_bits=1e-6,
-                          refine_steps=40) -> CacheRateDistortionResult:
+def cache_rate_distortion(
+    p_sqx, D, *, rng, n_restarts=1, n_betas=24, max_iter=2000, tol_bits=1e-6, refine_steps=40
+) -> CacheRateDistortionResult:
     """Band [``lower_bound_bits``, ``rate_bits``] on R_cache(D) (bits), and an upper bound on the
     rate without binning, for the law ``p_sqx`` (shape (S, Q, X), entry [s, q, x] = p(s, q, x))
     at ``D`` bits (≥ 0; scalar or 1-D array, all solved together).
@@ -482,8 +499,9 @@ def cache_rate_distortion(p_sqx, D, *, rng, n_restarts=1, n_betas=24, max_iter=2
     p_sqx = _cache_law_iv(p_sqx)
     targets = _targets_iv(D)
     rng = generator_iv(rng)
-    n_restarts, n_betas, max_iter, tol_bits, refine_steps = _options_iv(n_restarts, n_betas, max_iter, tol_bits,
-                                                                         refine_steps)
+    n_restarts, n_betas, max_iter, tol_bits, refine_steps = _options_iv(
+        n_restarts, n_betas, max_iter, tol_bits, refine_steps
+    )
     law = _sufficient(p_sqx)
     T = law.p_t.size
     if T > MAX_PASTS:
@@ -518,18 +536,22 @@ def cache_rate_distortion(p_sqx, D, *, rng, n_restarts=1, n_betas=24, max_iter=2
             if not requests:
                 break
             # the constant anchor is a fixed point of every update: it cannot seed anything
-            warm = [[_compress(points.channels[i], law.p_t) for i in r[2] if points.channels[i].shape[1] > 1]
-                    or [np.full((T, 1), 1.0)] for r in requests]
+            warm = [
+                [_compress(points.channels[i], law.p_t) for i in r[2] if points.channels[i].shape[1] > 1]
+                or [np.full((T, 1), 1.0)]
+                for r in requests
+            ]
             # requests of similar size share a batch (a batch is padded to its largest U)
             size = np.array([max(c.shape[1] for c in row) for row in warm])
             ok = np.zeros(len(requests), dtype=bool)
             for bucket in np.unique(np.ceil(np.log2(size))):
                 group = np.flatnonzero(np.ceil(np.log2(size)) == bucket)
-                _, ok[group], stat = points.run(np.array([requests[g][1] for g in group]),
-                                                np.array([requests[g][0] for g in group]),
-                                                _batch([warm[g] for g in group], restarts, T, max_iter, rng,
-                                                       spare),
-                                                h_x_given_tq)
+                _, ok[group], stat = points.run(
+                    np.array([requests[g][1] for g in group]),
+                    np.array([requests[g][0] for g in group]),
+                    _batch([warm[g] for g in group], restarts, T, max_iter, rng, spare),
+                    h_x_given_tq,
+                )
                 stats.append(stat)
             # a target whose slopes could not be solved within max_iter MAX_FAILURES times is
             # given up (each retry continues from the best channel found, which is recorded)
@@ -547,8 +569,13 @@ def _refinement_requests(points, D_nats, tol_nats, stalled):
         value, segment = points.value(kind, D_nats)
         gap = points.gap(kind, D_nats, value)
         for j, (D, g, (left, right, before)) in enumerate(zip(D_nats, gap, segment, strict=True)):
-            if (g <= tol_nats or (kind, j) in stalled or D >= points.zero_rate or left == right
-                    or points.dist[left] == D):
+            if (
+                g <= tol_nats
+                or (kind, j) in stalled
+                or D >= points.zero_rate
+                or left == right
+                or points.dist[left] == D
+            ):
                 continue
             chord = (points.rates[kind][left] - points.rates[kind][right]) / (points.dist[right] - points.dist[left])
             for slope in _candidate_slopes(points, kind, left, right, D, float(chord)):
@@ -585,8 +612,9 @@ def _verification_requests(points, D_nats, stalled):
             if (kind, j) in stalled or D >= points.zero_rate or left == right:
                 continue
             chord = (points.rates[kind][left] - points.rates[kind][right]) / (points.dist[right] - points.dist[left])
-            requests.setdefault((kind, round(float(chord), 12)),
-                                (kind, float(chord), _seeds(left, right, before), []))[3].append(j)
+            requests.setdefault((kind, round(float(chord), 12)), (kind, float(chord), _seeds(left, right, before), []))[
+                3
+            ].append(j)
     return list(requests.values())
 
 
@@ -627,7 +655,7 @@ def _result(p_sqx, targets, law, points, h_t_given_q, h_t, D_nats, stats, n_rest
         live = law.classes >= 0
         for row, i in zip(full, indices, strict=True):
             channel = np.zeros((T, T))
-            channel[:, :points.channels[i].shape[1]] = points.channels[i]
+            channel[:, : points.channels[i].shape[1]] = points.channels[i]
             row[live] = channel[law.classes[live]]
         return full
 
@@ -636,21 +664,31 @@ def _result(p_sqx, targets, law, points, h_t_given_q, h_t, D_nats, stats, n_rest
     tol_nats = tol_bits * NATS_PER_BIT
     return CacheRateDistortionResult(
         D_bits=float(targets) if targets.ndim == 0 else targets.copy(),
-        rate_bits=shaped(values["binned"]), rate_without_side_info_bits=shaped(values["nobin"]),
-        lower_bound_bits=shaped(lower), distortion_bits=shaped(np.minimum(D_nats, points.zero_rate)),
-        gap_bits=shaped(gaps["binned"]), nobin_gap_bits=shaped(gaps["nobin"]),
+        rate_bits=shaped(values["binned"]),
+        rate_without_side_info_bits=shaped(values["nobin"]),
+        lower_bound_bits=shaped(lower),
+        distortion_bits=shaped(np.minimum(D_nats, points.zero_rate)),
+        gap_bits=shaped(gaps["binned"]),
+        nobin_gap_bits=shaped(gaps["nobin"]),
         zero_rate_distortion_bits=points.zero_rate / NATS_PER_BIT,
-        max_rate_bits=h_t_given_q / NATS_PER_BIT, max_rate_without_side_info_bits=h_t / NATS_PER_BIT,
+        max_rate_bits=h_t_given_q / NATS_PER_BIT,
+        max_rate_without_side_info_bits=h_t / NATS_PER_BIT,
         points_distortion_bits=dist[vertices["binned"]] / NATS_PER_BIT,
         points_rate_bits=np.array(points.rates["binned"])[vertices["binned"]] / NATS_PER_BIT,
         points_channels=expand(vertices["binned"]),
         nobin_points_distortion_bits=dist[vertices["nobin"]] / NATS_PER_BIT,
         nobin_points_rate_bits=np.array(points.rates["nobin"])[vertices["nobin"]] / NATS_PER_BIT,
         nobin_points_channels=expand(vertices["nobin"]),
-        shape=tuple(int(n) for n in p_sqx.shape), n_sufficient_pasts=int(T), n_restarts=n_restarts,
-        n_betas=n_betas, tol_bits=tol_bits, n_descents=int(sum(s[2] for s in stats)),
-        max_iterations_used=max(s[0] for s in stats), descents_converged=descents_converged,
-        converged=bool(np.all(gaps["binned"] <= tol_nats) and np.all(gaps["nobin"] <= tol_nats)))
+        shape=tuple(int(n) for n in p_sqx.shape),
+        n_sufficient_pasts=int(T),
+        n_restarts=n_restarts,
+        n_betas=n_betas,
+        tol_bits=tol_bits,
+        n_descents=int(sum(s[2] for s in stats)),
+        max_iterations_used=max(s[0] for s in stats),
+        descents_converged=descents_converged,
+        converged=bool(np.all(gaps["binned"] <= tol_nats) and np.all(gaps["nobin"] <= tol_nats)),
+    )
 
 
 def evaluate_cache(p_sqx, channel) -> CachePoint:
@@ -668,13 +706,22 @@ def evaluate_cache(p_sqx, channel) -> CachePoint:
     # every past its own class: the exact evaluation needs no merging
     rows = (p_sqx[live] / p_s[live, None, None]).reshape(int(live.sum()), -1)
     p_tq = p_sqx[live].sum(axis=2)
-    law = _Law(joint=p_sqx[live], cond=rows, q_given_t=p_tq / p_s[live, None], p_t=p_s[live],
-               p_q=p_tq.sum(axis=0), classes=np.arange(live.sum()))
+    law = _Law(
+        joint=p_sqx[live],
+        cond=rows,
+        q_given_t=p_tq / p_s[live, None],
+        p_t=p_s[live],
+        p_q=p_tq.sum(axis=0),
+        classes=np.arange(live.sum()),
+    )
     h_x_given_tq = _law_information(law)[3]
     dist, binned, nobin, h_u = _evaluate(law, channel[live][None], h_x_given_tq)
-    return CachePoint(rate_bits=float(binned[0]) / NATS_PER_BIT,
-                      rate_without_side_info_bits=float(nobin[0]) / NATS_PER_BIT,
-                      distortion_bits=float(dist[0]) / NATS_PER_BIT, entropy_bits=float(h_u[0]) / NATS_PER_BIT)
+    return CachePoint(
+        rate_bits=float(binned[0]) / NATS_PER_BIT,
+        rate_without_side_info_bits=float(nobin[0]) / NATS_PER_BIT,
+        distortion_bits=float(dist[0]) / NATS_PER_BIT,
+        entropy_bits=float(h_u[0]) / NATS_PER_BIT,
+    )
 
 
 def query_withheld_law(p_sqx):

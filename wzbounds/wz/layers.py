@@ -23,6 +23,7 @@ Rate allocation: layer ℓ coded at R_ℓ bits has δ^(ℓ) = σ_ℓ² 2^{−2R_
 uniform allocation loses the factor AM/GM of the weights w_ℓ = s^(ℓ)σ_ℓ², i.e.
 (L/2)·log2(AM/GM) bits in total.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class LayerSensitivity:
 
     ``ratio`` = max s / min s. ``noise_weights[ℓ-1]`` = δ^(ℓ)/‖n_ℓ‖² (1 + 1/ε_ℓ worst case, 1
     uncorrelated)."""
+
     model: str
     gain_sq: np.ndarray
     slack: np.ndarray
@@ -70,7 +72,7 @@ def residual_gain_sq(branch_lipschitz, *, model="worst_case"):
     """G for a residual layer id + b, b L_b-Lipschitz: (1 + L_b)² worst case, 1 + L_b² when the
     branch increment is uncorrelated with the incoming error."""
     lb = real_array("branch_lipschitz", branch_lipschitz, low=0.0, low_open=False)
-    return (1.0 + lb) ** 2 if choice("model", model, MODELS) == "worst_case" else 1.0 + lb ** 2
+    return (1.0 + lb) ** 2 if choice("model", model, MODELS) == "worst_case" else 1.0 + lb**2
 
 
 def _layer_sensitivity_iv(gain_sq, slack, layers, model):
@@ -102,8 +104,9 @@ def layer_sensitivity(gain_sq, *, slack=None, layers=None, model="worst_case") -
     weights = 1.0 + 1.0 / eps if model == "worst_case" else np.ones(g.size)
     if np.min(s) <= 0:
         raise ValueError("`gain_sq` must be positive for the sensitivity ratio to be finite")
-    return LayerSensitivity(model=model, gain_sq=g, slack=eps, sensitivities=s, noise_weights=weights,
-                            ratio=float(np.max(s) / np.min(s)))
+    return LayerSensitivity(
+        model=model, gain_sq=g, slack=eps, sensitivities=s, noise_weights=weights, ratio=float(np.max(s) / np.min(s))
+    )
 
 
 # --------------------------------------------------------------------------- rate allocation
@@ -115,6 +118,7 @@ class RateAllocation:
     ``distortion_ratio`` = uniform / optimal ≥ 1; ``rate_penalty_bits`` = extra total rate the
     uniform split needs to match the optimal distortion = (L/2) log2(distortion_ratio);
     ``all_layers_active`` (every R_ℓ > 0) is the case where distortion_ratio = AM/GM(w)."""
+
     total_rate_bits: float
     weights: np.ndarray
     rates_bits: np.ndarray
@@ -152,10 +156,18 @@ def allocate_rate(weights, total_rate_bits) -> RateAllocation:
     uniform = float(np.sum(w) * 2.0 ** (-2.0 * R / L))
     am_gm = float(np.mean(w) / 2.0 ** np.mean(np.log2(w)))
     ratio = uniform / distortion
-    return RateAllocation(total_rate_bits=R, weights=w, rates_bits=rates, water_level=2.0 ** log_theta,
-                          distortion=distortion, uniform_distortion=uniform, distortion_ratio=ratio,
-                          rate_penalty_bits=0.5 * L * float(np.log2(ratio)), am_gm_ratio=am_gm,
-                          all_layers_active=bool(np.all(rates > 0)))
+    return RateAllocation(
+        total_rate_bits=R,
+        weights=w,
+        rates_bits=rates,
+        water_level=2.0**log_theta,
+        distortion=distortion,
+        uniform_distortion=uniform,
+        distortion_ratio=ratio,
+        rate_penalty_bits=0.5 * L * float(np.log2(ratio)),
+        am_gm_ratio=am_gm,
+        all_layers_active=bool(np.all(rates > 0)),
+    )
 
 
 def geometric_am_gm(ratio, layers) -> float:

@@ -24,6 +24,7 @@ achievable pairs (plus the points of the classic solution used with the side inf
 which guarantee the computed R_WZ ≤ computed R_X). The reported R_WZ is therefore always an
 upper bound on the true R_WZ(D); it is exact only when some start reached the global optimum.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class RateDistortionResult:
     ``converged`` is False if some descent hit ``max_iter`` (points stay achievable);
     ``n_inits`` > 1 only for the non-convex Wyner–Ziv problem.
     """
+
     kind: str
     D: float
     rate_bits: float
@@ -87,8 +89,12 @@ def _distortion_iv(distortion, n_source):
 
 
 def _options_iv(D, n_betas, max_iter, refine_steps):
-    return (real_scalar("D", D, low=0.0, low_open=False), positive_int("n_betas", n_betas, minimum=2),
-            positive_int("max_iter", max_iter), positive_int("refine_steps", refine_steps, minimum=0))
+    return (
+        real_scalar("D", D, low=0.0, low_open=False),
+        positive_int("n_betas", n_betas, minimum=2),
+        positive_int("max_iter", max_iter),
+        positive_int("refine_steps", refine_steps, minimum=0),
+    )
 
 
 def _rate_distortion_iv(p_x, distortion, D, n_betas, max_iter, refine_steps):
@@ -112,7 +118,7 @@ def _conditional_mi_nats(p_xy, channel):
     p_u_y = np.einsum("xy,nxu->nyu", p_xy, channel) / np.where(p_y > 0, p_y, 1.0)[None, :, None]
     # Σ p(x,y) p(u|x) log p(u|x)/p(u|y); rel_entr gives 0 for p(u|x) = 0, and p(u|y) > 0
     # wherever p(x,y) p(u|x) > 0, so masking p(x,y) = 0 cells leaves every term finite.
-    terms = rel_entr(channel[:, :, None, :], p_u_y[:, None, :, :])            # (N, X, Y, U)
+    terms = rel_entr(channel[:, :, None, :], p_u_y[:, None, :, :])  # (N, X, Y, U)
     terms = np.where(p_xy[None, :, :, None] > 0, terms, 0.0)
     return np.einsum("xy,nxyu->n", p_xy, terms)
 
@@ -122,9 +128,9 @@ def _best_decoder(p_xy, distortion, channel):
 
     Returns the expected distortion (N,) and the matrix d(x, f(u, y)) of shape (N, X, U, Y)."""
     cost = np.einsum("xy,nxu,xh->nuyh", p_xy, channel, distortion)
-    f = np.argmin(cost, axis=-1)                                    # (N, U, Y)
-    d_f = distortion[:, f]                                          # (X, N, U, Y)
-    d_f = np.moveaxis(d_f, 0, 1)                                    # (N, X, U, Y)
+    f = np.argmin(cost, axis=-1)  # (N, U, Y)
+    d_f = distortion[:, f]  # (X, N, U, Y)
+    d_f = np.moveaxis(d_f, 0, 1)  # (N, X, U, Y)
     expected = np.einsum("xy,nxu,nxuy->n", p_xy, channel, d_f)
     return expected, d_f
 
@@ -132,7 +138,7 @@ def _best_decoder(p_xy, distortion, channel):
 def _conditional_point(p_xy, distortion, channel):
     """(distortion, I(X; X̂ | Y) nats) of channels p(x̂|x,y) of shape (N, Y, X, X̂)."""
     p_y = p_xy.sum(axis=0)
-    p_x_y = p_xy / np.where(p_y > 0, p_y, 1.0)                                  # p(x|y), (X, Y)
+    p_x_y = p_xy / np.where(p_y > 0, p_y, 1.0)  # p(x|y), (X, Y)
     r = np.einsum("xy,nyxh->nyh", p_x_y, channel)
     terms = np.where(p_xy.T[None, :, :, None] > 0, rel_entr(channel, r[:, :, None, :]), 0.0)
     rate = np.einsum("xy,nyxh->n", p_xy, terms)
@@ -149,10 +155,10 @@ def _ba_conditional(p_xy, distortion, betas, max_iter):
     p_x_y = p_xy / np.where(p_y > 0, p_y, 1.0)
     n_h = distortion.shape[1]
     r = np.full((betas.size, p_xy.shape[1], n_h), 1.0 / n_h)
-    exponent = -betas[:, None, None, None] * distortion[None, None, :, :]        # (B, 1, X, H)
+    exponent = -betas[:, None, None, None] * distortion[None, None, :, :]  # (B, 1, X, H)
     active = np.arange(betas.size)
     for _ in range(max_iter):
-        channel = softmax(_log(r[active])[:, :, None, :] + exponent[active], axis=-1)   # (n, Y, X, H)
+        channel = softmax(_log(r[active])[:, :, None, :] + exponent[active], axis=-1)  # (n, Y, X, H)
         r_new = np.einsum("xy,nyxh->nyh", p_x_y, channel)
         moving = np.max(np.abs(r_new - r[active]), axis=(1, 2)) >= CHANNEL_TOLERANCE
         r[active] = r_new
@@ -171,14 +177,14 @@ def _ba_wyner_ziv(p_xy, distortion, betas, channel, max_iter):
     batch. ``betas`` (N,), ``channel`` (N, X, U) the starts. Returns (D, R nats, converged)."""
     p_y = p_xy.sum(axis=0)
     p_x = p_xy.sum(axis=1)
-    p_y_x = p_xy / np.where(p_x > 0, p_x, 1.0)[:, None]                          # p(y|x), (X, Y)
+    p_y_x = p_xy / np.where(p_x > 0, p_x, 1.0)[:, None]  # p(y|x), (X, Y)
     p_x_y = p_xy / np.where(p_y > 0, p_y, 1.0)
-    weighted = p_xy[:, :, None] * distortion[:, None, :]                          # (X, Y, X̂)
+    weighted = p_xy[:, :, None] * distortion[:, None, :]  # (X, Y, X̂)
     channel = channel.copy()
     active = np.arange(betas.size)
     for _ in range(max_iter):
         current = channel[active]
-        log_r = np.log(np.maximum(np.einsum("xy,nxu->nyu", p_x_y, current), _TINY))   # log p(u|y)
+        log_r = np.log(np.maximum(np.einsum("xy,nxu->nyu", p_x_y, current), _TINY))  # log p(u|y)
         decoder = np.argmin(np.einsum("xyh,nxu->nuyh", weighted, current), axis=-1)  # f(u, y)
         d_f = np.einsum("xy,xnuy->nxu", p_y_x, distortion[:, decoder])
         score = np.einsum("xy,nyu->nxu", p_y_x, log_r) - betas[active, None, None] * d_f
@@ -255,17 +261,24 @@ def _extremes(p_xy, distortion):
     p_x = p_xy.sum(axis=1)
     d_min = float(p_x @ distortion.min(axis=1))
     d_zero = float(np.einsum("xy,xh->yh", p_xy, distortion).min(axis=1).sum())
-    best = np.eye(distortion.shape[1])[np.argmin(distortion, axis=1)]            # (X, X̂)
+    best = np.eye(distortion.shape[1])[np.argmin(distortion, axis=1)]  # (X, X̂)
     return d_min, d_zero, best
 
 
 def _finish(kind, D, d_min, d_zero, rate_nats, hull, n_inits, converged):
     if D < d_min - 1e-12:
         raise ValueError(f"`D` must be at least the minimal achievable distortion {d_min!r}, got {D!r}")
-    return RateDistortionResult(kind=kind, D=D, rate_bits=rate_nats / NATS_PER_BIT, min_distortion=d_min,
-                                zero_rate_distortion=d_zero, points_distortion=hull[:, 0].copy(),
-                                points_rate_bits=hull[:, 1] / NATS_PER_BIT, n_inits=n_inits,
-                                converged=bool(converged))
+    return RateDistortionResult(
+        kind=kind,
+        D=D,
+        rate_bits=rate_nats / NATS_PER_BIT,
+        min_distortion=d_min,
+        zero_rate_distortion=d_zero,
+        points_distortion=hull[:, 0].copy(),
+        points_rate_bits=hull[:, 1] / NATS_PER_BIT,
+        n_inits=n_inits,
+        converged=bool(converged),
+    )
 
 
 # --------------------------------------------------------------------------- public API
@@ -290,30 +303,35 @@ def rate_distortion(p_x, distortion, D, *, n_betas=40, max_iter=2000, refine_ste
 
     ``p_x`` (X,), ``distortion`` (X, X̂) ≥ 0, ``D`` ≥ min achievable distortion."""
     p_xy, distortion, D, n_betas, max_iter, refine_steps = _rate_distortion_iv(
-        p_x, distortion, D, n_betas, max_iter, refine_steps)
+        p_x, distortion, D, n_betas, max_iter, refine_steps
+    )
     return _conditional_curve("classic", p_xy, distortion, D, n_betas, max_iter, refine_steps)
 
 
-def conditional_rate_distortion(p_xy, distortion, D, *, n_betas=40, max_iter=2000,
-                                refine_steps=30) -> RateDistortionResult:
+def conditional_rate_distortion(
+    p_xy, distortion, D, *, n_betas=40, max_iter=2000, refine_steps=30
+) -> RateDistortionResult:
     """Conditional R_{X|Y}(D) in bits: Y known to encoder and decoder.
 
     ``p_xy`` (X, Y) joint law, ``distortion`` (X, X̂) ≥ 0, ``D`` ≥ min achievable distortion."""
-    p_xy, distortion, D, n_betas, max_iter, refine_steps = _joint_iv(p_xy, distortion, D, n_betas, max_iter,
-                                                                     refine_steps)
+    p_xy, distortion, D, n_betas, max_iter, refine_steps = _joint_iv(
+        p_xy, distortion, D, n_betas, max_iter, refine_steps
+    )
     return _conditional_curve("conditional", p_xy, distortion, D, n_betas, max_iter, refine_steps)
 
 
-def wyner_ziv_rd(p_xy, distortion, D, *, rng=None, n_inits=4, n_betas=24, max_iter=500,
-                 refine_steps=30) -> RateDistortionResult:
+def wyner_ziv_rd(
+    p_xy, distortion, D, *, rng=None, n_inits=4, n_betas=24, max_iter=500, refine_steps=30
+) -> RateDistortionResult:
     """Wyner–Ziv R_WZ(D) in bits: Y known to the decoder only.
 
     ``p_xy`` (X, Y) joint law, ``distortion`` (X, X̂) ≥ 0, ``D`` ≥ min achievable distortion,
     ``rng`` a ``numpy.random.Generator`` drawing the ``n_inits`` random starts per slope
     (default ``numpy.random.default_rng()``). The problem is non-convex: the result is the
     envelope of the best achievable pairs found, an upper bound on the true R_WZ(D)."""
-    p_xy, distortion, D, n_betas, max_iter, refine_steps = _joint_iv(p_xy, distortion, D, n_betas, max_iter,
-                                                                     refine_steps)
+    p_xy, distortion, D, n_betas, max_iter, refine_steps = _joint_iv(
+        p_xy, distortion, D, n_betas, max_iter, refine_steps
+    )
     n_inits = positive_int("n_inits", n_inits)
     if rng is None:
         rng = np.random.default_rng()
@@ -335,17 +353,20 @@ def wyner_ziv_rd(p_xy, distortion, D, *, rng=None, n_inits=4, n_betas=24, max_it
         # The classic solution used with the side information: rate I(X;X̂|Y) ≤ I(X;X̂) at no
         # more distortion, so the computed R_WZ never exceeds the computed R_X.
         *_, classic = _ba_conditional(p_x, distortion, betas, max_iter)
-        classic = classic[:, 0]                                                   # (B, X, X̂)
+        classic = classic[:, 0]  # (B, X, X̂)
         d_c, _ = _best_decoder(p_xy, distortion, classic)
         r_c = _conditional_mi_nats(p_xy, classic)
-        starts = [rng.dirichlet(np.ones(n_x + 1), size=(betas.size, n_inits, n_x)),
-                  np.broadcast_to(near_identity, (betas.size, 1, n_x, n_x + 1))]
+        starts = [
+            rng.dirichlet(np.ones(n_x + 1), size=(betas.size, n_inits, n_x)),
+            np.broadcast_to(near_identity, (betas.size, 1, n_x, n_x + 1)),
+        ]
         if n_h <= n_x + 1:  # the classic channel, padded with a little mass on unused labels
             padded = np.concatenate([classic, np.zeros((betas.size, n_x, n_x + 1 - n_h))], axis=-1)
             starts.append((0.95 * padded + 0.05 / (n_x + 1))[:, None])
         starts = np.concatenate(starts, axis=1)
-        dist, rate, converged = _ba_wyner_ziv(p_xy, distortion, np.repeat(betas, starts.shape[1]),
-                                              starts.reshape(-1, n_x, n_x + 1), max_iter)
+        dist, rate, converged = _ba_wyner_ziv(
+            p_xy, distortion, np.repeat(betas, starts.shape[1]), starts.reshape(-1, n_x, n_x + 1), max_iter
+        )
         return np.concatenate([dist, d_c]), np.concatenate([rate, r_c]), converged
 
     value, hull, converged = _envelope_rate(solve, D, _beta_grid(distortion, n_betas), anchors, d_zero, refine_steps)
@@ -384,8 +405,15 @@ def dsbs_tangent_point(p0) -> float:
         conv = p0 * (1 - b) + b * (1 - p0)
         return (1 - 2 * p0) * np.log2((1 - conv) / conv) - np.log2((1 - b) / b)
 
-    return float(brentq(lambda b: slope(b) * (b - p0) - _dsbs_g(p0, b), 1e-300 ** 0.5, p0 * (1 - 1e-12),
-                        xtol=1e-15, rtol=4 * np.finfo(float).eps))
+    return float(
+        brentq(
+            lambda b: slope(b) * (b - p0) - _dsbs_g(p0, b),
+            1e-300**0.5,
+            p0 * (1 - 1e-12),
+            xtol=1e-15,
+            rtol=4 * np.finfo(float).eps,
+        )
+    )
 
 
 def dsbs_wyner_ziv_rd(p0, D) -> float:

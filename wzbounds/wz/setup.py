@@ -17,6 +17,7 @@ any suffix-measurable decoder ``q``. Enumeration costs V^T, so keep V^T ≲ 10^6
 Contexts of probability zero carry no weight in any expectation; there the conditional laws
 returned are uniform so that every returned array is a proper law (never NaN).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ SUM_TOLERANCE = 1e-9
 class CacheState:
     """What the encoder keeps after reading ``position - 1`` tokens: the cached ``tokens``
     (oldest first) and the ``position`` t of the token to be predicted (1-based)."""
+
     tokens: tuple[int, ...]
     position: int
 
@@ -57,6 +59,7 @@ class Decoder(Protocol):
 @dataclass(frozen=True)
 class SlidingWindowEncoder:
     """Suffix-only encoder: the cache is the last ``window_tokens`` tokens."""
+
     window_tokens: int
 
     def __post_init__(self):
@@ -66,7 +69,7 @@ class SlidingWindowEncoder:
         return CacheState(tokens=(), position=1)
 
     def update(self, state: CacheState, token: int) -> CacheState:
-        kept = (*state.tokens, int(token))[-self.window_tokens:] if self.window_tokens else ()
+        kept = (*state.tokens, int(token))[-self.window_tokens :] if self.window_tokens else ()
         return CacheState(tokens=kept, position=state.position + 1)
 
 
@@ -84,6 +87,7 @@ class SuffixDecoder:
     The side information is a function of the window and t (:func:`next_query`), so the
     table already covers every decoder of the suffix-only class at a fixed position.
     """
+
     table: np.ndarray
 
     def __post_init__(self):
@@ -94,7 +98,7 @@ class SuffixDecoder:
         return self.table.ndim - 1
 
     def predict(self, state: CacheState, side_information=None) -> np.ndarray:
-        window = state.tokens[len(state.tokens) - self.window_tokens:] if self.window_tokens else ()
+        window = state.tokens[len(state.tokens) - self.window_tokens :] if self.window_tokens else ()
         if len(window) != self.window_tokens:
             raise ValueError(f"`state` must hold at least {self.window_tokens} tokens, got {len(state.tokens)}")
         return self.table[tuple(window)]
@@ -136,6 +140,7 @@ class FiniteSequenceSource:
 
     Positions ``t`` are 1-based, 1 ≤ t ≤ T (default T); windows satisfy 0 ≤ w ≤ t − 1.
     """
+
     joint_prob: np.ndarray
 
     def __post_init__(self):
