@@ -33,7 +33,9 @@ boundaries.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -90,7 +92,7 @@ class Family:
     as mpf numbers accurate to ``prec`` bits (computed with enough guard bits by the envelope);
     ``d >= 0`` and ``1 + d log x > 0`` on the family's range."""
 
-    exact: object
+    exact: Callable[[int], tuple[Any, Any, Any]]
     start: int
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -321,7 +323,7 @@ def smallest_block(eps: np.ndarray, envelope, w_min: int):
     """
     eps = np.asarray(eps, dtype=np.float64).ravel()
     out = np.zeros(eps.shape, dtype=np.int64)
-    big = {}
+    big: dict[int, int] = {}  # index -> Python int, for blocks beyond int64
     undecided = np.ones(eps.shape, dtype=bool)
     if w_min >= 2**50:  # float64 blocks would not be exact: all to the exact search
         return out, undecided
@@ -397,25 +399,26 @@ def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
         return lambda dn: compare(*shift(h, lo, dn), w_min)
 
     td_rounds = _TD_ROUNDS if (_dd.td_ready() or idx.size >= _TD_MIN_BATCH) else 0
-    le = _dd.td_log(eps[idx]) if td_rounds else None
-    for _ in range(td_rounds):
-        if not live.size:
-            break
-        h, lo = a_hi[live], a_lo[live]
-        corr, corr_err = family.log_corrections(h)
-        g0 = _dd.td_add(
-            family.log_main_td(h, lo), _dd.td_neg(_dd.TD(le.a0[live], le.a1[live], le.a2[live], le.err[live]))
-        )
-        g0 = _dd.td_add(g0, _dd.TD(corr, np.zeros_like(corr), np.zeros_like(corr), corr_err)).dd
-        dn, ok = anchor_steps(family.difference, family.log_slope, g0, h, dd_above(h, lo))
-        n_hi, n_lo = shift(h, lo, np.where(np.isfinite(dn), dn, 0.0))
-        exact_dd = h < 2.0**100  # h + lo + dn an exact double-double integer; beyond, Python ints
-        _store(out, big, idx[live[ok & exact_dd]], n_hi[ok & exact_dd], n_lo[ok & exact_dd])
-        for k in np.flatnonzero(ok & ~exact_dd):
-            big[int(idx[live[k]])] = int(h[k]) + int(lo[k]) + int(dn[k])
-        undecided[idx[live[ok]]] = False
-        a_hi[live], a_lo[live] = n_hi, n_lo  # the next anchor: the candidate
-        live = live[~ok]
+    if td_rounds:  # td_log builds its tables on first use
+        le = _dd.td_log(eps[idx])
+        for _ in range(td_rounds):
+            if not live.size:
+                break
+            h, lo = a_hi[live], a_lo[live]
+            corr, corr_err = family.log_corrections(h)
+            g0_td = _dd.td_add(
+                family.log_main_td(h, lo), _dd.td_neg(_dd.TD(le.a0[live], le.a1[live], le.a2[live], le.err[live]))
+            )
+            g0 = _dd.td_add(g0_td, _dd.TD(corr, np.zeros_like(corr), np.zeros_like(corr), corr_err)).dd
+            dn, ok = anchor_steps(family.difference, family.log_slope, g0, h, dd_above(h, lo))
+            n_hi, n_lo = shift(h, lo, np.where(np.isfinite(dn), dn, 0.0))
+            exact_dd = h < 2.0**100  # h + lo + dn an exact double-double integer; beyond, Python ints
+            _store(out, big, idx[live[ok & exact_dd]], n_hi[ok & exact_dd], n_lo[ok & exact_dd])
+            for k in np.flatnonzero(ok & ~exact_dd):
+                big[int(idx[live[k]])] = int(h[k]) + int(lo[k]) + int(dn[k])
+            undecided[idx[live[ok]]] = False
+            a_hi[live], a_lo[live] = n_hi, n_lo  # the next anchor: the candidate
+            live = live[~ok]
     live = live[np.isfinite(a_hi[live]) & (a_hi[live] < 2.0**_HP_MAX_BITS)]
     anchors = [int(a_hi[k]) + int(a_lo[k]) for k in live]
     for _ in range(2):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -153,7 +154,7 @@ def exp(x: DD) -> DD:
     """``exp(x)`` for ``x < 709`` (larger gives inf with err inf: undecided downstream)."""
     k = np.rint(x.hi / float(LN2.hi))
     kd = exact(k)
-    r = sub(DD(x.hi, x.lo, np.zeros_like(x.err)), mul(kd, DD(LN2.hi, LN2.lo, 0.0)))
+    r = sub(DD(x.hi, x.lo, np.zeros_like(x.err)), mul(kd, LN2))
     r_err = np.abs(k) * (_LN2_ERR + 16 * U2 * float(LN2.hi)) + r.err  # reduction rounding
     r = scale2(DD(r.hi, r.lo, np.zeros_like(r.err)), -_SQUARINGS)
     t = _INV_FACT[-1]
@@ -189,7 +190,7 @@ def log(x: DD) -> DD:
         # log(m) = y0 + log1p(t), |t| <~ 2**-51: log1p(t) = t - t^2/2 + O(t^3)
         corr = add(DD(t.hi, t.lo, np.zeros_like(y0)), exact(-0.5 * t.hi * t.hi))
         lm = add(exact(y0), corr)
-        res = add(lm, mul(exact(e.astype(np.float64)), DD(LN2.hi, LN2.lo, 0.0)))
+        res = add(lm, mul(exact(e.astype(np.float64)), LN2))
         rel_in = x.err / np.abs(x.hi)
         prop = np.where(rel_in < 0.5, -np.log1p(-np.minimum(rel_in, 0.5)) * (1 + 4 * U), np.inf)
         trunc = np.abs(t.hi) ** 3 * 0.34 + np.abs(t.hi) * 4 * U2  # t^3/3 (|t| tiny) and the t^2 rounding
@@ -319,7 +320,7 @@ def _td_mul_exact(x: TD, c):
     return _sum_to_td(p0, a, small, x.err * np.abs(c) + rnd)
 
 
-_LOG_TABLES = {}
+_LOG_TABLES: dict[int | str, Any] = {}  # level -> (c, -log c as a0, a1, a2, first k); "ln2" -> TD
 
 
 def _log_tables():

@@ -90,7 +90,7 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
         w, unsafe = np.zeros(flat.shape, dtype=np.int64), np.ones(flat.shape, dtype=bool)
         estimate = np.full(flat.shape, np.nan)
     idx = np.flatnonzero(unsafe)
-    big = {}  # index -> Python int, for windows beyond int64
+    big: dict[int, int] = {}  # index -> Python int, for windows beyond int64
     if idx.size >= _DD_MIN_BATCH and w_min < _FLOAT_W_MIN and hasattr(envelope, "inverse_dd"):
         with np.errstate(all="ignore"):  # overflow gives inf errors: undecided, not wrong
             x_dd = envelope.inverse_dd(flat[idx])
@@ -112,8 +112,8 @@ def smallest_window(eps: np.ndarray, envelope, w_min: int):
             w[i] = v
     if big:
         w = w.astype(object)  # elements become Python ints
-        for i, v in big.items():
-            w[i] = v
+        for k, v in big.items():
+            w[k] = v
     return w.reshape(eps.shape)
 
 
@@ -361,7 +361,7 @@ def anchor_steps(difference, slope, g0, n0f, above_min):
     return dn, decided
 
 
-def shift(h, lo, dn):
+def shift(h, lo, dn) -> tuple[np.ndarray, np.ndarray]:
     """The exact integer ``h + lo + dn`` as a re-normalised double-double (``dn`` an integer
     float with ``|dn| << h``)."""
     s, e = _dd.two_sum(h, dn)

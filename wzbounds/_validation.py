@@ -13,12 +13,15 @@ import numpy as np
 
 def real_scalar(name: str, value, *, low=None, high=None, low_open=True, high_open=False) -> float:
     """Return ``value`` as a finite float inside the stated interval, else raise ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
+    # numpy's integer and floating scalars are registered as numbers.Real
+    if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"`{name}` must be a real number, got {value!r}")
     try:
         x = float(value)
     except OverflowError:  # an int beyond float range, e.g. from a JSON file
-        raise ValueError(f"`{name}` must be finite, got an integer of {len(str(abs(int(value))))} digits") from None
+        raise ValueError(
+            f"`{name}` must be finite, got an integer of {len(str(abs(math.trunc(value))))} digits"
+        ) from None
     if not math.isfinite(x):
         raise ValueError(f"`{name}` must be finite, got {value!r}")
     _check_range(name, x, low, high, low_open, high_open)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from .schemes._exact import exact
 from .sources import Source
 from .units import KL_UNITS, check_divergence, kl_scale
 from .windows import achievability_window, converse_window
+
+if TYPE_CHECKING:
+    from .budget import BudgetResult
 
 __all__ = [
     "WindowResult",
@@ -212,7 +216,7 @@ def window_for_epsilon(
     policy_class: str = "suffix",
     divergence: str | None = None,
     context_tokens: int | None = None,
-) -> WindowResult:
+) -> WindowResult | BudgetResult:
     """Smallest cache (and its memory) that guarantees distortion ``<= eps``.
 
     Parameters
@@ -238,7 +242,8 @@ def window_for_epsilon(
 
     Returns
     -------
-    WindowResult whose array fields have the shape of ``eps``.
+    WindowResult whose array fields have the shape of ``eps`` (a ``BudgetResult`` for a
+    ``PolicyProfile``).
     """
     choice("policy_class", policy_class, POLICY_CLASSES)
     memory = _memory_iv(memory)
@@ -347,7 +352,7 @@ def _source_answer(eps, source, scheme, sinks, memory, divergence) -> WindowResu
     except ValueError:  # no proved envelope (e.g. a product): the exact window stands alone
         profile = None
     env = conv = None
-    ids = (source.theorem_id, "bayes_risk_identity")
+    ids: tuple[str, ...] = (source.theorem_id, "bayes_risk_identity")
     assumptions = ()
     if profile is not None:
         env, conv = achievability_window(eps_arr, profile), converse_window(eps_arr, profile)
@@ -486,7 +491,7 @@ def distortion_at_window(w, profile, scheme="sliding", *, sinks: int | None = No
 
 def memory_for_epsilon(
     eps, profile, memory: KVMemorySpec, scheme="sliding", *, sinks: int | None = None
-) -> WindowResult:
+) -> WindowResult | BudgetResult:
     """``window_for_epsilon`` with a required ``KVMemorySpec``: the result's
     ``peak_memory_bytes`` / ``average_memory_bytes`` give the cache bytes for ``eps``."""
     if not isinstance(memory, KVMemorySpec):

@@ -690,11 +690,11 @@ def bootstrap_exponent_ratio(
     if np.any(boot_den == 0):
         raise ValueError("`per_prefix_den`: a resample's exponent is exactly 0, so the ratio is undefined")
     boot_ratio = boot_num / boot_den
-    jack = {"num": None, "den": None, "ratio": None}
+    jack: dict[str, np.ndarray | None] = {"num": None, "den": None, "ratio": None}
     if method == "bca":
-        jack["num"] = -_line_fit(np.log(w_num), _jackknife_log_means(num))[0]
-        jack["den"] = -_line_fit(np.log(w_den), _jackknife_log_means(den))[0]
-        jack["ratio"] = jack["num"] / jack["den"]
+        jack_num = -_line_fit(np.log(w_num), _jackknife_log_means(num))[0]
+        jack_den = -_line_fit(np.log(w_den), _jackknife_log_means(den))[0]
+        jack = {"num": jack_num, "den": jack_den, "ratio": jack_num / jack_den}
     ratio = alpha_num / alpha_den
     return ExponentRatioBootstrap(
         ratio=float(ratio),

@@ -130,7 +130,7 @@ class KVMemorySpec:
     def _bytes_with_windows(self, arr):
         per_layer = self.values_per_layer * self.dtype_bytes
         full = sum(w is None for w in self.layer_windows)
-        windows = {}
+        windows: dict[int, int] = {}  # window -> number of layers sliding over it
         for w in self.layer_windows:
             if w is not None:
                 windows[w] = windows.get(w, 0) + 1

@@ -25,7 +25,11 @@ from .sliding import SlidingWindow
 from .summary import BitSummary
 
 #: Policy name -> class; each is one file in this package.
-POLICIES = {"sliding": SlidingWindow, "selective": TopKeysCache, "summary": BitSummary}
+POLICIES: dict[str, type[SlidingWindow | TopKeysCache | BitSummary]] = {
+    "sliding": SlidingWindow,
+    "selective": TopKeysCache,
+    "summary": BitSummary,
+}
 
 #: Size limits, checked before sampling. A replicate holds its whole path in memory (about 90 bytes
 #: per token at peak, measured), so one path is capped at ~4.5 GB; the total number of sampled tokens

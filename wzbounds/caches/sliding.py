@@ -22,7 +22,7 @@ class SlidingWindow:
         self.reset()
 
     def reset(self) -> None:
-        self._window = deque(maxlen=self.memory) if self.memory else None
+        self._window: deque[tuple[int, int]] | None = deque(maxlen=self.memory) if self.memory else None
 
     def observe(self, key: int, bit: int) -> None:
         if self._window is not None:

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the modules are imported when the command runs
+    from ..profiles import Profile
+    from ..schemes import BlockMarkovRate
 
 DEFAULT_EPS = 0.1
 SCHEMES = ("sliding", "sink", "block", "block-average", "block-markov-rate")
@@ -130,7 +135,7 @@ def _profile(args):
     if explicit:
         if args.alpha is None or args.C is None:
             raise ValueError("a power-law profile needs both --alpha and --C")
-        profile = PowerLaw(
+        profile: Profile = PowerLaw(
             args.alpha,
             args.C,
             c=args.c,
@@ -407,7 +412,7 @@ def _rate_regimes(args, eps, profile):
         return [(r.regime, r.gamma, r, None)], v_from, r.gamma_converse
     exps = regime_exponents(profile, fd if fd is not None else True)
     uncond = block_markov_rate(profile, eps=eps if v is not None else None, vocab_size=v)
-    out = [
+    out: list[tuple[str, float, BlockMarkovRate | None, str | None]] = [
         (
             "unconditional",
             uncond.gamma,

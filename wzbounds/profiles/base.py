@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -50,6 +50,15 @@ class Profile:
     achievability_theorem: ClassVar[str]
     upper_assumption: ClassVar[str]
     lower_prefix: ClassVar[str]
+    # every subclass is a dataclass with these fields (``_init_fields`` reads its fields)
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+    divergence: str
+    provenance: dict | None  # None is accepted and stored as {}
+
+    @property
+    def w0(self) -> int:
+        """The smallest window the envelopes are stated for."""
+        raise NotImplementedError
 
     @property
     def upper_envelope(self) -> Envelope:
@@ -95,11 +104,11 @@ class Profile:
     @property
     def trusted(self) -> bool:
         """False when the provenance says the measurement failed its sanity checks."""
-        return self.provenance.get("trusted", True) is not False
+        return (self.provenance or {}).get("trusted", True) is not False
 
     @property
     def untrusted_reasons(self) -> tuple[str, ...]:
-        return tuple(self.provenance.get("untrusted_reasons") or ())
+        return tuple((self.provenance or {}).get("untrusted_reasons") or ())
 
     # --- serialisation -------------------------------------------------------------------
     @classmethod
@@ -108,7 +117,7 @@ class Profile:
 
     def to_dict(self) -> dict:
         """JSON-ready dict: ``kind`` and every constructor field (tuples become lists)."""
-        out = {"kind": self.kind}
+        out: dict[str, Any] = {"kind": self.kind}
         for f in self._init_fields():
             v = getattr(self, f.name)
             out[f.name] = list(v) if isinstance(v, tuple) else dict(v) if isinstance(v, dict) else v

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -61,7 +63,7 @@ def _td_full(t, shape):
 
 #: Constants of value-compared envelopes (a profile builds a new PowerEnvelope on each access),
 #: shared between equal envelopes; bounded, least recently used dropped.
-_SHARED = OrderedDict()
+_SHARED: OrderedDict[tuple[type, Envelope, Hashable], Any] = OrderedDict()
 _SHARED_MAX = 256
 
 
@@ -94,8 +96,18 @@ class Envelope:
     of ``wzbounds._inversion``) and ``range_sum_mp``.
     """
 
-    #: Extra decimal digits the closed-form block sums need against cancellation.
-    guard_digits = 0
+    @property
+    def guard_digits(self) -> int:
+        """Extra decimal digits the closed-form block sums need against cancellation."""
+        return 0
+
+    def values(self, w) -> np.ndarray:
+        """``U(w)`` for window sizes ``w`` (any shape), float64."""
+        raise NotImplementedError
+
+    def value_mp(self, w):
+        """``U(w)`` in the current mpmath precision."""
+        raise NotImplementedError
 
     def smallest_window(self, eps, w_min: int):
         """Smallest integer ``w >= w_min`` with ``U(w) <= eps`` (exact; see ``_inversion``)."""
@@ -249,10 +261,14 @@ def _euler_maclaurin(m: int, n: int, integral, derivative):
     return None
 
 
-class _OneFamily:
+class _OneFamily(Envelope):
     """Block-average methods of an envelope that is one family ``exp(log K) (1 + d log w)
     w^-s`` on all windows (``wzbounds._block_average``): ``_family_exact(prec)`` gives its
     constants."""
+
+    def _family_exact(self, prec: int):
+        """``(log K, s, d)`` as mpf numbers accurate to ``prec`` bits."""
+        raise NotImplementedError
 
     def _block_fast(self) -> bool:
         return True
@@ -680,6 +696,9 @@ class LogLogEnvelope(Envelope):
     values_: np.ndarray
     extrapolate: str
     tail_alpha: float | None = None
+    # log windows and log values, set once by __post_init__
+    _lw: np.ndarray = field(init=False, repr=False)
+    _lv: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "_lw", np.log(self.windows.astype(np.float64)))
@@ -1036,7 +1055,7 @@ class LogLogEnvelope(Envelope):
             W, V = self.windows, self.values_
             lw, lv = _hp_log(int(W[j]), prec), _hp_log(float(V[j]), prec)
             fw, fv = math.log(int(W[j])), math.log(float(V[j]))
-            if j == len(W) - 1:
+            if j == len(W) - 1 and self.tail_alpha is not None:  # j = n - 1 only with a tail_alpha
                 a = float(self.tail_alpha)
                 ratio = libmp.mpf_neg(libmp.mpf_div(libmp.fone, libmp.from_float(a), prec))
                 return lw, lv, ratio, (abs(fw), abs(fv), 1 / a, 2.0)

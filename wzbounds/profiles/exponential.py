@@ -39,7 +39,7 @@ class Exponential(Profile):
     c: float | None = None
     w0: int = 1
     divergence: str = "kl_nats"
-    provenance: dict = field(default=None, compare=False, hash=False)
+    provenance: dict | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self):
         set_ = object.__setattr__

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 from .._fileio import atomic_write, loads_json, short_repr
 from .base import Profile
@@ -107,4 +108,4 @@ def default_profile() -> Profile:
 
 def default_power_law_profile() -> PowerLaw:
     """The built-in power law named by ``DEFAULT_POWER_LAW_PROFILE``."""
-    return load_profile(DEFAULT_POWER_LAW_PROFILE)
+    return cast(PowerLaw, load_profile(DEFAULT_POWER_LAW_PROFILE))  # that packaged file is a power law

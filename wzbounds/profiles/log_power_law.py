@@ -33,7 +33,7 @@ class LogPowerLaw(Profile):
     D: float = 0.0
     w0: int = 1
     divergence: str = "kl_nats"
-    provenance: dict = field(default=None, compare=False, hash=False)
+    provenance: dict | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self):
         set_ = object.__setattr__

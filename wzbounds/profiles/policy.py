@@ -94,7 +94,7 @@ class PolicyProfile(Profile):
     alpha_ci: tuple | None = None
     C: tuple | None = None
     C_ci: tuple | None = None
-    provenance: dict = field(default=None, compare=False)
+    provenance: dict | None = field(default=None, compare=False)
 
     def __post_init__(self):
         _policy_profile_iv(self)
@@ -191,7 +191,7 @@ class PolicyProfile(Profile):
         )
 
     def _fit(self, j):
-        if self.alpha is None:
+        if self.alpha is None or self.C is None:  # both or neither (validated)
             return None, None, None, None
         return (
             self.alpha[j],
@@ -202,7 +202,7 @@ class PolicyProfile(Profile):
 
     def _fit_between(self, a, b, lam):
         """The power law at the interpolated context: alpha and log C affine in log T (CI ends too)."""
-        if self.alpha is None:
+        if self.alpha is None or self.C is None:  # both or neither (validated)
             return None, None, None, None
 
         def mix(x, y, log=False):

@@ -61,7 +61,7 @@ class PowerLaw(Profile):
     divergence: str = "kl_nats"
     alpha_ci: tuple | None = None
     C_ci: tuple | None = None
-    provenance: dict = field(default=None, compare=False, hash=False)
+    provenance: dict | None = field(default=None, compare=False, hash=False)
 
     def __post_init__(self):
         _power_law_iv(self)

@@ -26,6 +26,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -63,13 +64,17 @@ class Tabulated(Profile):
     upper_assumption: ClassVar[str] = "tabulated-envelope"
     lower_prefix: ClassVar[str] = "tabulated"
 
-    windows: tuple
-    values: tuple
+    # sequences or arrays in; __post_init__ stores tuples of int / float
+    windows: Sequence[int] | np.ndarray
+    values: Sequence[float] | np.ndarray
     divergence: str = "kl_nats"
-    lower_values: tuple | None = None
+    lower_values: Sequence[float] | np.ndarray | None = None
     extrapolate: str = "power_law"
     tail_alpha: float | None = None
-    provenance: dict = field(default=None, compare=False)
+    provenance: dict | None = field(default=None, compare=False)
+    # built by __post_init__ from the validated table
+    _upper_env: LogLogEnvelope = field(init=False, repr=False)
+    _lower_env: StepEnvelope | None = field(init=False, repr=False)
 
     def __post_init__(self):
         _tabulated_iv(self)

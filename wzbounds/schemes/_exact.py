@@ -41,6 +41,6 @@ def half_integers(values):
     arr = np.asarray(values)
     if arr.dtype != object and (not arr.size or np.max(np.abs(arr)) < 2**52):
         return arr / 2.0
-    halves = [int(v) for v in arr.ravel()]
-    halves = [v >> 1 if not v & 1 else Fraction(v, 2) for v in halves]  # Fraction normalises: only where needed
+    ints = [int(v) for v in arr.ravel()]
+    halves = [v >> 1 if not v & 1 else Fraction(v, 2) for v in ints]  # Fraction normalises: only where needed
     return np.array(halves, dtype=object).reshape(arr.shape)

@@ -69,9 +69,19 @@ class Source(ABC):
     """
 
     theorem_id: str = ""
-    risk_is_exact: bool = True
-    max_exact_window: int = 2**53
-    divergence: str = "kl_nats"
+
+    # read-only: a subclass overrides these with a class attribute or a property
+    @property
+    def risk_is_exact(self) -> bool:
+        return True
+
+    @property
+    def max_exact_window(self) -> int:
+        return 2**53
+
+    @property
+    def divergence(self) -> str:
+        return "kl_nats"
 
     def bayes_risk(self, w, unit: str = "nats"):
         """I_w = I(X_t ; X_{<t-w} | X_{t-w}^{t-1}) for integer windows ``w >= 0``.

@@ -95,6 +95,8 @@ WARM_WEIGHTS = (1.0, 0.9)
 #: reported points are evaluated without it.
 _TINY = float(np.exp(-700.0))
 KINDS = ("binned", "nobin")
+#: A solver request: (kind, slope, the warm-start vertices, the targets it serves).
+_Request = tuple[str, float, tuple[int, ...], list[int]]
 
 
 @dataclass(frozen=True)
@@ -348,10 +350,14 @@ class _PointSet:
 
     def __init__(self, law, zero_rate, tol_nats):
         self.law, self.zero_rate, self.tol_nats = law, zero_rate, tol_nats
-        self.dist, self.rates, self.found_at, self.channels = [], {k: [] for k in KINDS}, [], []
-        self.lines = {k: [] for k in KINDS}  # (slope, least limit of its descents)
-        self.tried = {k: set() for k in KINDS}
-        self.slow = {k: [] for k in KINDS}  # slopes whose best descent hit max_iter
+        self.dist: list[float] = []
+        self.rates: dict[str, list[float]] = {k: [] for k in KINDS}
+        self.found_at: list[float] = []
+        self.channels: list[np.ndarray | None] = []
+        # per kind: (slope, least limit of its descents); the slopes run; those whose best descent hit max_iter
+        self.lines: dict[str, list[tuple[float, float]]] = {k: [] for k in KINDS}
+        self.tried: dict[str, set[float]] = {k: set() for k in KINDS}
+        self.slow: dict[str, list[float]] = {k: [] for k in KINDS}
 
     def add(self, dist, binned, nobin, channels, found_at):
         self.dist.extend(dist)
@@ -522,7 +528,8 @@ def cache_rate_distortion(
             best, _, stat = points.run(np.array([slope, slope]), kinds, batch, h_x_given_tq)
             chain = list(best)
             stats.append(stat)
-        failures, checks = {}, 0
+        failures: dict[tuple[str, int], int] = {}  # (kind, target) -> slopes not solved
+        checks = 0
         for _ in range(refine_steps):
             stalled = {key for key, count in failures.items() if count >= MAX_FAILURES}
             requests = _refinement_requests(points, D_nats, tol_bits * NATS_PER_BIT, stalled)
@@ -564,7 +571,7 @@ def cache_rate_distortion(
 def _refinement_requests(points, D_nats, tol_nats, stalled):
     """(kind, slope, (vertex, vertex), targets) for the targets (not ``stalled``) whose envelope
     segment still has a gap above ``tol_nats``; targets sharing a slope share the request."""
-    requests = {}
+    requests: dict[tuple[str, float], _Request] = {}
     for kind in KINDS:
         value, segment = points.value(kind, D_nats)
         gap = points.gap(kind, D_nats, value)
@@ -605,7 +612,7 @@ def _candidate_slopes(points, kind, left, right, D, chord):
 def _verification_requests(points, D_nats, stalled):
     """One request per target (not ``stalled``) below the zero-rate distortion: the slope of the
     envelope segment holding it, warm from its vertices (fresh random starts do the checking)."""
-    requests = {}
+    requests: dict[tuple[str, float], _Request] = {}
     for kind in KINDS:
         _, segment = points.value(kind, D_nats)
         for j, (D, (left, right, before)) in enumerate(zip(D_nats, segment, strict=True)):
@@ -679,7 +686,7 @@ def _result(p_sqx, targets, law, points, h_t_given_q, h_t, D_nats, stats, n_rest
         nobin_points_distortion_bits=dist[vertices["nobin"]] / NATS_PER_BIT,
         nobin_points_rate_bits=np.array(points.rates["nobin"])[vertices["nobin"]] / NATS_PER_BIT,
         nobin_points_channels=expand(vertices["nobin"]),
-        shape=tuple(int(n) for n in p_sqx.shape),
+        shape=(int(p_sqx.shape[0]), int(p_sqx.shape[1]), int(p_sqx.shape[2])),
         n_sufficient_pasts=int(T),
         n_restarts=n_restarts,
         n_betas=n_betas,

@@ -145,11 +145,11 @@ def allocate_rate(weights, total_rate_bits) -> RateAllocation:
     # log2 θ = (Σ_{top k} log2 w − 2R)/k; take the largest k for which all k are above θ.
     lw = np.sort(np.log2(w))[::-1]
     k_values = np.arange(1, L + 1)
-    log_theta = (np.cumsum(lw) - 2.0 * R) / k_values
+    log_thetas = (np.cumsum(lw) - 2.0 * R) / k_values
     # the largest layer is always active when R > 0 (lw[0] > lw[0] − 2R), also under round-off
-    active = (lw > log_theta) | (k_values == 1)
+    active = (lw > log_thetas) | (k_values == 1)
     k = int(k_values[active][-1]) if R > 0 else 0
-    log_theta = float(log_theta[k - 1]) if k else float(lw[0])
+    log_theta = float(log_thetas[k - 1]) if k else float(lw[0])
     rates = np.maximum(0.0, 0.5 * (np.log2(w) - log_theta))
     rates *= R / rates.sum() if rates.sum() > 0 else 0.0  # remove round-off in Σ R_ℓ
     distortion = float(np.sum(w * 2.0 ** (-2.0 * rates)))

@@ -205,7 +205,7 @@ def _lower_envelope(dist, rate, zero_rate_distortion):
     keep = dist <= zero_rate_distortion
     order = np.lexsort((rate[keep], dist[keep]))
     pts = np.stack([dist[keep][order], np.maximum(rate[keep][order], 0.0)], axis=1)
-    hull = []
+    hull: list[np.ndarray] = []
     for p in pts:
         if hull and p[0] == hull[-1][0]:
             continue  # same distortion, larger rate
@@ -217,8 +217,8 @@ def _lower_envelope(dist, rate, zero_rate_distortion):
             else:
                 break
         hull.append(p)
-    hull = np.array(hull)
-    return hull[: int(np.argmin(hull[:, 1])) + 1]
+    vertices = np.array(hull)
+    return vertices[: int(np.argmin(vertices[:, 1])) + 1]
 
 
 def _envelope_rate(solve, D, betas, anchors, zero_rate_distortion, refine_steps):
@@ -356,14 +356,14 @@ def wyner_ziv_rd(
         classic = classic[:, 0]  # (B, X, X̂)
         d_c, _ = _best_decoder(p_xy, distortion, classic)
         r_c = _conditional_mi_nats(p_xy, classic)
-        starts = [
+        start_sets = [
             rng.dirichlet(np.ones(n_x + 1), size=(betas.size, n_inits, n_x)),
             np.broadcast_to(near_identity, (betas.size, 1, n_x, n_x + 1)),
         ]
         if n_h <= n_x + 1:  # the classic channel, padded with a little mass on unused labels
             padded = np.concatenate([classic, np.zeros((betas.size, n_x, n_x + 1 - n_h))], axis=-1)
-            starts.append((0.95 * padded + 0.05 / (n_x + 1))[:, None])
-        starts = np.concatenate(starts, axis=1)
+            start_sets.append((0.95 * padded + 0.05 / (n_x + 1))[:, None])
+        starts = np.concatenate(start_sets, axis=1)
         dist, rate, converged = _ba_wyner_ziv(
             p_xy, distortion, np.repeat(betas, starts.shape[1]), starts.reshape(-1, n_x, n_x + 1), max_iter
         )
