@@ -18,7 +18,9 @@ or ``builtin:<name>`` (``wzbounds.profiles.builtin_profiles()``); ``all`` runs t
 the two built-in smollm2 profiles. ``--scheme block-markov-rate`` times
 ``block_markov_rate(profile, eps=eps)`` instead (a PowerLaw in a KL unit: the "kl-envelope"
 regime, whose block is the block-average block; the power-law profiles are read as KL in nats
-for it). ``--out`` merges the cases into a results file under ``--label`` (keyed by scheme and
+for it); ``block-markov-rate:unconditional`` and ``block-markov-rate:forward-decay`` time the
+regimes of a TV power law (``vocab_size`` 49152, SmolLM2's; forward decay almost surely with
+``regularity`` 1e-6), whose blocks invert the smoothing bound or scale by 2C²/η first. ``--out`` merges the cases into a results file under ``--label`` (keyed by scheme and
 profile), with the machine's load average. The same script runs against an older checkout
 (``PYTHONPATH``) for a before/after comparison: it uses only the public calculator API.
 """
@@ -38,6 +40,9 @@ from wzbounds.profiles import Exponential, LogPowerLaw, PowerLaw, Tabulated, loa
 
 SCHEMES = ("sliding", "sink", "block", "block-average")
 RATE = "block-markov-rate"
+#: the block_markov_rate keywords of each timed regime (RATE: the kl-envelope regime)
+RATE_REGIMES = {RATE: {}, f"{RATE}:unconditional": {"vocab_size": 49152},
+                f"{RATE}:forward-decay": {"vocab_size": 49152, "forward_decay": True, "regularity": 1e-6}}
 KINDS = ("power_law", "exponential", "log_power_law", "tabulated", "builtin:smollm2-135m-natural-tabulated",
          "builtin:smollm2-135m-natural")
 SCHEMA_VERSION = 1
@@ -62,12 +67,15 @@ def make_profile(name: str):
 
 def _call(scheme: str, profile, eps):
     """One timed call; returns the sizes it found."""
-    if scheme == RATE:
+    if scheme in RATE_REGIMES:
         from wzbounds.schemes import block_markov_rate
         if not isinstance(profile, PowerLaw):
-            raise ValueError(f"{RATE} takes a PowerLaw profile")
-        kl = dataclasses.replace(profile, divergence="kl_nats", c=None, provenance=None)
-        return block_markov_rate(kl, eps=eps).block_tokens
+            raise ValueError(f"{scheme} takes a PowerLaw profile")
+        if scheme == RATE:
+            profile = dataclasses.replace(profile, divergence="kl_nats", c=None, provenance=None)
+        elif profile.divergence != "tv":
+            raise ValueError(f"{scheme} takes a PowerLaw in 'tv'")
+        return block_markov_rate(profile, eps=eps, **RATE_REGIMES[scheme]).block_tokens
     return window_for_epsilon(eps, profile, scheme).window_tokens
 
 
@@ -115,7 +123,7 @@ def markdown(path: str) -> str:
     labels = list(runs)
     cells = {label: {(c["scheme"], c["profile"]): c for c in runs[label]["cases"]} for label in labels}
     keys = sorted({k for v in cells.values() for k in v},
-                  key=lambda k: ((SCHEMES + (RATE,)).index(k[0]), KINDS.index(k[1]) if k[1] in KINDS else 99))
+                  key=lambda k: ((SCHEMES + tuple(RATE_REGIMES)).index(k[0]), KINDS.index(k[1]) if k[1] in KINDS else 99))
     head = "| scheme | profile | " + " | ".join(f"{lb} µs/ε (n; load)" for lb in labels) + " | max window |"
     lines = [head, "|" + "---|" * (3 + len(labels))]
     for key in keys:
@@ -133,7 +141,7 @@ def markdown(path: str) -> str:
 
 def main(argv=None) -> list:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scheme", default="all", choices=SCHEMES + (RATE, "all"))
+    parser.add_argument("--scheme", default="all", choices=(*SCHEMES, *RATE_REGIMES, "all"))
     parser.add_argument("--profile", default="all", help=f"one of {KINDS} or builtin:<name>, or all")
     parser.add_argument("--n", type=int, default=10 ** 5)
     parser.add_argument("--repeats", type=int, default=3)

@@ -314,9 +314,15 @@ def _td_log_of(x: _dd.TD) -> _dd.TD:
     return _dd.td_add(_dd.td_log(x.a0), _dd.TD(q1, tail, np.zeros_like(q1), np.where(x.a0 > x.err, charge, np.inf)))
 
 
-def smallest_block(eps: np.ndarray, envelope, w_min: int):
+def smallest_block(eps: np.ndarray, envelope, w_min: int, log_target: _dd.TD | None = None):
     """Smallest integer ``b >= w_min`` with ``A(b) <= eps``, elementwise, where the tiers of the
     module docstring decide it.
+
+    ``log_target``, optional: targets ``T`` that are real numbers rather than float64 (the
+    inverse of a bound at a float64 target), given by their logarithms as a TD of ``eps``'s shape:
+    ``|log T - (a0 + a1 + a2)| <= err``. ``eps`` is then only where the searches start; every
+    decision is taken against ``T`` with that error charged, and the mpmath tier (which would
+    need ``T`` to any precision) is the caller's: its targets come back undecided.
 
     Returns ``(b, undecided)``: an int64 array (an object array of Python ints where some block
     exceeds int64) and the mask of the targets left to the exact search.
@@ -328,19 +334,32 @@ def smallest_block(eps: np.ndarray, envelope, w_min: int):
     if w_min >= 2**50:  # float64 blocks would not be exact: all to the exact search
         return out, undecided
     with np.errstate(all="ignore"):
-        log_eps = np.log(eps)
-        x_u, err_u = envelope.inverse(eps)
+        if log_target is None:
+            log_eps, log_err, eps_low = np.log(eps), np.zeros(eps.shape), eps
+        else:
+            log_target = _dd.TD(
+                *(
+                    np.broadcast_to(a, eps.shape).astype(np.float64).ravel()
+                    for a in (log_target.a0, log_target.a1, log_target.a2, log_target.err)
+                )
+            )
+            log_eps = log_target.a0
+            log_err = np.abs(log_target.a1) + np.abs(log_target.a2) + log_target.err
+            eps_low = np.exp(log_eps - log_err) * (1 - 4 * U)  # <= T: exp's rounding (1 ulp) charged twice
+        x_u, err_u = envelope.inverse(eps_low)
     # U(w_min) <= eps already: then A(w_min) <= U(w_min) <= eps (block_markov part 3)
     at_once = x_u + err_u <= w_min
     out[at_once] = w_min
     undecided[at_once] = False
     idx = np.flatnonzero(undecided)
-    x = _float_tier(envelope, log_eps, idx, envelope._block_guess(eps[idx], x_u[idx]), w_min, out, undecided)
+    x = _float_tier(
+        envelope, log_eps, log_err, idx, envelope._block_guess(eps_low[idx], x_u[idx]), w_min, out, undecided
+    )
     family = envelope._block_family()
     todo = np.flatnonzero(undecided[idx] & np.isfinite(x) & (x >= (family.start if family else np.inf) + 2))
     if family is None or not todo.size:
         return out, undecided
-    _anchor_tiers(family, eps, idx[todo], x[todo], w_min, out, big, undecided)
+    _anchor_tiers(family, eps, idx[todo], x[todo], w_min, out, big, undecided, log_target)
     if big:
         fits = all(v <= np.iinfo(np.int64).max for v in big.values())
         out = out if fits else out.astype(object)
@@ -349,14 +368,15 @@ def smallest_block(eps: np.ndarray, envelope, w_min: int):
     return out, undecided
 
 
-def _float_tier(envelope, log_eps, idx, x, w_min, out, undecided):
+def _float_tier(envelope, log_eps, log_err, idx, x, w_min, out, undecided):
     """Newton-and-decide rounds in float64 (see the module docstring) for the targets ``idx``
-    from the starting blocks ``x``; decided ones are written to ``out``. Returns the refined
-    real estimates (NaN where there is none)."""
+    from the starting blocks ``x``; decided ones are written to ``out``. ``log_eps`` is the
+    targets' logarithm in float64, off by at most its rounding plus ``log_err``. Returns the
+    refined real estimates (NaN where there is none)."""
     x = np.where(np.isfinite(x) & (x > 0), x, np.nan)
     live = np.flatnonzero(np.isfinite(x))
     le = log_eps[idx]
-    ee = U * np.abs(le)
+    ee = U * np.abs(le) + log_err[idx]
     for r in range(_FLOAT_ROUNDS):
         if r == 2:  # past float64's integers two Newton steps give the later tiers their estimate
             live = live[x[live] < 2.0**52]
@@ -387,20 +407,25 @@ def _float_tier(envelope, log_eps, idx, x, w_min, out, undecided):
     return x
 
 
-def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
+def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided, log_target=None):
     """Triple-double anchor rounds (anchors ``a_hi + a_lo``, exact integers, from the float64
     estimates ``x``; where the batch is too small to pay for the log tables, none), then mpmath
     rounds per remaining target at its block's bits plus guard bits (anchors as Python ints, the
-    steps vectorised; a second round re-anchors at the first one's candidate)."""
+    steps vectorised; a second round re-anchors at the first one's candidate). Given
+    ``log_target`` (``smallest_block``), the rounds compare with it and there is no mpmath round."""
     a_hi, a_lo = np.rint(x), np.zeros(x.shape)
     live = np.arange(idx.size)
 
     def dd_above(h, lo):
         return lambda dn: compare(*shift(h, lo, dn), w_min)
 
-    td_rounds = _TD_ROUNDS if (_dd.td_ready() or idx.size >= _TD_MIN_BATCH) else 0
+    td_rounds = _TD_ROUNDS if (log_target is not None or _dd.td_ready() or idx.size >= _TD_MIN_BATCH) else 0
     if td_rounds:  # td_log builds its tables on first use
-        le = _dd.td_log(eps[idx])
+        le = (
+            _dd.td_log(eps[idx])
+            if log_target is None
+            else _dd.TD(*(a[idx] for a in (log_target.a0, log_target.a1, log_target.a2, log_target.err)))
+        )
         for _ in range(td_rounds):
             if not live.size:
                 break
@@ -419,6 +444,8 @@ def _anchor_tiers(family, eps, idx, x, w_min, out, big, undecided):
             undecided[idx[live[ok]]] = False
             a_hi[live], a_lo[live] = n_hi, n_lo  # the next anchor: the candidate
             live = live[~ok]
+    if log_target is not None:
+        return
     live = live[np.isfinite(a_hi[live]) & (a_hi[live] < 2.0**_HP_MAX_BITS)]
     anchors = [int(a_hi[k]) + int(a_lo[k]) for k in live]
     for _ in range(2):

@@ -193,3 +193,77 @@ def test_kl_envelope_blocks_all_at_once_equal_target_by_target(profile):
     assert [int(b) for b in r.block_tokens] == [block_size_time_average(float(e) * scale, profile) for e in eps]
     assert [int(b) for b in r.converse_block_tokens] == [_converse_block(float(e), alpha, c, profile.w0) for e in eps]
     assert set(r.block_theorem) == {"block_markov"}
+
+
+def _boundary_targets(profile, v, blocks):
+    """Float targets at G(Abar(b)) for the given blocks: each within a rounding of the boundary
+    between b - 1 and b, where only a certified log target decides."""
+    env = PowerEnvelope(profile.C, profile.alpha)
+    with mpmath.workdps(60):
+        a = 1 - mpmath.mpf(1) / v
+        return [float(_G(min(env.block_average_mp(b), a), v)) for b in blocks]
+
+
+@pytest.mark.parametrize(("profile", "kwargs"), [
+    (PowerLaw(0.389, 1.7, c=0.3, divergence="tv"), {"vocab_size": 49152}),
+    (PowerLaw(0.7, 0.2, w0=5, divergence="tv"), {"vocab_size": 3}),
+    (PowerLaw(0.4, 1.5, c=0.3, divergence="tv"), {"vocab_size": 1000, "forward_decay": True, "regularity": 1e-3}),
+    (PowerLaw(0.5, 0.9, w0=7, divergence="tv2"), {"vocab_size": 262144, "regularity": 1e-7}),
+    (PowerLaw(0.45, 1.2, divergence="tv"), {"forward_decay": True, "regularity": 1e-4}),
+])
+def test_tv_regimes_all_at_once_equal_target_by_target(profile, kwargs):
+    """The unconditional and forward-decay regimes size every target at once (G's inverse and
+    eps/K as certified triple-double log targets of the block-average search): the same exact
+    ints as the per-target mpmath searches, over eps in [1e-12, log V] and at targets within a
+    rounding of a block boundary; the converse blocks (c = 2(0.3)^2, not a float) likewise."""
+    from wzbounds.schemes.block_rate import (_converse_block, _lower_kl, _power_block, _tv_parts,
+                                             _unconditional_block)
+
+    v = kwargs.get("vocab_size")
+    beta, c_s, fd = _tv_parts(profile, kwargs.get("forward_decay", False))
+    tv_env = PowerLaw(beta, c_s, w0=profile.w0, divergence="tv")
+    eps = list(np.geomspace(1e-12, 0.5, 24)) + ([] if v is None else [math.log(v) * 0.999, math.log(v) * 1.01])
+    if v is not None:
+        eps += _boundary_targets(tv_env, v, [profile.w0 + 1, 1000, 10**6 + 3, 10**15 + 7, 10**30 + 11])
+    eps = np.array(eps)
+    r = block_markov_rate(profile, eps=eps, **kwargs)
+    expected, routes = [], []
+    for e in eps:
+        uncond = None if v is None else _unconditional_block(float(e), tv_env, v)[0]
+        if "regularity" in kwargs:
+            power = _power_block(float(e), lambda: 2 * fd[1] / mpmath.mpf(kwargs["regularity"]), fd[0],
+                                 max(profile.w0, fd[2]))  # K at the search's own precision
+            smaller = uncond is not None and uncond < power
+            expected.append(uncond if smaller else power)
+            routes.append("smoothing_convexity" if smaller else "reverse_pinsker")
+        else:
+            expected.append(uncond)
+            routes.append("smoothing_convexity")
+    assert [int(b) for b in r.block_tokens] == expected
+    assert list(r.block_theorem) == routes
+    assert np.all(np.isfinite(r.distortion_bound_nats))
+    if profile.c is not None:
+        alpha, c = _lower_kl(profile)
+        assert [int(b) for b in r.converse_block_tokens] == [_converse_block(float(e), alpha, c, profile.w0)
+                                                             for e in eps]
+
+
+@given(st.floats(-12.0, 1.5), st.integers(2, 2**40))
+def test_inverse_of_the_smoothing_bound_is_certified(log10_eps, v):
+    """The vectorised log G^-1(eps) (a triple-double with an error bound) contains the root
+    computed in mpmath at 80 digits, wherever it claims to; the targets it does not certify
+    (near x = 1 - 1/V, where G' vanishes, and past G's range) go to the mpmath inverse."""
+    from wzbounds.schemes.block_rate import _g_inverse, _log_g_inverse
+
+    eps = 10.0 ** log10_eps
+    if eps >= math.log(v):
+        return
+    log_x, ok = _log_g_inverse(np.array([eps]), v)
+    if not ok[0]:
+        return
+    x = _g_inverse(eps, v, 80)
+    with mpmath.workdps(80):
+        diff = mpmath.log(x) - (mpmath.mpf(float(log_x.a0[0])) + float(log_x.a1[0]) + float(log_x.a2[0]))
+    # _g_inverse rounds to its admissible side within ~1e-78: far below any bound here
+    assert abs(diff) <= float(log_x.err[0]) + 1e-75
+    assert float(log_x.err[0]) < 1e-30  # and the bound is useful: blocks to ~1e29 are decided

@@ -25,6 +25,9 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
+from .. import _dd
+from .._block_average import _td_log_of
+from .._block_average import smallest_block as _smallest_blocks_fast
 from .._inversion import MIN_DIGITS, _at_most, smallest_true, window_digits_iv
 from .._validation import positive_int, real_array, real_scalar
 from ..profiles.envelopes import PowerEnvelope
@@ -212,20 +215,16 @@ def _converse_block(eps: float, alpha: float, c, w0: int) -> int:
 
 
 def _converse_blocks(eps_arr, alpha: float, c, w0: int):
-    """``_converse_block`` for every target: where c is a float, the clamped lower average is the
-    block average of the lower envelope as a profile, and the vectorised search decides every
-    target at once; a c beyond float range goes target by target in mpmath."""
+    """``_converse_block`` for every target at once: past w0 the clamped lower average is the block
+    average of the lower envelope as a profile (c a float: the vectorised search of float
+    targets; else ``_power_blocks``, c entering through its logarithm)."""
     from ..profiles import PowerLaw
 
     c_float = float(c)
-    if not (math.isfinite(c_float) and c_float > 0 and mpmath.mpf(c_float) == c):
-        return exact(
-            np.array([_converse_block(float(e), alpha, c, w0) for e in eps_arr.ravel()], dtype=object).reshape(
-                eps_arr.shape
-            ),
-            lambda b: b,
-        )
-    blocks = block_sizes_time_average(eps_arr, PowerLaw(alpha, c_float, w0=w0, divergence="kl_nats"))
+    if math.isfinite(c_float) and c_float > 0 and mpmath.mpf(c_float) == c:
+        blocks = block_sizes_time_average(eps_arr, PowerLaw(alpha, c_float, w0=w0, divergence="kl_nats"))
+    else:
+        blocks = _power_blocks(eps_arr.ravel(), lambda: c, alpha, w0)[0]
     flat, targets = np.asarray(blocks, dtype=object).ravel(), eps_arr.ravel()
     for i in np.flatnonzero(flat == w0):  # the smallest b >= w0 is w0: a smaller b may do too
         flat[i] = _converse_block(float(targets[i]), alpha, c, w0)
@@ -248,17 +247,144 @@ def _unconditional_block(eps: float, tv_env_profile, v: int):
         return b, float(_g(abar, mpmath.log(v))), float(abar), "smoothing_convexity"
 
 
-def _forward_decay_block(eps: float, k_of, alpha2: float, w0: int, uncond):
-    """(block, bound, mu, theorem) under (FD) and (REG): the smallest b >= w0 with
-    K·A_alpha2(b) <= eps, K = 2 C2/eta = ``k_of()`` (``block_markov_rate`` part 3), or the
-    unconditional block ``uncond(eps)`` when that is smaller (part 2 holds too once V is known;
-    None without)."""
-    b = _power_block(eps, k_of, alpha2, w0)
-    with mpmath.workdps(60):  # K to well past the 30 digits block_average keeps
-        bound = float(PowerEnvelope(k_of(), alpha2).block_average(b))
-    found = (b, bound, None if uncond is None else 0.0, "reverse_pinsker")
-    other = None if uncond is None else uncond(eps)
-    return other if other is not None and other[0] < b else found
+def _h_td(x, one_minus: _dd.TD, log_1mx: _dd.TD) -> _dd.TD:
+    """``h(x) = -(1 - x) log(1 - x)`` in triple-double, to ~2**-140 of h (not of 1): below
+    x = 2**-30, where log(1 - x) ~ -x has lost that to td_log's absolute error, from the series
+    ``h = x - x^2/2 - x^3/6 - x^4/12 - x^5/20 - ...`` (x^2 exact by two_prod, x^3/6 in
+    double-double, the next two in float64, the tail below 2 x^6/30 charged)."""
+    zero = np.zeros_like(x)
+    p, pe = _dd.two_prod(x, x)
+    c, ce = _dd.two_prod(x, p)
+    x3 = _dd.div(_dd.DD(c, ce + x * pe, _dd.U * np.abs(x * pe)), _dd.exact(np.full_like(x, 6.0)))
+    rest = x**4 / 12 + x**5 / 20
+    tail = 2 * x**6 / 30 + 4 * _dd.U * rest
+    series = _dd.td_add(_dd.TD(x, -p / 2, -pe / 2, zero), _dd.TD(-x3.hi, -x3.lo, -rest, x3.err + tail))
+    direct = _dd.td_neg(_dd.td_mul(one_minus, log_1mx))
+    small = x < 2.0**-30
+    return _dd.TD(
+        *(
+            np.where(small, s, d)
+            for s, d in zip(
+                (series.a0, series.a1, series.a2, series.err),
+                (direct.a0, direct.a1, direct.a2, direct.err),
+                strict=True,
+            )
+        )
+    )
+
+
+def _log_g_inverse(eps: np.ndarray, v: int):
+    """``log x*``, ``x* = _g_inverse(eps, v)``, for float64 targets at once: a TD with its error
+    bound, and the mask of the targets it certifies (the others go to ``_g_inverse``).
+
+    A float64 Newton iteration in ``y = log x`` gives ``x0``; the residual ``R = G(x0) - eps`` in
+    triple-double (logs of ``x0`` and of ``1 - x0 = s + r``, exact by two_sum) gives the relative
+    step ``t1 = -R / (x0 G'(x0))``, ``G' = log(V(1 - x)/x)`` in triple-double too. Since
+    ``G'' = -1/(x(1 - x))`` and ``|G'''| x^2 <= 2/(1 - x)^2`` near x0, the root's relative offset is
+    ``t = t1 + k t1^2 + E`` with ``k = 1/(2(1 - x0) G')`` and ``|E| <= (6k^2 + 8r)|t1|^3``,
+    ``r = 1/(3(1 - x0)^2 G')``; so ``log x* = log x0 + t1 + (k - 1/2) t1^2`` within that, plus
+    ``log1p``'s cube (``4|t1|^3``), ``3k|t1|^3`` for ``t^2 - t1^2`` and ``t1``'s own error. Certified
+    where ``|t1|`` and ``k|t1|`` are small (not near ``x = 1 - 1/V``, where G' vanishes) and the
+    target is in float range."""
+    eps = np.asarray(eps, dtype=np.float64).ravel()
+    log_v, a = math.log(v), 1 - 1 / v
+    g_a = -(1 - a) * math.log1p(-a) + a * (log_v - math.log(a))
+    ok = (eps > 1e-280) & (eps < g_a * (1 - 1e-6)) & (v < 2**53)
+    e = np.where(ok, eps, 0.5 * g_a)
+    with np.errstate(all="ignore"):
+        y = np.log(e) - np.log1p(log_v - np.log(e))  # G(x) ~ x (1 + log V - log x) for small x
+        for _ in range(60):  # Newton on G(e^y) = eps: a handful of steps; unconverged ones fail below
+            x = np.minimum(np.exp(y), a)
+            step = (-(1 - x) * np.log1p(-x) + x * (log_v - np.log(x)) - e) / (x * np.log(v * (1 - x) / x))
+            y = np.minimum(y - step, math.log(a))
+            if not np.any(np.abs(step) > 1e-15 * np.maximum(1.0, np.abs(y))):
+                break
+        x0 = np.exp(y)
+    ok &= np.isfinite(x0) & (x0 > 0) & (x0 < a)
+    x0 = np.where(ok, x0, 0.5)
+    zero = np.zeros_like(x0)
+    s, r = _dd.two_sum(np.ones_like(x0), -x0)
+    one_minus = _dd.TD(s, r, zero, zero)
+    log_x0, log_1mx = _dd.td_log(x0), _td_log_of(one_minus)
+    log_vt = _dd.td_log(np.full_like(x0, float(v)))
+    log_ratio = _dd.td_add(log_vt, _dd.td_neg(log_x0))  # log(V/x0)
+    g_prime = _dd.td_add(log_ratio, log_1mx).dd
+    g0 = _dd.td_add(_h_td(x0, one_minus, log_1mx), _dd._td_mul_exact(log_ratio, x0))
+    resid = _dd.td_add(g0, _dd.TD(-e, zero, zero, zero)).dd
+    t1 = _dd.div(_dd.neg(resid), _dd.mul(_dd.exact(x0), g_prime))
+    with np.errstate(all="ignore"):
+        k = 1 / (2 * s * g_prime.hi)
+        rho = 1 / (3 * s * s * g_prime.hi)
+        at = np.abs(t1.hi) + np.abs(t1.lo)
+        quad = (k - 0.5) * t1.hi * t1.hi
+        err = (
+            log_x0.err
+            + t1.err * (1 + 2 * (k + 1) * at)
+            + (6 * k * k + 8 * rho + 3 * k + 4) * at**3 * 1.01
+            + 8 * _dd.U * (np.abs(quad) + k * at * at)
+        )
+    ok &= (g_prime.hi > 0) & np.isfinite(err) & (at < 1e-10) & (k * at < 1e-6)
+    out = _dd.td_add(log_x0, _dd.TD(t1.hi, t1.lo, quad, err))
+    return _dd.TD(out.a0, out.a1, out.a2, np.where(ok, out.err, np.inf)), ok
+
+
+def _blocks_at(log_target: _dd.TD, ok, env_profile, per_target):
+    """Smallest blocks ``b >= w0`` of ``env_profile`` with ``A(b) <= T`` for real targets ``T``
+    given by their logs (``smallest_block``'s ``log_target``), vectorised where its tiers decide;
+    the rest, and the targets not ``ok``, through ``per_target(i)``. An object array of ints."""
+    env = env_profile.upper_envelope
+    blocks = np.zeros(ok.shape, dtype=object)
+    undecided = ~ok
+    if env._block_fast() and np.any(ok):
+        with np.errstate(all="ignore"):
+            start = np.where(ok, np.exp(log_target.a0), 0.5)
+        sizes, left = _smallest_blocks_fast(start, env, env_profile.w0, log_target)
+        undecided = undecided | left
+        blocks[~undecided] = sizes[~undecided]
+    else:
+        undecided[:] = True
+    for i in np.flatnonzero(undecided):
+        blocks[i] = per_target(int(i))
+    return blocks
+
+
+def _unconditional_blocks(eps: np.ndarray, tv_env, v: int):
+    """``_unconditional_block`` of every target at once: (blocks, bounds, mus)."""
+    log_x, ok = _log_g_inverse(eps, v)
+    whole = eps >= math.log(v)  # mu = 1: the block is w0 (``_unconditional_block``)
+    blocks = _blocks_at(log_x, ok & ~whole, tv_env, lambda i: _unconditional_block(float(eps[i]), tv_env, v)[0])
+    abar = np.minimum(np.asarray(tv_env.block_average(blocks), dtype=np.float64), 1 - 1 / v)
+    with np.errstate(all="ignore"):
+        bounds = -(1 - abar) * np.log1p(-abar) + abar * (math.log(v) - np.log(abar))
+    return blocks, np.where(whole, math.log(v), bounds), np.where(whole, 1.0, abar)
+
+
+def _power_blocks(eps: np.ndarray, k_of, alpha: float, w0: int):
+    """``_power_block(eps, k_of, alpha, w0)`` of every target at once: ``K A(b) <= eps`` is
+    ``A_1(b) <= eps/K`` for the unit power law, whose log target ``log eps - log K`` is a TD
+    (``log K`` rounded from 250 bits; K may lie beyond float range). Returns the blocks (object
+    array of ints) and ``log K`` (float)."""
+    from ..profiles import PowerLaw
+
+    with mpmath.workprec(250):
+        log_k = _dd.td_const(mpmath.log(k_of()))
+    ok = eps > 1e-300  # td_log takes normal floats
+    log_eps = _dd.td_log(np.where(ok, eps, 1.0))
+    minus_k = _dd.td_neg(_dd.TD(*(np.full(eps.shape, c) for c in (log_k.a0, log_k.a1, log_k.a2, log_k.err))))
+    unit = PowerLaw(alpha, 1.0, w0=w0, divergence="kl_nats")
+    blocks = _blocks_at(_dd.td_add(log_eps, minus_k), ok, unit, lambda i: _power_block(float(eps[i]), k_of, alpha, w0))
+    return blocks, float(log_k.a0)
+
+
+def _forward_decay_blocks(eps: np.ndarray, k_of, alpha2: float, w0: int):
+    """The forward-decay block of every target (``_power_blocks``, K = 2 C2/eta) and its bound
+    K·A_alpha2(b) (``block_markov_rate`` part 3)."""
+    blocks, log_k = _power_blocks(eps, k_of, alpha2, w0)
+    if abs(log_k) < 700:
+        return blocks, math.exp(log_k) * np.asarray(PowerEnvelope(1.0, alpha2).block_average(blocks), dtype=np.float64)
+    with mpmath.workdps(60):  # K beyond float range
+        env = PowerEnvelope(k_of(), alpha2)
+        return blocks, np.array([float(env.block_average(b)) for b in blocks])
 
 
 def _rate_iv(profile, forward_decay, regularity, vocab_size, eps):
@@ -304,9 +430,11 @@ def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None
         regime, gamma, hypotheses = "kl-envelope", profile.alpha, [profile.upper_assumption]
         to_unit = kl_scale("kl_nats", profile.divergence)
 
-        def block_of(e):
-            b = block_size_time_average(e * to_unit, profile)
-            return b, float(profile.block_average(b)) / to_unit, None, "block_markov"
+        def blocks_of(e):
+            # D_b is the profile's own block average: the vectorised block-average search
+            blocks = block_sizes_time_average(e * to_unit, profile)
+            bounds = np.asarray(profile.block_average(blocks), dtype=np.float64) / to_unit
+            return blocks, bounds, None, np.full(e.shape, "block_markov")
     else:
         beta, c_s, fd = _tv_parts(profile, forward_decay)
         tv_env = PowerLaw(beta, c_s, w0=profile.w0, divergence="tv")
@@ -322,35 +450,41 @@ def block_markov_rate(profile, *, forward_decay=False, regularity=None, eps=None
             theorem_ids += ["reverse_pinsker"] + ([] if vocab_size is None else ["smoothing_convexity"])
             C2 = fd[1]
             k_of = lambda: 2 * C2 / mpmath.mpf(regularity)  # noqa: E731 - at each search's precision
-            uncond = None if vocab_size is None else (lambda e: _unconditional_block(e, tv_env, vocab_size))
 
-            def block_of(e):
-                return _forward_decay_block(e, k_of, fd[0], max(profile.w0, fd[2]), uncond)
+            def blocks_of(e):
+                # K·A_alpha2(b) <= eps (part 3); with V known part 2 holds too: the smaller block
+                blocks, bounds = _forward_decay_blocks(e, k_of, fd[0], max(profile.w0, fd[2]))
+                routes = np.full(e.shape, "reverse_pinsker")
+                if vocab_size is None:
+                    return blocks, bounds, None, routes
+                u_blocks, u_bounds, u_mus = _unconditional_blocks(e, tv_env, vocab_size)
+                smaller = np.array([u < b for u, b in zip(u_blocks, blocks, strict=True)], dtype=bool)
+                return (
+                    np.where(smaller, u_blocks, blocks),
+                    np.where(smaller, u_bounds, bounds),
+                    np.where(smaller, u_mus, 0.0),
+                    np.where(smaller, "smoothing_convexity", routes),
+                )
         else:
             regime, gamma = "unconditional", beta
             theorem_ids.append("smoothing_convexity")
 
-            def block_of(e):
+            def blocks_of(e):
                 if vocab_size is None:
                     raise ValueError("`vocab_size` is needed for the unconditional block (the bound has log(V/mu))")
-                return _unconditional_block(e, tv_env, vocab_size)
+                blocks, bounds, mus = _unconditional_blocks(e, tv_env, vocab_size)
+                return blocks, bounds, mus, np.full(e.shape, "smoothing_convexity")
 
     if lower is not None:
         hypotheses.append(profile.lower_assumption)
         theorem_ids += ["converse_suffix"] + (["tv_converse"] if profile.divergence not in KL_UNITS else [])
     blocks = bounds = mus = routes = conv = None
-    if eps_arr is not None and regime == "kl-envelope":
-        # D_b is the profile's own block average: the vectorised block-average search decides
-        # every target at once (exact ints, as the per-target search)
-        blocks = block_sizes_time_average(eps_arr * to_unit, profile)
-        bounds = np.asarray(profile.block_average(blocks), dtype=np.float64) / to_unit
-        routes = np.full(eps_arr.shape, "block_markov")
-    elif eps_arr is not None:
-        rows = [block_of(float(e)) for e in eps_arr.ravel()]
-        blocks = exact(np.array([r[0] for r in rows], dtype=object).reshape(eps_arr.shape), lambda b: b)
-        bounds = np.array([r[1] for r in rows], dtype=np.float64).reshape(eps_arr.shape)
-        mus = None if rows[0][2] is None else np.array([r[2] for r in rows], dtype=np.float64).reshape(eps_arr.shape)
-        routes = np.array([r[3] for r in rows]).reshape(eps_arr.shape)
+    if eps_arr is not None:  # every target at once: exact ints, as the per-target searches
+        flat_blocks, flat_bounds, flat_mus, flat_routes = blocks_of(eps_arr.ravel())
+        blocks = exact(np.asarray(flat_blocks, dtype=object).reshape(eps_arr.shape), lambda b: b)
+        bounds = np.asarray(flat_bounds, dtype=np.float64).reshape(eps_arr.shape)
+        mus = None if flat_mus is None else np.asarray(flat_mus, dtype=np.float64).reshape(eps_arr.shape)
+        routes = np.asarray(flat_routes).reshape(eps_arr.shape)
     if eps_arr is not None and lower is not None:
         conv = _converse_blocks(eps_arr, lower[0], lower[1], profile.w0)
     peak = None if blocks is None else exact(blocks, lambda b: 2 * b - 1)
