@@ -203,7 +203,7 @@ def test_calculator_benchmark_results_schema():
         cells[label] = set(keys)
         for case in run["cases"]:
             assert fields <= set(case), case
-            assert case["scheme"] in (*bench.SCHEMES, bench.RATE) and case["profile"] in bench.KINDS, case
+            assert case["scheme"] in (*bench.SCHEMES, *bench.RATE_REGIMES) and case["profile"] in bench.KINDS, case
             assert isinstance(case["n"], int) and case["n"] > 0 and case["repeats"] >= 1
             assert 0 < case["eps_min"] < case["eps_max"]
             assert math.isclose(case["us_per_eps"], case["cpu_seconds"] / case["n"] * 1e6, rel_tol=1e-9)
