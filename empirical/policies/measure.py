@@ -1,4 +1,4 @@
-"""Policies x budgets x semantics on one batch of prefixes: the KL table, batched, with its cost.
+"""Policies x budgets x semantics on one batch of prefixes: the KL and TV tables, batched, with their cost.
 
 :func:`measure_batch` shares work as the semantics allow: one prefill (recording only the
 statistics the policies need) gives the reference ``p``, every policy's scores and the start of
@@ -29,9 +29,11 @@ STREAMING_METHODS = ("auto", "decode", "masked")
 
 @dataclass(frozen=True)
 class BatchMeasurement:
-    """KL table of one batch of ``B`` prefixes of ``T`` tokens, and what it cost.
+    """KL and TV tables of one batch of ``B`` prefixes of ``T`` tokens, and what they cost.
 
     ``kl_nats[(semantics, policy_label)]``: float64 ``(B, n_budgets)`` nats;
+    ``tv[(semantics, policy_label)]``: float64 ``(B, n_budgets)`` total variation in [0, 1], same
+    keys (both divergences of the same logits);
     ``skipped[(semantics, policy_label)]``: reason a combination was not measured;
     ``seconds``: wall time per semantics, plus ``shared_prefill`` (the prefill and reference step);
     ``forward_calls``: model calls made.
@@ -47,6 +49,7 @@ class BatchMeasurement:
 
     budgets_tokens: tuple
     kl_nats: dict
+    tv: dict
     skipped: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     forward_calls: int = 0
@@ -96,20 +99,28 @@ def streaming_method(policy, streaming: str = "auto") -> str:
     return "masked" if streaming == "auto" else streaming
 
 
+def _stack(row):
+    """``row``: one :func:`.semantics.divergences` pair ``(tv, kl)`` of ``(B,)`` arrays per budget ->
+    ``(tv, kl)``, each ``(B, n_budgets)``."""
+    tv, kl = zip(*row, strict=True)
+    return np.stack(tv, axis=1), np.stack(kl, axis=1)
+
+
 def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, seeds=None,
                   position_mode="preserve", streaming="auto") -> BatchMeasurement:
-    """KL(p || p_policy) in nats for every (semantics, policy, budget) on prefixes ``ids`` ``(B, T)``.
+    """KL(p || p_policy) in nats and TV(p, p_policy) for every (semantics, policy, budget) on prefixes
+    ``ids`` ``(B, T)``.
 
     ``budgets``: strictly increasing ints in ``[1, T]`` (tokens seen, query included). ``seeds``:
     one int per prefix for stochastic policies. ``position_mode``: truncation's position ids.
     ``streaming``: how step-invariant policies are streamed (``auto``, ``decode`` or ``masked``;
-    both are exact and agree). Logits become KL through :func:`.semantics.kl_nats`, the only
-    step that needs the numbers on the host.
+    both are exact and agree). Logits become TV and KL through :func:`.semantics.divergences`, the
+    only step that needs the numbers on the host.
     """
     budgets = _measure_iv(ids, policies, budgets, semantics, streaming)
     b, t = ids.shape
     seconds = {s: 0.0 for s in semantics}
-    kl, skipped = {}, {}
+    kl, tv, skipped = {}, {}, {}
     tokens = {"shared_prefill": 0, **{s: 0 for s in semantics}}
     floor = {"shared_prefill": b * t, **{s: 0 for s in semantics}}
     streamed = [p for p in policies if "streaming" in semantics and not skip_reason(p, "streaming")]
@@ -126,7 +137,7 @@ def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
     ref = pre.full_logits
 
     def record(s, policy, row):
-        kl[(s, policy.label)] = np.stack(row, axis=1)
+        tv[(s, policy.label)], kl[(s, policy.label)] = _stack(row)
 
     for s in semantics:
         t1 = time.perf_counter()
@@ -137,13 +148,14 @@ def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
             for k in budgets:
                 if decoded:
                     for p, logits in zip(decoded, sem.streaming_decode_logits(model, pre, decoded, k)):
-                        rows[p.label].append(sem.kl_nats(ref, logits))
+                        rows[p.label].append(sem.divergences(ref, logits))
                     calls += t - k
                     tokens[s] += len(decoded) * b * (t - k)
             for p in decoded:
                 record(s, p, rows[p.label])
             for p in (p for p in measured if method[p.label] == "masked"):
-                record(s, p, [sem.kl_nats(ref, sem.streaming_logits(model, ids, p, k, pre.ctx.seeds)) for k in budgets])
+                record(s, p, [sem.divergences(ref, sem.streaming_logits(model, ids, p, k, pre.ctx.seeds))
+                              for k in budgets])
                 calls += len(budgets)
                 tokens[s] += len(budgets) * b * t
             floor[s] = len(measured) * len(budgets) * b * t
@@ -157,12 +169,12 @@ def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
                     else:
                         logits = sem.truncation_logits(model, ids, p.token_keep(pre.ctx, k), k, position_mode)
                         tokens[s] += b * k
-                    row.append(sem.kl_nats(ref, logits))
+                    row.append(sem.divergences(ref, logits))
                     calls += 1
                 record(s, p, row)
             floor[s] = len(measured) * (len(budgets) * b if s == "prefill" else b * sum(budgets))
         seconds[s] += time.perf_counter() - t1
-    return BatchMeasurement(budgets, kl, skipped, seconds, calls, tokens, floor, method)
+    return BatchMeasurement(budgets, kl, tv, skipped, seconds, calls, tokens, floor, method)
 
 
 def measure_naive(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, seeds=None,
@@ -174,7 +186,7 @@ def measure_naive(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
     budgets = _measure_iv(ids, policies, budgets, semantics)
     b, t = ids.shape
     seconds = {s: 0.0 for s in semantics}
-    kl, skipped, calls = {}, {}, 0
+    kl, tv, skipped, calls = {}, {}, {}, 0
     tokens = {s: 0 for s in semantics}
     for policy in policies:
         for s in semantics:
@@ -197,7 +209,7 @@ def measure_naive(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
                 else:
                     logits = sem.streaming_oracle(model, ids, policy, k, pre.ctx.seeds)
                     calls, tokens[s] = calls + b * t, tokens[s] + b * t
-                row.append(sem.kl_nats(pre.full_logits, logits))
-            kl[(s, policy.label)] = np.stack(row, axis=1)
+                row.append(sem.divergences(pre.full_logits, logits))
+            tv[(s, policy.label)], kl[(s, policy.label)] = _stack(row)
             seconds[s] += time.perf_counter() - t1
-    return BatchMeasurement(budgets, kl, skipped, seconds, calls, tokens)
+    return BatchMeasurement(budgets, kl, tv, skipped, seconds, calls, tokens)

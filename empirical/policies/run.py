@@ -1,5 +1,5 @@
-"""The ``wzbounds policies`` run: prefixes from corpora, the KL table per prefix (resumable JSONL
-rows), then the summary (:mod:`.report`).
+"""The ``wzbounds policies`` run: prefixes from corpora, the KL and TV tables per prefix (resumable
+JSONL rows), then the summary (:mod:`.report`).
 
 Files in ``--out``: ``config.json`` (:class:`PoliciesConfig`; a rerun with another configuration
 is refused), ``model.json`` (:class:`~wzbounds.empirical.provenance.ModelProvenance`),
@@ -88,7 +88,8 @@ def _policies_config_iv(cfg: PoliciesConfig):
 
 @dataclass(frozen=True)
 class PolicyRow(Record):
-    """KL(p ‖ p̃) in nats per budget for one (prefix, semantics, policy), or why it was skipped."""
+    """KL(p ‖ p̃) in nats and TV(p, p̃) per budget for one (prefix, semantics, policy), or why it was
+    skipped. ``tv`` is empty in rows written before it was recorded (they still load)."""
 
     key: str
     domain: str
@@ -99,6 +100,7 @@ class PolicyRow(Record):
     budgets_tokens: tuple[int, ...] = ()
     kl_nats: tuple[float, ...] = ()
     skipped: str | None = None
+    tv: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,8 @@ def run_policies(loaded, policies, cfg: PoliciesConfig, out_dir, *, log=print, s
             for b, i in enumerate(idx):
                 for (s, pol), table in m.kl_nats.items():
                     new.append(PolicyRow(row_key(label, i, s, pol), label, i, s, pol, int(sample.doc_index[i]),
-                                         tuple(cfg.budgets_tokens), tuple(float(v) for v in table[b])))
+                                         tuple(cfg.budgets_tokens), tuple(float(v) for v in table[b]),
+                                         tv=tuple(float(v) for v in m.tv[(s, pol)][b])))
                 for (s, pol), reason in m.skipped.items():
                     new.append(PolicyRow(row_key(label, i, s, pol), label, i, s, pol, skipped=reason))
             new.append(TimingRow(f"{label}/batch{start}/timing", label, tuple(idx), dict(m.seconds), int(m.forward_calls),

@@ -637,10 +637,12 @@ def streaming_oracle(model, ids, policy, budget, seeds=None):
     return torch.cat(out_rows)
 
 
-def kl_nats(full_logits, logits):
-    """``KL(softmax(full) || softmax(logits))`` in nats, float64 numpy, shape ``(B,)``
-    (the truncation measurement's own divergence code, row by row). Computed on the logits'
-    device: only the ``B`` values come to the host, not two ``(B, V)`` blocks per call."""
+def divergences(full_logits, logits):
+    """``(tv, kl_nats)``: ``TV(softmax(full), softmax(logits))`` and ``KL(softmax(full) ||
+    softmax(logits))`` in nats, each float64 numpy ``(B,)`` (the truncation measurement's own
+    divergence code, row by row). Computed on the logits' device: only the ``2 B`` values come to
+    the host, not two ``(B, V)`` blocks per call."""
     from ..truncation import divergences_from_logits
 
-    return divergences_from_logits(full_logits.detach(), logits.detach(), mus=())[1]
+    tv, kl, _ = divergences_from_logits(full_logits.detach(), logits.detach(), mus=())
+    return tv, kl

@@ -189,7 +189,7 @@ def test_full_budget_reproduces_the_full_context(lm, ids, pre):
     for logits in (sem.prefill_eviction_logits(lm.model, pre, p.keep(pre.ctx, T), T),
                    sem.truncation_logits(lm.model, ids, p.token_keep(pre.ctx, T), T),
                    sem.streaming_logits(lm.model, ids, p, T)):
-        assert sem.kl_nats(pre.full_logits, logits).max() < 1e-8  # float32 logits, float64 KL
+        assert sem.divergences(pre.full_logits, logits)[1].max() < 1e-8  # float32 logits, float64 KL
 
 
 @pytest.mark.parametrize("mode", ["preserve", "reindex"])
@@ -215,10 +215,37 @@ def test_measure_batch_equals_naive(lm, ids, streaming):
     pols = [Sliding(), RandomK(seed=2), HeavyHitter(), LastQuery()]
     a = measure_batch(lm.model, ids, pols, (3, 8, T), seeds=(5, 6), streaming=streaming)
     b = measure_naive(lm.model, ids, pols, (3, 8, T), seeds=(5, 6))
-    assert a.kl_nats.keys() == b.kl_nats.keys() and not a.skipped and not b.skipped
+    assert a.kl_nats.keys() == b.kl_nats.keys() == a.tv.keys() == b.tv.keys() and not a.skipped and not b.skipped
     assert a.streaming_method == {"sliding": streaming, "random": streaming, "h2o": "decode", "lastq": "decode"}
     for key in a.kl_nats:
         np.testing.assert_allclose(a.kl_nats[key], b.kl_nats[key], atol=1e-4)  # KL of logits within ATOL
+        np.testing.assert_allclose(a.tv[key], b.tv[key], atol=1e-4)  # TV moves less than the logits do
+        assert a.tv[key].shape == a.kl_nats[key].shape == (2, 3)
+
+
+def test_recorded_tv_is_half_the_l1_distance_of_the_two_laws(lm, ids):
+    """The TV measure_batch records equals 0.5 sum |p - q| computed here in numpy from logits obtained
+    independently (a plain forward for p, the naive post-prefill eviction for q), and is paired with
+    the KL of the same laws (Pinsker: TV <= sqrt(KL / 2))."""
+    budgets = (3, 8, T)
+    m = measure_batch(lm.model, ids, [HeavyHitter()], budgets, semantics=("prefill",))
+    with torch.no_grad():
+        full = lm.model(ids).logits[:, -1].double().numpy()
+
+    def softmax(x):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    for j, k in enumerate(budgets):
+        q_logits, _ = sem.prefill_eviction_naive(lm.model, ids, HeavyHitter(), k)
+        want = 0.5 * np.abs(softmax(full) - softmax(q_logits.double().numpy())).sum(axis=-1)
+        # float32 logits of two paths agree to ~1e-6 and TV moves by at most their sup-norm change: ATOL is margin
+        np.testing.assert_allclose(m.tv[("prefill", "h2o")][:, j], want, atol=ATOL)
+    tv, kl = m.tv[("prefill", "h2o")], m.kl_nats[("prefill", "h2o")]
+    assert np.all(tv[:, 0] > 0.01) and np.all(tv[:, -1] < 1e-6)  # evicting moves the law; keeping all does not
+    assert np.all((tv >= 0) & (tv <= 1))
+    # where eviction moved the law (KL far above float64 rounding); slack: rounding of the float64 sums
+    assert np.all(tv[:, :-1] <= np.sqrt(kl[:, :-1] / 2) + 1e-12)
 
 
 def test_cost_accounting(lm, ids):

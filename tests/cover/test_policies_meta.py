@@ -4,8 +4,8 @@ A model on ``meta`` has shapes and dtypes but no data, and torch refuses to mix 
 CPU ones ("Tensor on device cpu is not on the expected device meta") — exactly what would crash a
 CUDA run if a policy or a semantics built a tensor on the CPU. So :func:`measure_batch` runs here,
 on the tiny random model and its Gemma-2 variant (sliding + global layers, per-layer-type masks),
-through the same code path as a real run, up to the one step that needs numbers: the KL, which
-:func:`~wzbounds.empirical.policies.semantics.kl_nats` computes on the host. The test swaps that
+through the same code path as a real run, up to the one step that needs numbers: TV and KL, which
+:func:`~wzbounds.empirical.policies.semantics.divergences` computes on the host. The test swaps that
 function for a check of the logits' device, dtype and shape.
 
 What cannot run on ``meta``: anything reading values (``.item()``, ``.tolist()``, ``.cpu()``,
@@ -48,16 +48,16 @@ def meta_model(request):
 
 @pytest.fixture
 def checked_logits(monkeypatch):
-    """Replace the KL by a check that both logits are float32 ``(B, V)`` on ``meta``."""
+    """Replace TV and KL by a check that both logits are float32 ``(B, V)`` on ``meta``."""
     seen = []
 
-    def kl_nats(full_logits, logits):
+    def divergences(full_logits, logits):
         for x in (full_logits, logits):
             assert x.device.type == "meta" and x.dtype == torch.float32 and x.shape == (2, 257), (x.device, x.shape)
         seen.append(logits.shape)
-        return np.zeros(logits.shape[0])
+        return np.zeros(logits.shape[0]), np.zeros(logits.shape[0])
 
-    monkeypatch.setattr(sem, "kl_nats", kl_nats)
+    monkeypatch.setattr(sem, "divergences", divergences)
     return seen
 
 
@@ -73,7 +73,7 @@ def test_every_policy_every_semantics_runs_on_meta(meta_model, checked_logits, s
     policies = _policies()
     m = measure_batch(meta_model, ids, policies, BUDGETS, seeds=(3, 4), streaming=streaming)
     want = {(s, p.label) for s in sem.SEMANTICS for p in policies}
-    assert set(m.kl_nats) | set(m.skipped) == want
+    assert set(m.kl_nats) | set(m.skipped) == want and m.tv.keys() == m.kl_nats.keys()
     assert set(m.skipped) == {("streaming", p.label) for p in policies if p.name == "kvpress"}
     assert len(checked_logits) == len(m.kl_nats) * len(BUDGETS)
 
