@@ -95,13 +95,14 @@ class Calibration(Record):
 
 
 def load_profiles(directory, corpus=None) -> dict:
-    """``{policy label: PolicyProfile}`` of the post-prefill profiles in ``directory``."""
+    """``{policy label: PolicyProfile}`` of the post-prefill KL (nats) profiles in ``directory``: the
+    table's targets and reached means are KL, so the TV profiles written beside them are left out."""
     from wzbounds.profiles import PolicyProfile, load_profile
 
     out = {}
     for path in sorted(Path(directory).glob("*.json")):
         prof = load_profile(path)
-        if isinstance(prof, PolicyProfile) and prof.semantics == SEMANTICS:
+        if isinstance(prof, PolicyProfile) and prof.semantics == SEMANTICS and prof.divergence == "kl_nats":
             if prof.policy in out:
                 raise ValueError(f"`--profiles` {directory} holds two {SEMANTICS} profiles of {prof.policy!r}")
             out[prof.policy] = prof

@@ -1,13 +1,16 @@
 """Calculator profiles from ``wzbounds policies`` runs: one :class:`wzbounds.profiles.PolicyProfile`
-per (corpus, semantics, policy), over every context length measured.
+per (corpus, semantics, policy) and divergence (KL in nats, and TV where the rows record it), over
+every context length measured.
 
-For each context length the per-prefix KL table of the policy gives, through
+For each context length the per-prefix KL (or TV) table of the policy gives, through
 :func:`wzbounds.fitting.bootstrap_power_law` (prefix bootstrap), the upper end of the 95% interval
 of the mean at each budget — made non-increasing, the profile's curve — and the power law fitted to
 the mean curve with the CIs of its exponent and constant. The provenance names the model (file and
 weights sha256), the corpus, the semantics, the policy and its fingerprint, and the sanity verdict.
 
-Files: ``<out>/profiles/<corpus>-<semantics>-<policy>.json`` (``profile_path``).
+Files: ``<out>/profiles/<corpus>-<semantics>-<policy>.json`` (KL) and
+``<out>/profiles/<corpus>-<semantics>-<policy>-tv.json`` (TV) (``profile_path``). Rows written before
+TV was recorded give KL profiles only.
 """
 from __future__ import annotations
 
@@ -22,6 +25,11 @@ __all__ = ["build_profiles", "read_run", "write_profiles", "profile_path", "poli
 
 #: Two-sided level of the bootstrap interval whose upper end is the curve.
 CONFIDENCE_LEVEL = 0.95
+#: The divergences profiled (:class:`~.run.PolicyRow` fields, ``wzbounds.units`` names), in the order
+#: their bootstraps draw from the generator: KL first, so its profiles are those written before TV was.
+DIVERGENCES = ("kl_nats", "tv")
+#: File-name suffix per divergence: the KL file keeps the name it had before TV profiles existed.
+FILE_SUFFIX = {"kl_nats": "", "tv": "-tv"}
 
 
 def policy_fingerprint(spec: str) -> str:
@@ -56,8 +64,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "_", text).strip("_")
 
 
-def profile_path(out, corpus: str, semantics: str, policy: str) -> Path:
-    return Path(out) / "profiles" / f"{_slug(corpus)}-{semantics}-{_slug(policy)}.json"
+def profile_path(out, corpus: str, semantics: str, policy: str, divergence: str = "kl_nats") -> Path:
+    return Path(out) / "profiles" / f"{_slug(corpus)}-{semantics}-{_slug(policy)}{FILE_SUFFIX[divergence]}.json"
 
 
 def read_run(out, cfg):
@@ -78,12 +86,15 @@ def read_run(out, cfg):
 
 
 def build_profiles(runs, policies, rng, *, n_resamples=1000, weights_sha=None):
-    """``({(corpus, semantics, policy): PolicyProfile}, notes)`` from ``runs``.
+    """``({(corpus, semantics, policy, divergence): PolicyProfile}, notes)`` from ``runs``.
 
     ``runs``: one :func:`read_run` tuple per context length; ``policies``: the policy objects (their
     reprs are fingerprinted); ``rng``: numpy Generator for the bootstraps; ``weights_sha``:
-    :func:`weights_sha256` of the model measured, or None. A (corpus, semantics, policy) whose curve
-    cannot be bounded at some length (a zero mean) leaves that length out, with a note.
+    :func:`weights_sha256` of the model measured, or None. ``divergence`` is one of
+    :data:`DIVERGENCES`: a (corpus, semantics, policy) has a TV profile only when all its measured
+    rows, at every length, carry TV (rows written before TV was recorded give KL profiles only; a
+    run mixing both gets a note). A curve that cannot be bounded at some length (a zero mean) leaves
+    that length out, with a note.
     """
     from wzbounds.fitting import bootstrap_power_law
     from wzbounds.profiles import PolicyProfile
@@ -92,19 +103,31 @@ def build_profiles(runs, policies, rng, *, n_resamples=1000, weights_sha=None):
 
     specs = {p.label: p for p in policies}
     fits, notes = {}, []
-    for cfg, rows, model, corpora, sanity in runs:
-        tables, _ = _tables(rows)
-        for (corpus, s, pol), (idx, x) in tables.items():
-            try:
-                boot = bootstrap_power_law(x, np.asarray(cfg.budgets_tokens, dtype=float), rng,
-                                           n_resamples=n_resamples, confidence_level=CONFIDENCE_LEVEL)
-            except ValueError as exc:
-                notes.append(f"no {corpus}/{s}/{pol} curve at T = {cfg.prefix_tokens}: {exc}")
-                continue
-            fits.setdefault((corpus, s, pol), []).append((cfg, boot, len(idx), model, corpora.get(corpus),
-                                                          sanity.get(corpus)))
+    # (corpus, semantics, policy, divergence) with values in some measured row / missing from one
+    has, lacks = set(), set()
+    for _, rows, *_ in runs:
+        for r in (r for r in rows if r.skipped is None):
+            for d in DIVERGENCES:
+                (has if getattr(r, d) else lacks).add((r.domain, r.semantics, r.policy, d))
+    for corpus, s, pol, d in sorted(has & lacks):
+        notes.append(f"no {corpus}/{s}/{pol} {d} profile: some of its rows were written before {d} was recorded")
+    for divergence in DIVERGENCES:
+        for cfg, rows, model, corpora, sanity in runs:
+            tables, _ = _tables(rows, divergence)
+            for (corpus, s, pol), (idx, x) in tables.items():
+                if (corpus, s, pol, divergence) in lacks:
+                    continue
+                try:
+                    boot = bootstrap_power_law(x, np.asarray(cfg.budgets_tokens, dtype=float), rng,
+                                               n_resamples=n_resamples, confidence_level=CONFIDENCE_LEVEL)
+                except ValueError as exc:
+                    what = "" if divergence == "kl_nats" else f" {divergence}"
+                    notes.append(f"no {corpus}/{s}/{pol}{what} curve at T = {cfg.prefix_tokens}: {exc}")
+                    continue
+                fits.setdefault((corpus, s, pol, divergence), []).append(
+                    (cfg, boot, len(idx), model, corpora.get(corpus), sanity.get(corpus)))
     out = {}
-    for (corpus, s, pol), items in sorted(fits.items()):
+    for (corpus, s, pol, divergence), items in sorted(fits.items()):
         items.sort(key=lambda it: it[0].prefix_tokens)
         cfg, _, _, model, corpus_prov, _ = items[-1]
         warnings = sorted({w for it in items if it[5] is not None for w in it[5].warnings})
@@ -124,10 +147,10 @@ def build_profiles(runs, policies, rng, *, n_resamples=1000, weights_sha=None):
             "verdict": "untrusted" if warnings else "trusted", "trusted": not warnings,
             "untrusted_reasons": warnings or None,
         }
-        out[(corpus, s, pol)] = PolicyProfile(
+        out[(corpus, s, pol, divergence)] = PolicyProfile(
             pol, s, tuple(it[0].prefix_tokens for it in items), tuple(it[0].budgets_tokens for it in items),
             tuple(tuple(np.maximum.accumulate(it[1].mean_curve_ci[1][::-1])[::-1].tolist()) for it in items),
-            "kl_nats", alpha=tuple(float(it[1].alpha) for it in items),
+            divergence, alpha=tuple(float(it[1].alpha) for it in items),
             alpha_ci=tuple(tuple(map(float, it[1].alpha_ci)) for it in items),
             C=tuple(float(it[1].C) for it in items), C_ci=tuple(tuple(map(float, it[1].C_ci)) for it in items),
             provenance=prov)
@@ -139,8 +162,8 @@ def write_profiles(out, profiles) -> list:
     from wzbounds.profiles import save_profile
 
     paths = []
-    for (corpus, s, pol), prof in profiles.items():
-        path = profile_path(out, corpus, s, pol)
+    for (corpus, s, pol, divergence), prof in profiles.items():
+        path = profile_path(out, corpus, s, pol, divergence)
         path.parent.mkdir(parents=True, exist_ok=True)
         paths.append(save_profile(prof, path))
     return paths

@@ -135,18 +135,24 @@ def save_result(result: PoliciesResult, path) -> Path:
     return save_record(result, path)
 
 
-def _tables(rows):
-    """(domain, semantics, policy) -> (prefix indices, (n, nb) array); skipped."""
-    acc, skipped = {}, {}
+def _tables(rows, divergence="kl_nats"):
+    """(domain, semantics, policy) -> (prefix indices, (n, nb) array) of the rows' ``divergence``
+    field (``kl_nats`` or ``tv``); skipped. A key with a measured row lacking that field (``tv`` in
+    rows written before it was recorded) has no table."""
+    acc, skipped, lacking = {}, {}, set()
     for r in rows:
         if r.skipped is not None:
             skipped[f"{r.semantics}/{r.policy}"] = r.skipped
             continue
-        acc.setdefault((r.domain, r.semantics, r.policy), {})[r.prefix_index] = r.kl_nats
+        key, values = (r.domain, r.semantics, r.policy), getattr(r, divergence)
+        if not values:
+            lacking.add(key)
+        acc.setdefault(key, {})[r.prefix_index] = values
     tables = {}
     for key, d in acc.items():
-        idx = sorted(d)
-        tables[key] = (idx, np.asarray([d[i] for i in idx], dtype=np.float64))
+        if key not in lacking:
+            idx = sorted(d)
+            tables[key] = (idx, np.asarray([d[i] for i in idx], dtype=np.float64))
     return tables, skipped
 
 

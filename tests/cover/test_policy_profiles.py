@@ -1,10 +1,12 @@
 """``wzbounds policies`` writes calculator profiles (tiny random model): one PolicyProfile per
-(corpus, semantics, policy) over every context length, with its provenance; the calibration table
-reads a held-out run at the budgets the profiles chose."""
+(corpus, semantics, policy) and divergence (KL nats, TV) over every context length, with its
+provenance; rows written before TV was recorded give the KL profiles only, unchanged; the calibration
+table reads a held-out run at the budgets the profiles chose."""
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -39,8 +41,8 @@ def _rows(path):
 def test_one_profile_per_semantics_and_policy_over_both_lengths(run):
     out, _ = run
     names = sorted(p.name for p in (out / "profiles").glob("*.json"))
-    assert names == sorted(f"natural-{s}-{p}.json" for s in ("prefill", "truncation")
-                           for p in ("sliding", "sink_4", "h2o"))
+    assert names == sorted(f"natural-{s}-{p}{suffix}.json" for s in ("prefill", "truncation")
+                           for p in ("sliding", "sink_4", "h2o") for suffix in ("", "-tv"))
     prof = load_profile(out / "profiles" / "natural-prefill-sliding.json")
     assert isinstance(prof, PolicyProfile) and prof.context_tokens == (48, 64)
     # each length measures the budgets below it
@@ -52,6 +54,78 @@ def test_one_profile_per_semantics_and_policy_over_both_lengths(run):
         assert len(rows) == 4 and np.all(np.diff(values) <= 0)
         # the upper end of a bootstrap interval of the mean lies above the mean (made non-increasing)
         assert np.all(np.asarray(values) >= mean * (1 - 1e-12))
+
+
+def test_tv_profiles_bound_the_rows_tv(run):
+    """Each TV profile is in "tv" on the KL profile's budgets; its curve lies in (0, 1] and above the
+    rows' mean TV at every measured length; the rows' TV is paired with their KL (Pinsker)."""
+    out, _ = run
+    for s in ("prefill", "truncation"):
+        for pol, label in (("sliding", "sliding"), ("sink_4", "sink(4)"), ("h2o", "h2o")):
+            tv = load_profile(out / "profiles" / f"natural-{s}-{pol}-tv.json")
+            kl = load_profile(out / "profiles" / f"natural-{s}-{pol}.json")
+            assert isinstance(tv, PolicyProfile) and (tv.divergence, kl.divergence) == ("tv", "kl_nats")
+            assert (tv.policy, tv.semantics, tv.context_tokens) == (kl.policy, s, (48, 64))
+            assert tv.budgets_tokens == kl.budgets_tokens and tv.values != kl.values
+            for T, values in zip(tv.context_tokens, tv.values, strict=True):
+                rows = [r for r in _rows(out / f"T{T}" / "rows.jsonl") if r.get("semantics") == s
+                        and r.get("policy") == label]
+                assert len(rows) == 4 and all(len(r["tv"]) == len(r["kl_nats"]) for r in rows)
+                mean = np.mean([r["tv"] for r in rows], axis=0)
+                assert np.all((np.asarray(values) > 0) & (np.asarray(values) <= 1))
+                assert np.all(np.asarray(values) >= mean * (1 - 1e-12))  # upper CI end of the mean
+                # Pinsker row by row, then Jensen: mean TV <= sqrt(mean KL / 2)
+                assert np.all(mean <= np.sqrt(np.mean([r["kl_nats"] for r in rows], axis=0) / 2) + 1e-12)
+
+
+def test_window_answers_a_tv_profile(run, capsys):
+    """`wzbounds window --profile <tv profile> --eps E --context T` gives a budget whose curve value
+    is at most E, in tv."""
+    out, _ = run
+    path = out / "profiles" / "natural-prefill-sliding-tv.json"
+    curve = load_profile(path).curve(64)
+    eps = float(np.sqrt(curve.values[0] * curve.values[-1]))  # inside the measured range
+    capsys.readouterr()
+    assert main(["window", "--profile", str(path), "--eps", repr(eps), "--context", "64", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (r,) = doc["budgets"]
+    (k,), (bound,) = r["budget_tokens"], r["distortion_bound"]
+    assert r["divergence"] == "tv" and r["context_status"] == "measured"
+    assert curve.budgets_tokens[0] <= k <= curve.budgets_tokens[-1] and 0 < bound <= eps
+
+
+def test_rows_without_tv_give_the_same_kl_profiles_only(run, tmp_path, capsys):
+    """A run whose rows predate TV (no ``tv`` field, as the kept runs in docs/runs/) still loads and
+    gives exactly the KL profiles it gave before, silently, and no TV profile; a run where only one
+    length lacks TV gets no TV profiles either, with a note."""
+    from wzbounds.empirical.policies.run import PolicyRow
+
+    out, argv = run
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    for T in (48, 64):
+        path = old / f"T{T}" / "rows.jsonl"
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        for d in lines:
+            d.pop("tv", None)
+        path.write_text("".join(json.dumps(d) + "\n" for d in lines))
+        row = PolicyRow.from_dict(next(d for d in lines if "kl_nats" in d and d.get("skipped") is None))
+        assert row.tv == () and row.kl_nats
+    shutil.rmtree(old / "profiles")
+    capsys.readouterr()
+    assert main([*argv[:argv.index("--out") + 1], str(old), "--summarize-only"]) == 0
+    assert "profile" not in capsys.readouterr().err  # silently: no note about TV
+    kl = sorted(p.name for p in (out / "profiles").glob("*.json") if not p.name.endswith("-tv.json"))
+    assert sorted(p.name for p in (old / "profiles").glob("*.json")) == kl
+    for name in kl:  # byte for byte: KL bootstraps draw from the generator before TV's
+        assert (old / "profiles" / name).read_text() == (out / "profiles" / name).read_text()
+    mixed = tmp_path / "mixed"
+    shutil.copytree(out, mixed)
+    shutil.copy(old / "T48" / "rows.jsonl", mixed / "T48" / "rows.jsonl")
+    shutil.rmtree(mixed / "profiles")
+    assert main([*argv[:argv.index("--out") + 1], str(mixed), "--summarize-only"]) == 0
+    assert "no natural/prefill/h2o tv profile" in capsys.readouterr().err
+    assert sorted(p.name for p in (mixed / "profiles").glob("*.json")) == kl
 
 
 def test_provenance_names_model_corpus_policy_and_verdict(run):
