@@ -58,3 +58,11 @@ def test_mutated_statement_fails_its_check(mutation_id):
     m = next(m for m in mutations.MUTATIONS if m.id == mutation_id)
     out = mutations.run_mutation(m, baseline=False, contrast=False)
     assert out["mutated"] == "fails", out
+
+
+@pytest.mark.parametrize("mutation_id", [m.id for m in _mutations().MUTATIONS])
+def test_every_mutation_still_applies(mutation_id):
+    """The slow mutations (library ones, Santa Fe's) run only through the script; their snippets
+    must still occur exactly once in the files they mutate, or the script stops there."""
+    m = next(m for m in _mutations().MUTATIONS if m.id == mutation_id)
+    assert (PROOFS.parent / m.path).read_text(encoding="utf-8").count(m.old) == 1, m.path
