@@ -501,7 +501,7 @@ def cache_rate_distortion(
     Then up to ``refine_steps`` rounds: every target whose ``gap_bits`` exceeds ``tol_bits`` asks
     for the slope between its segment's vertices, run warm from both (and from the vertex before
     them) and from ``n_restarts`` random starts. ``max_iter`` caps every descent. U never exceeds
-    |T| letters (sufficient)."""
+    ``|T|`` letters (sufficient)."""
     p_sqx = _cache_law_iv(p_sqx)
     targets = _targets_iv(D)
     rng = generator_iv(rng)
