@@ -1,6 +1,6 @@
 """Every difference between the supported transformers versions that the measurement touches.
 
-Supported: transformers 5.2 through the newest (5.23 checked), torch 2.11 through the newest. The
+Supported: transformers 5.2 through the newest (5.25 checked), torch 2.11 through the newest. The
 measurement uses transformers' public model API (``forward`` with explicit ``position_ids``,
 4-D float masks, ``logits_to_keep``, a ``Cache`` of layers) plus two extension points, the cache
 layer class and the attention implementation. What differs, read off the released wheels:
@@ -12,6 +12,8 @@ layer class and the attention implementation. What differs, read off the release
   ``(query_length)``. Bridged by one positional argument, unused (the size is fixed).
 * **Cache layer,** ``update``. 5.2-5.4: ``(k, v, cache_kwargs)``; since 5.5:
   ``(k, v, *args, **kwargs)``. Bridged by ``(k, v, *args, **kwargs)`` in our layers.
+* **The cache argument of** ``forward``. 5.2-5.23: ``past_key_values``; since 5.24: ``cache``
+  (``past_key_values`` deprecated, to be removed in 5.40). Bridged by :func:`cache_kwarg`.
 * **SDPA and attention soft-capping** (``attn_logit_softcapping``). 5.2-5.20: Gemma-2 accepts SDPA
   and silently drops the soft-cap (SDPA has no such argument); since 5.21 it refuses SDPA.
   Bridged by :func:`attention_implementation`: eager for every model with soft-capping, on every
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["ATTENTION_CHOICES", "attention_implementation", "fixed_size_layer"]
+__all__ = ["ATTENTION_CHOICES", "attention_implementation", "cache_kwarg", "fixed_size_layer"]
 
 #: ``--attn`` choices: ``auto`` is SDPA where the model's attention is exactly SDPA's, else eager.
 ATTENTION_CHOICES = ("auto", "sdpa", "eager")
@@ -60,6 +62,20 @@ def attention_implementation(model_class, config, requested: str = "auto") -> tu
     if requested == "sdpa":
         raise ValueError(f"`--attn sdpa` cannot run this model exactly: {why}; use --attn auto or eager")
     return "eager", "auto: " + why
+
+
+@functools.cache
+def _forward_takes_cache() -> bool:
+    from packaging.version import Version
+    from transformers import __version__
+
+    return Version(__version__).release >= (5, 24)
+
+
+def cache_kwarg(cache) -> dict:
+    """``{name: cache}`` for a model's ``forward``: ``cache`` since transformers 5.24,
+    ``past_key_values`` before (see the module docstring)."""
+    return {"cache" if _forward_takes_cache() else "past_key_values": cache}
 
 
 @functools.cache

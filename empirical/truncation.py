@@ -62,6 +62,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import compat
+
 __all__ = ["POSITION_MODES", "PROTOCOLS", "SMOOTHING_GRID", "FLOOR_METHODS", "floor_method", "Segment", "Readout", "TruncationPlan",
            "PrefixMeasurement",
            "plan_truncation", "measure_batched", "measure_oracle", "divergences_from_logits"]
@@ -443,8 +445,8 @@ def _second_way(base, ids, refs, method, full_cache):
             past.update(layer.keys[:, :, :r], layer.values[:, :, :r], i)
         ones = torch.ones((1, r + 1), dtype=torch.long, device=ids.device)
         pos = torch.tensor([[r]], device=ids.device)
-        out.append(base(input_ids=ids[None, r:r + 1], attention_mask=ones, position_ids=pos, past_key_values=past,
-                        use_cache=True).last_hidden_state[0, 0])
+        out.append(base(input_ids=ids[None, r:r + 1], attention_mask=ones, position_ids=pos,
+                        **compat.cache_kwarg(past), use_cache=True).last_hidden_state[0, 0])
     return torch.stack(out)
 
 
@@ -487,7 +489,7 @@ def measure_batched(model, prefix_ids, plan: TruncationPlan, *, max_rows=None, l
             cache = DynamicCache() if batch == [0] and floor == "decode" else None
             try:
                 h = base(input_ids=inp, attention_mask=pad, position_ids=pos, use_cache=cache is not None,
-                         past_key_values=cache).last_hidden_state
+                         **compat.cache_kwarg(cache)).last_hidden_state
             except RuntimeError as exc:  # torch.OutOfMemoryError subclasses RuntimeError
                 if not _is_oom(exc) or len(batch) == 1:
                     raise

@@ -36,6 +36,7 @@ import contextlib
 import functools
 from dataclasses import dataclass, field
 
+from .. import compat
 from .base import LayerInput, ScoreContext, check_budget, evict_one, streaming_keep
 
 SEMANTICS = ("truncation", "prefill", "streaming")
@@ -184,9 +185,8 @@ def _no_logits(device):
 @functools.cache
 def _slot_layer():
     """The cache layer class of :func:`_slot_cache` (built on first use: transformers loads lazily)."""
-    from ..compat import fixed_size_layer
 
-    class SlotLayer(fixed_size_layer()):
+    class SlotLayer(compat.fixed_size_layer()):
         """Keys/values ``(R, H, n, head_dim)`` of fixed size; ``update`` writes the new token's
         key/value into ``slot`` ``(R, H)`` and returns the whole buffer."""
 
@@ -291,7 +291,7 @@ class _Decoder:
         # full-attention layers: every slot is visible (all positions < the query's); transformers
         # builds that mask itself from the slot count and the cache position (or skips it for sdpa)
         out = self.model(input_ids=tokens, position_ids=cache_position.expand(r, 1), cache_position=cache_position,
-                         past_key_values=self.cache, use_cache=True,
+                         **compat.cache_kwarg(self.cache), use_cache=True,
                          logits_to_keep=1 if logits else _no_logits(device))
         if self.want_weights:  # all layers grouped at once: (L, R, Hq, n) -> (L, R, H, n)
             w = torch.stack([w[:, :, 0] for w in self._captured]).float()
@@ -390,7 +390,7 @@ def prefill(model, ids, needs=frozenset(), seeds=None, *, boundaries=()) -> Pref
         with torch.no_grad(), _attention_implementation(model, impl):
             for start, end in zip([0, *ends[:-1]], ends):
                 chunk.update(start=start, end=end)
-                model(input_ids=ids[:, start:end], past_key_values=cache, use_cache=True,
+                model(input_ids=ids[:, start:end], **compat.cache_kwarg(cache), use_cache=True,
                       logits_to_keep=_no_logits(ids.device))
     finally:
         for h in handles:
@@ -626,7 +626,7 @@ def streaming_oracle(model, ids, policy, budget, seeds=None):
                             1, n_kv, budget - 1, layer.keys.shape[-1])
                         layer.keys, layer.values = layer.keys.gather(2, index), layer.values.gather(2, index)
                 out = model(input_ids=ids[r:r + 1, i:i + 1], position_ids=torch.tensor([[i]], device=ids.device),
-                            past_key_values=cache, use_cache=True, output_attentions=True)
+                            **compat.cache_kwarg(cache), use_cache=True, output_attentions=True)
                 for li, w in enumerate(out.attentions):
                     g = _group_heads(w[:, :, 0].float(), n_kv)[0].tolist()  # (H, n + 1)
                     for h in range(n_kv):
