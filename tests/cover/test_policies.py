@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from wzbounds.empirical import compat  # noqa: E402
 from wzbounds.empirical.models import tiny_random_model  # noqa: E402
 from wzbounds.empirical.policies import (HeavyHitter, LastQuery, RandomK, ScoreContext, SinkRecent,  # noqa: E402
                                          Sliding, make_policy, parse_policies, streaming_keep, top_k_mask)
@@ -203,7 +204,7 @@ def test_truncation_is_re_encoding(lm, ids, pre, mode):
     with torch.no_grad():  # token by token with a cache: no mask construction involved
         for j in range(6):
             out = lm.model(ids[:, index[j:j + 1]], position_ids=pos[j:j + 1].expand(2, 1),
-                           past_key_values=cache, use_cache=True)
+                           **compat.cache_kwarg(cache), use_cache=True)
             cache = out.past_key_values
     torch.testing.assert_close(got, out.logits[:, -1], atol=ATOL, rtol=0)
 

@@ -14,7 +14,7 @@ kvpress = pytest.importorskip("kvpress", reason="optional extra not installed: p
 from transformers import DynamicCache, pipeline  # noqa: E402
 
 from wzbounds.budget import kvpress_compression_ratio  # noqa: E402
-from wzbounds.empirical import TargetDistortionPress  # noqa: E402
+from wzbounds.empirical import TargetDistortionPress, compat  # noqa: E402
 from wzbounds.empirical.models import load_model, save_tiny_random_model, tiny_random_model  # noqa: E402
 from wzbounds.empirical.policies import KVPressPolicy  # noqa: E402
 from wzbounds.empirical.policies import semantics as sem  # noqa: E402
@@ -57,8 +57,8 @@ def test_keeps_the_budget_and_equals_the_measured_eviction(lm, profile):
     cache = DynamicCache()
     with torch.no_grad():
         with press(lm.model):
-            lm.model.model(input_ids=ids[:, :T - 1], past_key_values=cache)
-        got = lm.model(input_ids=ids[:, T - 1:], past_key_values=cache,
+            lm.model.model(input_ids=ids[:, :T - 1], **compat.cache_kwarg(cache))
+        got = lm.model(input_ids=ids[:, T - 1:], **compat.cache_kwarg(cache),
                        position_ids=torch.tensor([[T - 1]])).logits[0, -1]
     k = press.last_budget.budget_tokens
     assert press.last_budget.context_tokens == T and press.last_budget.context_status == "interpolated"
