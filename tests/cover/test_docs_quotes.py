@@ -68,7 +68,8 @@ README_OTHER_NUMBERS = {
     "0.44": "the paper's exponent, as the paper reports it", "0.38": "the paper's exponent",
     "2605.25085": "the paper's arXiv id", "2.13.0": "the tested torch version", "1.24": "a version bound",
     "1.11": "a version bound", "1.12": "a version bound", "1.3": "a version bound", "5.2": "a version bound",
-    "5.17": "a checked version", "5.23": "a checked version", "5.3": "a version bound", "2.2": "a version bound",
+    "5.17": "a checked version", "5.23": "a checked version", "5.25": "a checked version",
+    "5.3": "a version bound", "2.2": "a version bound",
     "0.5": "a version (kvpress 0.5.x)",
     "3.10": "the Python version",
 }
