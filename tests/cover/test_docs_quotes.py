@@ -62,6 +62,10 @@ README_QUOTES = {
     "extrapolates 22.2× better": ["natural-4096:verdict.extrapolation_ratio"],
     "α_TV = 0.385": ["natural-8192:fits.preserve/tv.alpha"],
     "on code 0.383": ["code-4096:fits.preserve/tv.alpha"],
+    "0.60 ε and 0.87 ε": ["smollm2-135m-budget-inaugural/calibration.json:rows.10.reached_over_eps",
+                          "smollm2-135m-budget-natural-seed1/calibration.json:rows.4.reached_over_eps"],
+    "reached 0.28 and 0.69 nats": ["smollm2-135m-budget-inaugural/calibration.json:rows.16.reached_mean_kl_nats",
+                                   "smollm2-135m-budget-natural-seed1/calibration.json:rows.16.reached_mean_kl_nats"],
 }
 #: other decimal numbers the README's prose may hold, and why they are not kept-run quotes
 README_OTHER_NUMBERS = {
