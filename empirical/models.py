@@ -437,7 +437,8 @@ def tiny_random_model(seed=0, **config_overrides) -> LoadedModel:
     with a :class:`ByteTokenizer`. ``config_overrides`` go to ``LlamaConfig`` (e.g.
     ``attn_implementation="eager"``, ``num_hidden_layers=3``; the attention implementation is
     chosen as :func:`load_model` does); pass ``model_type="gemma2"`` to build the same-sized Gemma-2
-    model (alternating sliding/global attention, soft-capped attention logits) instead."""
+    model (alternating sliding/global attention, soft-capped attention logits) instead, or
+    ``"gemma3"`` for a Gemma-3 text model (sliding, global, sliding layers; window 8; no soft-cap)."""
     import torch
     import transformers
 
@@ -451,6 +452,12 @@ def tiny_random_model(seed=0, **config_overrides) -> LoadedModel:
         cfg.update(config_overrides)
         config = transformers.Gemma2Config(**cfg)
         cls = transformers.Gemma2ForCausalLM
+    elif model_type == "gemma3":
+        cfg.update(head_dim=8, query_pre_attn_scalar=8, sliding_window=8, num_hidden_layers=3,
+                   layer_types=["sliding_attention", "full_attention", "sliding_attention"])
+        cfg.update(config_overrides)
+        config = transformers.Gemma3TextConfig(**cfg)
+        cls = transformers.Gemma3ForCausalLM
     else:
         cfg.update(config_overrides)
         config = transformers.LlamaConfig(**cfg)

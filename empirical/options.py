@@ -20,6 +20,8 @@ from pathlib import Path
 
 from wzbounds._validation import positive_int
 
+from .compat import ATTENTION_CHOICES
+
 __all__ = ["add_common_options", "check_common", "output_directory", "parse_list", "progress_bars", "DEVICE_PATTERN",
            "GGUF_MAGIC", "BOOTSTRAP_RANGE"]
 
@@ -48,9 +50,11 @@ def add_common_options(parser, *, prefixes: int, prefix_len: int, positions: str
     src.add_argument("--device-map", metavar="MAP",
                      help="spread a model too large for one device: auto or balanced (accelerate), or a JSON file "
                           "of module name -> device (e.g. {\"model.layers.0\": \"cuda:0\", ...}); not with --device")
-    src.add_argument("--attn", default="auto", choices=["auto", "sdpa", "eager"],
+    src.add_argument("--attn", default="auto", choices=list(ATTENTION_CHOICES),
                      help="attention implementation (auto: SDPA unless the model's attention is not exactly "
-                          "SDPA's, e.g. soft-capped logits; the choice and its reason go into provenance)")
+                          "SDPA's, e.g. soft-capped logits, then eager; SDPA in bands, the same attention "
+                          "without the hidden scores, for models with sliding-window layers; the choice and "
+                          "its reason go into provenance)")
     src.add_argument("--trust-remote-code", action="store_true", help="allow model code from the hub (off)")
     src.add_argument("--allow-pickle", action="store_true", help="allow pickle checkpoints (*.bin; off)")
     src.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads (default: torch's)")

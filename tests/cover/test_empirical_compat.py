@@ -20,8 +20,9 @@ def _config(model_type):
 def test_auto_picks_sdpa_where_it_is_exact():
     impl, why = attention_implementation(transformers.LlamaForCausalLM, _config("llama"))
     assert impl == "sdpa" and "supports" in why
-    # Gemma 3 has no soft-capping (its config leaves it None): SDPA is exact there
-    assert attention_implementation(transformers.Gemma3ForCausalLM, _config("gemma3"))[0] == "sdpa"
+    # Gemma 3 has no soft-capping (its config leaves it None): SDPA is exact there (in bands, for its
+    # sliding-window layers: tests/cover/test_empirical_banded.py)
+    assert attention_implementation(transformers.Gemma3ForCausalLM, _config("gemma3"), "sdpa")[0] == "sdpa"
 
 
 def test_soft_capped_attention_runs_eager_on_every_version():

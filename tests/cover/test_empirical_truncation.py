@@ -71,7 +71,8 @@ def test_gemma2_gets_mask_per_attention_type():
     assert masks["sliding_attention"][0, 0, 11, 11 - window] < 0 and masks["full_attention"][0, 0, 11, 0] == 0
 
 
-@pytest.mark.parametrize("kw", [{}, {"attn_implementation": "eager"}, {"model_type": "gemma2"}])
+@pytest.mark.parametrize("kw", [{}, {"attn_implementation": "eager"}, {"model_type": "gemma2"},
+                                {"model_type": "gemma3"}])
 def test_batched_equals_oracle(kw):
     """Batched forward == one plain run per cut token list, for every run kind."""
     lm = tiny_random_model(0, **kw)

@@ -337,10 +337,11 @@ def test_kvpress_unknown_press_is_a_value_error():
         make_policy("kvpress:nonexistent")
 
 
-@pytest.fixture(scope="module")
-def gemma():
-    """The Gemma-2 variant: alternating sliding-window (8 tokens) and global layers."""
-    return tiny_random_model(seed=0, model_type="gemma2")
+@pytest.fixture(scope="module", params=["gemma2", "gemma3"])
+def gemma(request):
+    """The Gemma-2 variant (alternating sliding-window (8 tokens) and global layers, soft-capped,
+    eager) and the Gemma-3 one (sliding, global, sliding; SDPA in bands)."""
+    return tiny_random_model(seed=0, model_type=request.param)
 
 
 def test_gemma2_full_cache_reproduces_the_plain_forward(gemma, ids):
