@@ -47,16 +47,14 @@ def chunk_bands(attention_mask, chunk: int):
     q_len, k_len = visible.shape[-2:]
     if not bool(visible.any(-1).all()):  # per batch row and head
         return None
-    visible = visible.reshape(-1, q_len, k_len).any(0)  # (Q, K): visible in some batch row or head
-    n = -(-q_len // chunk)
-    pad = n * chunk - q_len
-    if pad:
-        visible = torch.cat([visible, visible.new_zeros(pad, k_len)])
-    cols = visible.reshape(n, chunk, k_len).any(1)  # (n, K): keys some row of the chunk sees
+    starts = range(0, q_len, chunk)
+    # (n, K): keys some row of the chunk sees, in any batch row or head; chunk by chunk, so no
+    # further Q x K tensor is held
+    cols = torch.stack([visible[..., a:a + chunk, :].reshape(-1, k_len).any(0) for a in starts])
     lo = cols.int().argmax(-1)
     hi = k_len - cols.flip(-1).int().argmax(-1)
-    return [(i * chunk, min(q_len, (i + 1) * chunk), int(a), int(b))
-            for i, (a, b) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True))]
+    return [(a, min(q_len, a + chunk), int(b0), int(b1))
+            for a, b0, b1 in zip(starts, lo.tolist(), hi.tolist(), strict=True)]
 
 
 def _bands_of(attention_mask, chunk):
