@@ -54,6 +54,10 @@ RUNS = Path(__file__).resolve().parents[2] / "docs" / "runs"
     ("smollm2-135m-natural-tabulated", "smollm2-135m-natural-4096", "profile_tabulated.json"),
     ("smollm2-135m-code", "smollm2-135m-code-4096", "profile.json"),
     ("smollm2-135m-code-tabulated", "smollm2-135m-code-4096", "profile_tabulated.json"),
+    ("gemma3-270m-natural-16k", "gemma3-270m-natural-16k", "profile.json"),
+    ("gemma3-270m-natural-16k-tabulated", "gemma3-270m-natural-16k", "profile_tabulated.json"),
+    ("gemma3-270m-code-16k", "gemma3-270m-code-16k", "profile.json"),
+    ("gemma3-270m-code-16k-tabulated", "gemma3-270m-code-16k", "profile_tabulated.json"),
 ])
 def test_builtin_profile_is_the_kept_run_artifact(name, run, artifact):
     """A built-in measured profile is its run's artifact, byte for byte in every number, with only
