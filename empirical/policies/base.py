@@ -163,9 +163,22 @@ class CachePolicy:
 
     def token_keep(self, ctx: ScoreContext, budget: int):
         """Token-level keep-set ``(B, K)``: top-``(budget-1)`` of the scores averaged over layers
-        and heads (what truncation, which drops whole tokens, can apply)."""
+        and heads (what truncation, which drops whole tokens, can apply). Layers the policy leaves
+        unscored (``+inf`` everywhere: a kvpress press on a sliding-window layer) do not vote;
+        otherwise their ``+inf`` would tie every token and hand the choice to recency."""
         budget = check_budget(budget, ctx.n_cached)
-        return top_k_mask(self.score(replace(ctx, budget=budget)).float().mean(dim=(0, 2)), budget - 1)
+        scores = self.score(replace(ctx, budget=budget)).float()
+        scored = ~_unscored_layers(scores)
+        if bool(scored.any()):
+            scores = scores[scored]
+        return top_k_mask(scores.mean(dim=(0, 2)), budget - 1)
+
+
+def _unscored_layers(scores):
+    """``(L',)`` bool: the layers of ``scores`` ``(L', B, H', K)`` that are ``+inf`` everywhere."""
+    import torch
+
+    return torch.isposinf(scores).flatten(1).all(1)
 
 
 def check_budget(budget, n_cached: int) -> int:

@@ -53,6 +53,27 @@ def test_keep_sets_have_the_budget(pre, policy, budget):
     assert (policy.token_keep(ctx, budget).sum(-1) == budget - 1).all()
 
 
+def test_unscored_layers_do_not_vote_in_truncation(pre):
+    """Truncation's token-level consensus averages the layers a policy scores: a layer left at
+    +inf everywhere (a kvpress press on a sliding-window layer) would tie every token and turn any
+    policy into sliding. Here layer 0 prefers the oldest tokens, layer 1 is unscored."""
+    from dataclasses import dataclass
+
+    from wzbounds.empirical.policies.base import CachePolicy
+
+    @dataclass(frozen=True)
+    class OldestInLayerZero(CachePolicy):
+        name = "oldest-in-layer-0"
+
+        def score(self, ctx):
+            k = ctx.n_cached
+            old = -torch.arange(k, dtype=torch.float32).expand(ctx.batch_size, 1, k)
+            return torch.stack([old, torch.full_like(old, float("inf"))])
+
+    keep = OldestInLayerZero().token_keep(pre.ctx, 6)
+    assert keep.shape == (2, T - 1) and keep[:, :5].all() and keep.sum(-1).eq(5).all()
+
+
 def test_recency_policies_keep_what_they_say(pre):
     """sliding keeps the last k-1 cached positions; sink(s) keeps the first s and the last k-1-s."""
     k = 8
