@@ -9,7 +9,9 @@ when such a policy is built.
 Layers: kvpress hooks every layer; on models with sliding-window layers that fails. We score only
 the *compressible* layers (full-attention layers, from ``config.layer_types`` when present); the
 other layers score every entry ``+inf``, so the budget still applies to them and the tie-break
-keeps their most recent ``k - 1`` entries (a sliding window of the budget).
+keeps their most recent ``k - 1`` entries (a sliding window of the budget). Truncation, which keeps
+whole tokens, takes the tokens the compressible layers choose (unscored layers do not vote in
+:meth:`.base.CachePolicy.token_keep`).
 
 Streaming: a press scores what the layers saw during a prefill (hidden states, keys, values of
 the whole context); there is no per-step counterpart to feed it, so kvpress policies are
