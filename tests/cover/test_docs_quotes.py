@@ -57,11 +57,6 @@ def test_a_wrong_quote_is_refused(spec, why):
 
 #: README phrase -> the artifact fields of the numbers in it, in order
 README_QUOTES = {
-    "α_TV = 0.398 [0.370, 0.435]": ["natural-4096:fits.preserve/tv.alpha", "natural-4096:fits.preserve/tv.alpha_ci.0",
-                                    "natural-4096:fits.preserve/tv.alpha_ci.1"],
-    "extrapolates 22.2× better": ["natural-4096:verdict.extrapolation_ratio"],
-    "α_TV = 0.385": ["natural-8192:fits.preserve/tv.alpha"],
-    "on code 0.383": ["code-4096:fits.preserve/tv.alpha"],
     "0.60 ε and 0.87 ε": ["smollm2-135m-budget-inaugural/calibration.json:rows.10.reached_over_eps",
                           "smollm2-135m-budget-natural-seed1/calibration.json:rows.4.reached_over_eps"],
     "reached 0.28 and 0.69 nats": ["smollm2-135m-budget-inaugural/calibration.json:rows.16.reached_mean_kl_nats",
@@ -79,8 +74,59 @@ README_OTHER_NUMBERS = {
 }
 
 
+#: the README's results table: row label -> kept run; column header -> the artifact fields of the
+#: numbers in its cells, in order (a str: the cell is that field's text)
+README_TABLE_RUNS = {
+    "SmolLM2-135M, Python docs, T = 4096": "smollm2-135m-natural-4096",
+    "SmolLM2-135M, Python docs, T = 8192": "smollm2-135m-natural-8192",
+    "SmolLM2-135M, stdlib code, T = 4096": "smollm2-135m-code-4096",
+    "Gemma 3 270M, King James Bible, T = 4096": "gemma3-270m-natural-4096",
+    "Gemma 3 270M, King James Bible, T = 16,500": "gemma3-270m-natural-16k",
+    "Gemma 3 270M, stdlib code, T = 16,500": "gemma3-270m-code-16k",
+}
+README_TABLE_COLUMNS = {
+    "α_TV [95% CI]": ["fits.preserve/tv.alpha", "fits.preserve/tv.alpha_ci.0", "fits.preserve/tv.alpha_ci.1"],
+    "log-RMSE power / exponential": ["verdict.log_rmse_power", "verdict.log_rmse_exponential"],
+    "exponential ÷ power: in sample; extrapolated": ["verdict.in_sample_ratio", "verdict.extrapolation_ratio"],
+    "verdict": "verdict.label",
+    "α_KL/α_TV (sinks)": ["exponent_ratio.sink_kl/sink_tv.ratio"],
+    "perplexity": ["sanity.perplexity"],
+    "whole words split": ["sanity.tokenizer.n_words_split_although_whole", "sanity.tokenizer.n_words_whole_in_vocab"],
+}
+
+
+def _cells(line):
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _results_table():
+    """The README's results table lines (header, rule, rows)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| run |"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return lines[start:end]
+
+
+def test_readme_results_table_equals_kept_runs():
+    header, rule, *rows = _results_table()
+    assert _cells(header) == ["run", *README_TABLE_COLUMNS], "update README_TABLE_COLUMNS"
+    assert set(_cells(rule)) == {"---"} and rows
+    for row in rows:
+        label, *cells = _cells(row)
+        run = README_TABLE_RUNS[label]
+        for cell, fields in zip(cells, README_TABLE_COLUMNS.values(), strict=True):
+            if isinstance(fields, str):
+                assert cell == rq.lookup(rq.load_artifact(run), fields), (label, fields)
+                continue
+            numbers = re.findall(r"\d+(?:\.\d+)?", cell)
+            assert len(numbers) == len(fields), (label, cell)
+            for number, field in zip(numbers, fields):
+                rq.check(f"{number} <{run}:{field}>")
+
+
 def _readme_prose():
     text = (ROOT / "README.md").read_text()
+    text = text.replace("\n".join(_results_table()), "")  # checked cell by cell above
     text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)  # examples: checked by test_docs_examples
     return re.sub(r"\]\([^)]*\)", "]", text)  # link targets
 
