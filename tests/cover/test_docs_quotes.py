@@ -120,7 +120,7 @@ def test_readme_results_table_equals_kept_runs():
                 continue
             numbers = re.findall(r"\d+(?:\.\d+)?", cell)
             assert len(numbers) == len(fields), (label, cell)
-            for number, field in zip(numbers, fields):
+            for number, field in zip(numbers, fields, strict=True):
                 rq.check(f"{number} <{run}:{field}>")
 
 
