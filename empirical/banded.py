@@ -9,12 +9,12 @@ only the keys its mask rows can see (read off the mask itself, so any mask the m
 we pass is honoured: sinks, position jumps, stacked rows, a cache), then concatenates: about
 ``Q·2W`` scores per layer. Each query's softmax runs over the same visible keys as in the full
 call, so the result is the same attention up to the kernel's rounding (the tests compare the
-two; at T = 16,384 on Gemma 3 270M the final hidden states differ by 1e-5 of their size).
+two on every run kind of the measurement).
 
 It is transformers' own SDPA function (:func:`sdpa_attention_forward`) on each chunk, registered
 under :data:`NAME` through the public ``AttentionInterface`` (masks as SDPA's) by
-:func:`register`, which :func:`.models.load_model` calls when it chooses this implementation
-(``--attn auto`` for models with sliding-window layers, or ``--attn banded``). A call falls back
+:func:`register`, which :func:`.compat.attention_implementation` calls when it chooses this
+implementation (``--attn auto`` for models with sliding-window layers, or ``--attn banded``). A call falls back
 to one plain SDPA call when banding would not save at least half the scores, or when a chunk
 has a query with no visible key (SDPA's answer for such a row depends on the keys it is given).
 """
