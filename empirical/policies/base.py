@@ -166,19 +166,16 @@ class CachePolicy:
         and heads (what truncation, which drops whole tokens, can apply). Layers the policy leaves
         unscored (``+inf`` everywhere: a kvpress press on a sliding-window layer) do not vote;
         otherwise their ``+inf`` would tie every token and hand the choice to recency."""
+        import torch
+
         budget = check_budget(budget, ctx.n_cached)
         scores = self.score(replace(ctx, budget=budget)).float()
-        scored = ~_unscored_layers(scores)
-        if bool(scored.any()):
-            scores = scores[scored]
-        return top_k_mask(scores.mean(dim=(0, 2)), budget - 1)
-
-
-def _unscored_layers(scores):
-    """``(L',)`` bool: the layers of ``scores`` ``(L', B, H', K)`` that are ``+inf`` everywhere."""
-    import torch
-
-    return torch.isposinf(scores).flatten(1).all(1)
+        # weights 1 on scored layers (on every layer when none is scored), without a host sync, so
+        # that this runs on any device (the tests run it on torch's meta device)
+        scored = ~torch.isposinf(scores).flatten(1).all(1)
+        weight = torch.where(scored.any(), scored, torch.ones_like(scored)).float()
+        votes = torch.where(weight[:, None, None, None] > 0, scores, torch.zeros_like(scores))
+        return top_k_mask((votes.sum(0) / weight.sum()).mean(1), budget - 1)
 
 
 def check_budget(budget, n_cached: int) -> int:
