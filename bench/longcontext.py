@@ -17,9 +17,9 @@ peak resident memory below 8 GB at the longest T. Peak memory is the process's h
 row also gives the floor the measurement found (mean and max over the references of the TV and KL
 between the two computations of each reference law).
 
-The plain forward runs under transformers' stock SDPA (the rate a user of the model gets). Where
-the measurement runs another attention implementation (``--attn``; ``auto`` bands the
-sliding-window layers of Gemma 2/3, :mod:`wzbounds.empirical.banded`), the plain forward is timed
+The plain forward runs under transformers' stock SDPA (the rate a user of the model gets). Where the
+measurement runs another attention implementation (``--attn``; ``auto`` bands the sliding-window
+layers of models such as Gemma 3, :mod:`wzbounds.empirical.banded`), the plain forward is timed
 under that one too (``plain_same_attn_*``), with the ratios over it (``*_over_plain_same_attn``):
 the stock ratios say what the measurement costs against the model as shipped, the same-attention
 ratios how much of its speed is the attention's alone.
@@ -30,7 +30,7 @@ The prefix is one document of the code corpus (the standard library; its longest
     python bench/longcontext.py --lengths 1024,2048,4096,8192 --threads 2 --json bench/longcontext.json
     python bench/longcontext.py --gguf ~/.cache/wzbounds/gemma-3-270m-q4_k_m.gguf --lengths 4096,16384 \
         --threads 1 --repeats 1 --json bench/longcontext_gemma3.json
-    python bench/longcontext.py --gguf ~/.cache/wzbounds/gemma-3-270m-q4_k_m.gguf --lengths 16384 \
+    python bench/longcontext.py --gguf ~/.cache/wzbounds/gemma-3-270m-q4_k_m.gguf --lengths 4096,16384 \
         --threads 1 --repeats 1 --json bench/longcontext_gemma3_banded.json
     python bench/longcontext.py --dtype bfloat16 --lengths 2048,4096 --threads 1 --repeats 1 \
         --json bench/longcontext_bf16.json
@@ -42,6 +42,8 @@ import json
 import resource
 import sys
 import time
+
+from wzbounds.empirical.compat import ATTENTION_CHOICES
 
 
 def _best(fn, repeats):
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                     help="the model's dtype (default float32); the floor columns say what rounding costs in it")
-    ap.add_argument("--attn", default="auto", choices=["auto", "sdpa", "banded", "eager"],
+    ap.add_argument("--attn", default="auto", choices=ATTENTION_CHOICES,
                     help="the measurement's attention implementation, as validate's --attn (default auto)")
     ap.add_argument("--json", default=None, help="also write the numbers to this file")
     args = ap.parse_args(argv)
