@@ -6,10 +6,8 @@ import pytest
 pytest.importorskip("torch")
 
 import torch
-import transformers
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from wzbounds.empirical.banded import NAME, banded_sdpa_forward, chunk_bands
-from wzbounds.empirical.compat import attention_implementation
 from wzbounds.empirical.models import tiny_random_model
 from wzbounds.empirical.truncation import measure_batched, measure_oracle, plan_truncation
 
@@ -112,26 +110,6 @@ def test_falls_back_to_one_plain_call(case):
     got, _ = banded_sdpa_forward(_Module(), q, k, v, keep, sliding_window=window)
     want, _ = sdpa_attention_forward(_Module(), q, k, v, keep, sliding_window=window)
     assert torch.equal(got.nan_to_num(), want.nan_to_num())
-
-
-def _config(model_type):
-    cls = {"llama": transformers.LlamaConfig, "gemma2": transformers.Gemma2Config,
-           "gemma3": transformers.Gemma3TextConfig}[model_type]
-    return cls(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-               num_key_value_heads=1, head_dim=8)
-
-
-def test_auto_bands_models_with_sliding_layers_only():
-    impl, why = attention_implementation(transformers.Gemma3ForCausalLM, _config("gemma3"))
-    assert impl == NAME and "sliding-window" in why
-    assert attention_implementation(transformers.LlamaForCausalLM, _config("llama"))[0] == "sdpa"
-    # asked for on a model without sliding layers: honoured (every call is one plain SDPA call)
-    assert attention_implementation(transformers.LlamaForCausalLM, _config("llama"), "banded")[0] == NAME
-    assert attention_implementation(transformers.Gemma3ForCausalLM, _config("gemma3"), "sdpa")[0] == "sdpa"
-    # soft-capped attention is not SDPA's, banded or not
-    with pytest.raises(ValueError, match="--attn banded"):
-        attention_implementation(transformers.Gemma2ForCausalLM, _config("gemma2"), "banded")
-    assert attention_implementation(transformers.Gemma2ForCausalLM, _config("gemma2"))[0] == "eager"
 
 
 def test_a_gemma3_model_measures_the_same_banded_or_not():

@@ -6,6 +6,7 @@ pytest.importorskip("torch")
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
+from wzbounds.empirical.banded import NAME  # noqa: E402
 from wzbounds.empirical.compat import attention_implementation, fixed_size_layer  # noqa: E402
 from wzbounds.empirical.models import UserError, load_model, save_tiny_random_model, tiny_random_model  # noqa: E402
 
@@ -23,6 +24,19 @@ def test_auto_picks_sdpa_where_it_is_exact():
     # Gemma 3 has no soft-capping (its config leaves it None): SDPA is exact there (in bands, for its
     # sliding-window layers: tests/cover/test_empirical_banded.py)
     assert attention_implementation(transformers.Gemma3ForCausalLM, _config("gemma3"), "sdpa")[0] == "sdpa"
+
+
+def test_auto_bands_models_with_sliding_layers_only():
+    impl, why = attention_implementation(transformers.Gemma3ForCausalLM, _config("gemma3"))
+    assert impl == NAME and "sliding-window" in why
+    assert attention_implementation(transformers.LlamaForCausalLM, _config("llama"))[0] == "sdpa"
+    # asked for on a model without sliding layers: honoured (every call is one plain SDPA call)
+    assert attention_implementation(transformers.LlamaForCausalLM, _config("llama"), "banded")[0] == NAME
+    assert attention_implementation(transformers.Gemma3ForCausalLM, _config("gemma3"), "sdpa")[0] == "sdpa"
+    # soft-capped attention is not SDPA's, banded or not
+    with pytest.raises(ValueError, match="--attn banded"):
+        attention_implementation(transformers.Gemma2ForCausalLM, _config("gemma2"), "banded")
+    assert attention_implementation(transformers.Gemma2ForCausalLM, _config("gemma2"))[0] == "eager"
 
 
 def test_soft_capped_attention_runs_eager_on_every_version():
