@@ -107,7 +107,7 @@ def _stack(row):
 
 
 def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, seeds=None,
-                  position_mode="preserve", streaming="auto") -> BatchMeasurement:
+                  position_mode="preserve", streaming="auto", progress=None) -> BatchMeasurement:
     """KL(p || p_policy) in nats and TV(p, p_policy) for every (semantics, policy, budget) on prefixes
     ``ids`` ``(B, T)``.
 
@@ -115,7 +115,10 @@ def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
     one int per prefix for stochastic policies. ``position_mode``: truncation's position ids.
     ``streaming``: how step-invariant policies are streamed (``auto``, ``decode`` or ``masked``;
     both are exact and agree). Logits become TV and KL through :func:`.semantics.divergences`, the
-    only step that needs the numbers on the host.
+    only step that needs the numbers on the host. ``progress``: called as ``progress(done, total)``
+    after every forward pass, ``total`` (every pass of the batch, the result's ``forward_calls``)
+    known from the end of the shared prefill on; for a progress bar over a batch that decodes for
+    minutes. It reads nothing from the device.
     """
     budgets = _measure_iv(ids, policies, budgets, semantics, streaming)
     b, t = ids.shape
@@ -135,6 +138,19 @@ def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
     tokens["shared_prefill"] = pre.forward_tokens
     seconds["shared_prefill"] = time.perf_counter() - t0
     ref = pre.full_logits
+    n_measured = {s: sum(not skip_reason(p, s) for p in policies) for s in semantics}
+    total = calls + sum(  # the passes below, one by one: decode steps, masked streams, one per (policy, budget)
+        (sum(t - k for k in budgets) if decoded else 0) + len(budgets) * (len(streamed) - len(decoded))
+        if s == "streaming" else len(budgets) * n_measured[s] for s in semantics)
+
+    def advance(n=1):
+        nonlocal calls
+        calls += n
+        if progress is not None:
+            progress(calls, total)
+
+    if progress is not None:
+        progress(calls, total)
 
     def record(s, policy, row):
         tv[(s, policy.label)], kl[(s, policy.label)] = _stack(row)
@@ -147,16 +163,17 @@ def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
             rows = {p.label: [] for p in decoded}
             for k in budgets:
                 if decoded:
-                    for p, logits in zip(decoded, sem.streaming_decode_logits(model, pre, decoded, k)):
+                    for p, logits in zip(decoded, sem.streaming_decode_logits(model, pre, decoded, k, on_step=advance)):
                         rows[p.label].append(sem.divergences(ref, logits))
-                    calls += t - k
                     tokens[s] += len(decoded) * b * (t - k)
             for p in decoded:
                 record(s, p, rows[p.label])
             for p in (p for p in measured if method[p.label] == "masked"):
-                record(s, p, [sem.divergences(ref, sem.streaming_logits(model, ids, p, k, pre.ctx.seeds))
-                              for k in budgets])
-                calls += len(budgets)
+                row = []
+                for k in budgets:
+                    row.append(sem.divergences(ref, sem.streaming_logits(model, ids, p, k, pre.ctx.seeds)))
+                    advance()
+                record(s, p, row)
                 tokens[s] += len(budgets) * b * t
             floor[s] = len(measured) * len(budgets) * b * t
         else:
@@ -170,7 +187,7 @@ def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
                         logits = sem.truncation_logits(model, ids, p.token_keep(pre.ctx, k), k, position_mode)
                         tokens[s] += b * k
                     row.append(sem.divergences(ref, logits))
-                    calls += 1
+                    advance()
                 record(s, p, row)
             floor[s] = len(measured) * (len(budgets) * b if s == "prefill" else b * sum(budgets))
         seconds[s] += time.perf_counter() - t1

@@ -244,8 +244,13 @@ def run_policies(loaded, policies, cfg: PoliciesConfig, out_dir, *, log=print, s
                 continue
             t0 = time.perf_counter()
             seeds = [cfg.seed * 1_000_003 + d_idx * 100_003 + i for i in idx]
+            # a batch can decode for many minutes (streaming): a bar over its forward passes too
+            passes = None if bar is None else tqdm(desc="forward passes", unit="pass", leave=False, file=sys.stderr)
             m = measure_batch(loaded.model, ids_all[idx].to(loaded.device), policies, cfg.budgets_tokens,
-                              cfg.semantics, seeds=seeds, position_mode=cfg.position_mode, streaming=cfg.streaming)
+                              cfg.semantics, seeds=seeds, position_mode=cfg.position_mode, streaming=cfg.streaming,
+                              progress=None if passes is None else _follow(passes))
+            if passes is not None:
+                passes.close()
             new = []
             for b, i in enumerate(idx):
                 for (s, pol), table in m.kl_nats.items():
@@ -266,6 +271,14 @@ def run_policies(loaded, policies, cfg: PoliciesConfig, out_dir, *, log=print, s
         if bar is not None:
             bar.close()
     return {"corpora": corpora, "sanity": sanities}
+
+
+def _follow(bar):
+    """A :func:`.measure_batch` progress callback that moves ``bar`` to ``done`` of ``total``."""
+    def progress(done, total):
+        bar.total = total
+        bar.update(done - bar.n)
+    return progress
 
 
 def _int_dict(d):

@@ -521,7 +521,7 @@ def streaming_logits(model, ids, policy, budget, seeds=None):
     return out.logits[:, -1].float()
 
 
-def streaming_decode_logits(model, pre: Prefill, policies, budget: int):
+def streaming_decode_logits(model, pre: Prefill, policies, budget: int, *, on_step=None):
     """Streaming eviction by incremental decode: logits ``(B, V)`` of the last step, one per policy.
 
     Each policy's cache holds ``budget`` slots; before every step ``i`` (``budget <= i < T``) the
@@ -532,6 +532,7 @@ def streaming_decode_logits(model, pre: Prefill, policies, budget: int):
     ``starts[budget]`` for attention-scored policies, see :func:`prefill`). The rows of all
     prefixes and policies decode together; step-invariant policies are scored once on every
     position. Policies needing ``layer_inputs`` (kvpress) have no per-step scores: ValueError.
+    ``on_step``: called with 1 after each of the ``T - budget`` decode steps (progress).
     """
     import torch
 
@@ -576,6 +577,8 @@ def streaming_decode_logits(model, pre: Prefill, policies, budget: int):
                 scores.append(policy.score(step_ctx).expand(n_layers, b, n_kv, budget))
             victim = evict_one(torch.cat(scores, dim=1), positions)  # (L, R, H)
             logits = dec.step(tokens[:, i:i + 1], i, victim, logits=i == t - 1)
+            if on_step is not None:
+                on_step(1)
             if acc is not None:  # the new entry starts from its own attention
                 acc.scatter_(-1, victim[..., None], 0.0).add_(dec.weights)
             if last is not None:

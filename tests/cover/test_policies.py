@@ -417,3 +417,22 @@ def test_grouped_eager_attention_is_transformers_eager(model_type):
     with sem._gqa_eager(lm.model):
         assert lm.model.config._attn_implementation == sem.GQA_EAGER
     assert lm.model.config._attn_implementation == "sdpa" and sem.GQA_EAGER not in AttentionInterface._global_mapping
+
+
+def test_progress_counts_every_forward_pass(lm, ids):
+    """``measure_batch(progress=...)`` is called once per forward pass the model actually runs
+    (counted here by a hook on the model), with a total fixed from the shared prefill on that equals
+    the passes run, the result's ``forward_calls``: a progress bar that ends at 100%, not before."""
+    pols = [Sliding(), RandomK(seed=2), HeavyHitter(), LastQuery()]
+    calls, seen = [], []
+    handle = lm.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        m = measure_batch(lm.model, ids, pols, (3, 8, T), seeds=(5, 6), streaming="masked",
+                          progress=lambda done, total: seen.append((done, total, len(calls))))
+    finally:
+        handle.remove()
+    totals = {total for _, total, _ in seen}
+    assert totals == {len(calls)} == {m.forward_calls}
+    first = seen[0][0]
+    assert [done for done, _, _ in seen] == list(range(first, len(calls) + 1))  # one call per pass after the prefill
+    assert all(done == ran for done, _, ran in seen)  # `done` is what the model has run at that moment
