@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ from .analysis import Analysis, FloorRecord
 from .models import UserError
 from .provenance import CorpusProvenance, ModelProvenance, Provenance, command_line, package_version
 from .records import Record, load_record, read_json, save_record
-from .results import JsonlStore, fingerprint, load_artifact, save_artifact, write_json
+from .results import JsonlStore, fingerprint, load_artifact, save_artifact
 from .sanity import Sanity, TokenizerSanity, check_tokenizer, sanity
 
 __all__ = ["ValidateConfig", "PrefixesArtifact", "MeasureArtifact", "TruncationRow", "PositionAblation",

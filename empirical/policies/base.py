@@ -234,7 +234,7 @@ def streaming_keep(scores, budget: int):
     """
     import torch
 
-    b, t = scores.shape
+    t = scores.shape[1]
     j = torch.arange(t, device=scores.device)
     s_row = scores[:, :, None]  # j'
     s_col = scores[:, None, :]  # j

@@ -16,7 +16,6 @@ The profiles and the run must measure the same model file; the table says which 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path

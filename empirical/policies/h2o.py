@@ -46,8 +46,6 @@ class HeavyHitter(CachePolicy):
     def score(self, ctx: ScoreContext):
         """``(L, B, H, K)``: accumulated attention; ``+inf`` for the recent window (the entries at
         positions ``>= query_position - n_recent_cached(budget)``), so it is always kept."""
-        import torch
-
         acc = ctx.require("accumulated_attention").float()
         if self.recent_ratio == 0:
             return acc

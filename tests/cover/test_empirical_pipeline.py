@@ -11,7 +11,7 @@ pytest.importorskip("transformers")
 
 from wzbounds.cli import main  # noqa: E402
 from wzbounds.empirical.models import save_tiny_random_model, tiny_random_model  # noqa: E402
-from wzbounds.empirical.pipeline import (ValidateConfig, ValidateResult, load_result, merge_runs,  # noqa: E402
+from wzbounds.empirical.pipeline import (ValidateConfig, load_result, merge_runs,  # noqa: E402
                                          read_rows, run_validate)
 from wzbounds.profiles import PowerLaw, Tabulated, load_profile  # noqa: E402
 

@@ -32,8 +32,6 @@ def test_smollm2_policies_run(tmp_path):
 
 @pytest.fixture(scope="module")
 def smollm2():
-    import torch
-
     from wzbounds.empirical.models import load_model
 
     if find_smollm2_gguf() is None:
