@@ -117,11 +117,15 @@ def build_profiles(runs, policies, rng, *, n_resamples=1000, weights_sha=None):
             for (corpus, s, pol), (idx, x) in tables.items():
                 if (corpus, s, pol, divergence) in lacks:
                     continue
+                what = "" if divergence == "kl_nats" else f" {divergence}"
+                if x.shape[0] < 2:  # said here in budgets and prefixes, not in the fit's windows
+                    notes.append(f"no {corpus}/{s}/{pol}{what} curve at T = {cfg.prefix_tokens}: its bootstrap "
+                                 f"needs at least 2 measured prefixes, the run has {x.shape[0]}")
+                    continue
                 try:
                     boot = bootstrap_power_law(x, np.asarray(cfg.budgets_tokens, dtype=float), rng,
                                                n_resamples=n_resamples, confidence_level=CONFIDENCE_LEVEL)
                 except ValueError as exc:
-                    what = "" if divergence == "kl_nats" else f" {divergence}"
                     notes.append(f"no {corpus}/{s}/{pol}{what} curve at T = {cfg.prefix_tokens}: {exc}")
                     continue
                 fits.setdefault((corpus, s, pol, divergence), []).append(

@@ -102,3 +102,25 @@ def test_rows_of_another_model_are_refused(setup, capsys):
     capsys.readouterr()
     assert main(argv(other, text, out, "--semantics", "truncation")) == 2
     assert "another model" in capsys.readouterr().err
+
+
+def test_summary_of_one_measured_prefix_says_why_it_has_no_profiles(setup, capsys):
+    """Summarising a run with one prefix measured so far (``--summarize-only`` while it runs): a
+    profile needs a bootstrap over prefixes, so each missing profile is one note in the run's own
+    terms (prefixes), not in the fit's (windows), and no profile is written."""
+    root, model, text = setup
+    out = root / "partial"
+    args = argv(model, text, out, "--semantics", "truncation", "--batch-size", "1")
+    args[args.index("--prefixes") + 1] = "2"
+    assert main(args) == 0
+    rows = out / "rows.jsonl"
+    rows.write_text("".join(line + "\n" for line in rows.read_text().splitlines()
+                            if json.loads(line).get("prefix_index", 0) == 0 and "batch1" not in json.loads(line)["key"]))
+    for old in (out / "profiles").glob("*.json"):
+        old.unlink()
+    capsys.readouterr()
+    assert main(args + ["--summarize-only"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("needs at least 2 measured prefixes, the run has 1") == 6  # 3 policies x (KL, TV)
+    assert "column per window" not in err
+    assert not list((out / "profiles").glob("*.json"))
