@@ -73,7 +73,7 @@ def _check(args) -> list:
     lengths = []
     for item in parse_list("--lengths", args.lengths):
         try:
-            lengths.append(positive_int("--lengths", int(item), minimum=8))  # T/2 >= 4 windows' room
+            lengths.append(positive_int("--lengths", int(item), minimum=8))  # a benchmark's floor, not the plan's
         except ValueError:
             raise ValueError(f"`--lengths` entries must be integers >= 8, got {item!r}") from None
     for name in ("windows", "repeats", "threads"):

@@ -149,8 +149,7 @@ def measure_batch(model, ids, policies, budgets, semantics=sem.SEMANTICS, *, see
         if progress is not None:
             progress(calls, total)
 
-    if progress is not None:
-        progress(calls, total)
+    advance(0)  # the prefill's passes, and the total
 
     def record(s, policy, row):
         tv[(s, policy.label)], kl[(s, policy.label)] = _stack(row)
